@@ -1,0 +1,194 @@
+//! Expectations: pure functions from (what the spec expects, what was observed) to failures.
+
+pub mod predicate;
+
+use crate::observed::Observed;
+use crate::spec::compare::Comparison;
+use crate::spec::yaml::Loc;
+use crate::text::trim_middle;
+use predicate::{Predicate, describe_actual};
+use serde_json_path::JsonPath;
+
+/// A check that did not hold: where it is written, on what, and the two values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub loc: Loc,
+    pub subject: String,
+    pub expected: String,
+    pub actual: String,
+}
+
+#[derive(Debug, Default)]
+pub struct ExpectPlan {
+    pub status: Option<(Loc, Vec<u16>)>,
+    pub headers: Vec<HeaderCheck>,
+    pub json: Vec<JsonCheck>,
+    pub body: Option<(Loc, Predicate)>,
+    pub latency: Option<(Loc, Comparison)>,
+}
+
+#[derive(Debug)]
+pub struct HeaderCheck {
+    pub loc: Loc,
+    pub name: String,
+    pub predicate: Predicate,
+}
+
+#[derive(Debug)]
+pub struct JsonCheck {
+    pub loc: Loc,
+    pub query: JsonQuery,
+    pub predicate: Predicate,
+}
+
+/// A compiled RFC 9535 query. A singular query (`$.a.b[0]`) yields its one value; any other
+/// (`$.choices[*].index`) yields the list of all matches.
+#[derive(Debug)]
+pub struct JsonQuery {
+    pub text: String,
+    path: JsonPath,
+    singular: bool,
+}
+
+impl JsonQuery {
+    pub fn compile(text: &str) -> Result<JsonQuery, String> {
+        let path = JsonPath::parse(text).map_err(|e| format!("invalid JSONPath `{text}`: {e}"))?;
+        let singular = !text.contains(['*', '?', ':', ',']) && !text.contains("..");
+        Ok(JsonQuery { text: text.to_string(), path, singular })
+    }
+
+    pub fn select(&self, value: &serde_json::Value) -> Option<serde_json::Value> {
+        let nodes = self.path.query(value);
+        if self.singular {
+            nodes.first().cloned()
+        } else {
+            Some(serde_json::Value::Array(nodes.all().into_iter().cloned().collect()))
+        }
+    }
+}
+
+impl ExpectPlan {
+    pub fn evaluate(&self, obs: &Observed) -> Vec<Failure> {
+        let mut failures = vec![];
+        if let Some((loc, codes)) = &self.status {
+            if !codes.contains(&obs.status) {
+                let expected = match codes.as_slice() {
+                    [one] => one.to_string(),
+                    many => format!("one of {many:?}"),
+                };
+                failures.push(Failure { loc: *loc, subject: "status".into(), expected, actual: obs.status.to_string() });
+            }
+        }
+        for check in &self.headers {
+            let actual = obs.header(&check.name).map(|v| serde_json::Value::String(v.to_string()));
+            if let Err(m) = check.predicate.evaluate(actual.as_ref()) {
+                failures.push(Failure { loc: check.loc, subject: format!("header {}", check.name), expected: m.expected, actual: m.actual });
+            }
+        }
+        for check in &self.json {
+            let Some(json) = &obs.json else {
+                let why = obs.json_error.as_deref().unwrap_or("the body is empty");
+                failures.push(Failure {
+                    loc: check.loc,
+                    subject: check.query.text.clone(),
+                    expected: format!("a JSON body where {} is {}", check.query.text, check.predicate.describe()),
+                    actual: format!("a body that is not JSON ({why}): {}", trim_middle(&obs.body, 200)),
+                });
+                continue;
+            };
+            let found = check.query.select(json);
+            if let Err(m) = check.predicate.evaluate(found.as_ref()) {
+                failures.push(Failure { loc: check.loc, subject: check.query.text.clone(), expected: m.expected, actual: m.actual });
+            }
+        }
+        if let Some((loc, predicate)) = &self.body {
+            let body = serde_json::Value::String(obs.body.clone());
+            if let Err(m) = predicate.evaluate(Some(&body)) {
+                failures.push(Failure { loc: *loc, subject: "body".into(), expected: m.expected, actual: m.actual });
+            }
+        }
+        if let Some((loc, bound)) = &self.latency {
+            if !bound.holds_for(obs.latency) {
+                failures.push(Failure {
+                    loc: *loc,
+                    subject: "latency".into(),
+                    expected: bound.to_string(),
+                    actual: bound.format_value(obs.latency.as_secs_f64()),
+                });
+            }
+        }
+        failures
+    }
+}
+
+/// Describes a value found by a query, for captures and messages.
+pub fn describe(value: Option<&serde_json::Value>) -> String {
+    describe_actual(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use predicate::Check;
+    use serde_json::json;
+    use std::time::Duration;
+
+    fn observed(status: u16, body: serde_json::Value) -> Observed {
+        Observed {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.to_string(),
+            json: Some(body),
+            latency: Duration::from_millis(1500),
+            ..Observed::default()
+        }
+    }
+
+    fn at(line: usize) -> Loc {
+        Loc { line, col: 1 }
+    }
+
+    #[test]
+    fn reports_every_failed_check_with_both_values() {
+        let plan = ExpectPlan {
+            status: Some((at(1), vec![200])),
+            headers: vec![HeaderCheck { loc: at(2), name: "content-type".into(), predicate: Predicate(vec![Check::Contains(json!("json"))]) }],
+            json: vec![
+                JsonCheck { loc: at(3), query: JsonQuery::compile("$.choices[0].finish_reason").unwrap(), predicate: Predicate(vec![Check::Eq(json!("stop"))]) },
+                JsonCheck { loc: at(4), query: JsonQuery::compile("$.choices[*].index").unwrap(), predicate: Predicate(vec![Check::Eq(json!([0, 1]))]) },
+            ],
+            body: None,
+            latency: Some((at(5), Comparison::parse("< 1s").unwrap())),
+        };
+        let body = json!({"choices": [{"index": 0, "finish_reason": "length"}, {"index": 1}]});
+        let failures = plan.evaluate(&observed(404, body));
+        let summary: Vec<_> = failures.iter().map(|f| (f.loc.line, f.subject.as_str(), f.expected.as_str(), f.actual.as_str())).collect();
+        assert_eq!(
+            summary,
+            vec![
+                (1, "status", "200", "404"),
+                (3, "$.choices[0].finish_reason", "== \"stop\"", "\"length\""),
+                (5, "latency", "< 1.00s", "1.50s"),
+            ]
+        );
+    }
+
+    #[test]
+    fn json_checks_on_a_non_json_body_say_so() {
+        let plan = ExpectPlan {
+            json: vec![JsonCheck { loc: at(1), query: JsonQuery::compile("$.a").unwrap(), predicate: Predicate(vec![Check::Exists(true)]) }],
+            ..ExpectPlan::default()
+        };
+        let obs = Observed { status: 200, body: "<html>".into(), json_error: Some("expected value at line 1 column 1".into()), ..Observed::default() };
+        let f = plan.evaluate(&obs);
+        assert!(f[0].actual.starts_with("a body that is not JSON (expected value"), "{}", f[0].actual);
+    }
+
+    #[test]
+    fn queries_compile_or_explain() {
+        assert!(JsonQuery::compile("$.choices[?@.index == 0").unwrap_err().contains("invalid JSONPath"));
+        let q = JsonQuery::compile("$.data[0].id").unwrap();
+        assert_eq!(q.select(&json!({"data": [{"id": "m"}]})), Some(json!("m")));
+        assert_eq!(q.select(&json!({"data": []})), None);
+    }
+}

@@ -1,0 +1,12 @@
+//! llmspec: declarative YAML test specs for OpenAI-compatible LLM servers.
+//!
+//! Data flows one way: `spec` (files → checked plan) → `run` (plan → events) → `report`
+//! (events → console, JUnit). `expect` judges what `run` observed; `sim` is a built-in server
+//! to test against.
+
+pub mod expect;
+pub mod observed;
+pub mod spec;
+pub mod suggest;
+pub mod text;
+pub mod units;

@@ -1,0 +1,210 @@
+//! Typed spec → plan: every JSONPath, regex, duration and comparison is compiled here, and
+//! every problem is collected with its position instead of stopping at the first.
+
+use super::compare::{Comparison, Unit};
+use super::de::Spanned;
+use super::model::{self, Capture, Predicate as RawPredicate};
+use super::plan::{Body, CapturePlan, CaptureSource, RequestPlan, TestPlan};
+use super::yaml::Loc;
+use crate::expect::predicate::{Check, Predicate};
+use crate::expect::{ExpectPlan, HeaderCheck, JsonCheck, JsonQuery};
+use crate::units::parse_duration;
+use regex::Regex;
+use std::time::Duration;
+
+/// Headers whose values are secret whatever the spec says.
+pub const ALWAYS_SECRET_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie", "x-api-key", "api-key"];
+
+/// What a test inherits from its suite and the command line.
+pub struct Context<'a> {
+    pub base_url: Option<&'a str>,
+    pub timeout: Duration,
+    pub headers: &'a [(String, String)],
+    pub secret_headers: &'a [String],
+}
+
+/// A problem, at a position in the file being checked.
+pub type Problem = (Loc, String);
+
+pub fn test(raw: model::Test, ctx: &Context<'_>, problems: &mut Vec<Problem>) -> Option<TestPlan> {
+    let before = problems.len();
+    let request = request(raw.request, ctx, problems);
+    let expect = expect(raw.expect, problems);
+    let captures = raw
+        .capture
+        .into_iter()
+        .filter_map(|(name, c)| capture(name, c, problems))
+        .collect();
+    let request = request?;
+    (problems.len() == before).then(|| TestPlan {
+        name: raw.name.value,
+        loc: raw.name.loc,
+        tags: raw.tags,
+        skip: raw.skip,
+        request,
+        expect,
+        captures,
+    })
+}
+
+fn request(raw: Spanned<model::Request>, ctx: &Context<'_>, problems: &mut Vec<Problem>) -> Option<RequestPlan> {
+    let loc = raw.loc;
+    let r = raw.value;
+    let methods = [
+        (reqwest::Method::GET, r.get),
+        (reqwest::Method::POST, r.post),
+        (reqwest::Method::PUT, r.put),
+        (reqwest::Method::PATCH, r.patch),
+        (reqwest::Method::DELETE, r.delete),
+        (reqwest::Method::HEAD, r.head),
+        (reqwest::Method::OPTIONS, r.options),
+    ];
+    let mut given: Vec<(reqwest::Method, Spanned<String>)> =
+        methods.into_iter().filter_map(|(m, target)| target.map(|t| (m, t))).collect();
+    if given.len() != 1 {
+        let message = if given.is_empty() {
+            "a request needs a method and a target, e.g. `POST: /v1/chat/completions`"
+        } else {
+            "a request has exactly one method key (GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS)"
+        };
+        problems.push((given.get(1).map_or(loc, |(_, t)| t.loc), message.into()));
+        return None;
+    }
+    let (method, target) = given.remove(0);
+    let url = if target.value.starts_with("http://") || target.value.starts_with("https://") {
+        target.value
+    } else if let Some(base) = ctx.base_url {
+        let path = target.value.trim_start_matches('/');
+        format!("{}/{path}", base.trim_end_matches('/'))
+    } else {
+        problems.push((target.loc, "a relative path needs a base URL: set `defaults.base_url` or pass `--base-url`".into()));
+        return None;
+    };
+    if r.json.is_some() && r.body.is_some() {
+        problems.push((loc, "a request has a `json` body or a raw `body`, not both".into()));
+    }
+    let timeout = match r.timeout {
+        Some(t) => duration(&t, problems).unwrap_or(ctx.timeout),
+        None => ctx.timeout,
+    };
+    let mut headers: Vec<(String, String)> = ctx.headers.to_vec();
+    for (name, value) in r.headers {
+        headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
+        headers.push((name, value));
+    }
+    let body = match (r.json, r.body) {
+        (Some(json), _) => Body::Json(json),
+        (None, Some(raw)) => Body::Raw(raw),
+        (None, None) => Body::None,
+    };
+    let secret_headers = ALWAYS_SECRET_HEADERS
+        .iter()
+        .map(|h| h.to_string())
+        .chain(ctx.secret_headers.iter().map(|h| h.to_lowercase()))
+        .collect();
+    Some(RequestPlan { method, url, headers, body, timeout, secret_headers })
+}
+
+fn expect(raw: model::Expect, problems: &mut Vec<Problem>) -> ExpectPlan {
+    let status = raw.status.map(|s| (s.loc, s.value.0));
+    let headers = raw
+        .headers
+        .0
+        .into_iter()
+        .filter_map(|(name, p)| {
+            let predicate = predicate(p, problems)?;
+            Some(HeaderCheck { loc: name.loc, name: name.value.to_lowercase(), predicate })
+        })
+        .collect();
+    let json = raw
+        .json
+        .0
+        .into_iter()
+        .filter_map(|(path, p)| {
+            let query = JsonQuery::compile(&path.value).map_err(|e| problems.push((path.loc, e))).ok();
+            let predicate = predicate(p, problems)?;
+            Some(JsonCheck { loc: path.loc, query: query?, predicate })
+        })
+        .collect();
+    let body = raw.body.and_then(|p| {
+        let loc = p.loc;
+        predicate(p, problems).map(|pred| (loc, pred))
+    });
+    let latency = raw.latency.and_then(|l| {
+        let c = comparison(&l, problems)?;
+        if c.unit != Unit::Seconds {
+            problems.push((l.loc, format!("a latency bound needs a duration, e.g. `< 5s`, not `{}`", l.value)));
+            return None;
+        }
+        Some((l.loc, c))
+    });
+    ExpectPlan { status, headers, json, body, latency }
+}
+
+pub fn predicate(raw: Spanned<RawPredicate>, problems: &mut Vec<Problem>) -> Option<Predicate> {
+    let loc = raw.loc;
+    let ops = match raw.value {
+        RawPredicate::Equals(v) => return Some(Predicate(vec![Check::Eq(v)])),
+        RawPredicate::Ops(ops) => *ops,
+    };
+    let before = problems.len();
+    let mut checks = vec![];
+    let num = |op: &str, v: f64| Comparison::parse(&format!("{op} {v}")).ok().map(Check::Num);
+    checks.extend(ops.eq.map(Check::Eq));
+    checks.extend(ops.ne.map(Check::Ne));
+    checks.extend(ops.lt.and_then(|v| num("<", v)));
+    checks.extend(ops.lte.and_then(|v| num("<=", v)));
+    checks.extend(ops.gt.and_then(|v| num(">", v)));
+    checks.extend(ops.gte.and_then(|v| num(">=", v)));
+    checks.extend(ops.contains.map(Check::Contains));
+    if let Some(re) = ops.matches {
+        checks.extend(regex(&re, problems).map(Check::Matches));
+    }
+    checks.extend(ops.exists.map(Check::Exists));
+    checks.extend(ops.not_empty.map(Check::NotEmpty));
+    for bound in [ops.length, ops.count].into_iter().flatten() {
+        checks.extend(comparison(&Spanned { value: bound.value.0, loc: bound.loc }, problems).map(Check::Length));
+    }
+    checks.extend(ops.type_.map(Check::Type));
+    checks.extend(ops.one_of.map(Check::OneOf));
+    if let Some(inner) = ops.not {
+        checks.extend(predicate(*inner, problems).map(|p| Check::Not(Box::new(p))));
+    }
+    if checks.is_empty() && problems.len() == before {
+        problems.push((loc, "this predicate has no operator: use one of eq, ne, lt, lte, gt, gte, contains, matches, exists, not_empty, length, type, one_of, not".into()));
+    }
+    (problems.len() == before).then_some(Predicate(checks))
+}
+
+fn capture(name: String, raw: Spanned<Capture>, problems: &mut Vec<Problem>) -> Option<CapturePlan> {
+    let loc = raw.loc;
+    let from = match raw.value {
+        Capture::Json(path) => CaptureSource::Json(JsonQuery::compile(&path).map_err(|e| problems.push((loc, e))).ok()?),
+        Capture::From(f) => match (f.json, f.header, f.regex) {
+            (Some(path), None, None) => {
+                CaptureSource::Json(JsonQuery::compile(&path).map_err(|e| problems.push((loc, e))).ok()?)
+            }
+            (None, Some(h), None) => CaptureSource::Header(h.to_lowercase()),
+            (None, None, Some(re)) => CaptureSource::Regex(regex(&Spanned { value: re, loc }, problems)?),
+            _ => {
+                problems.push((loc, "a capture takes exactly one of `json`, `header` or `regex`".into()));
+                return None;
+            }
+        },
+    };
+    Some(CapturePlan { name, loc, from })
+}
+
+pub fn duration(raw: &Spanned<String>, problems: &mut Vec<Problem>) -> Option<Duration> {
+    parse_duration(&raw.value).map_err(|e| problems.push((raw.loc, e))).ok()
+}
+
+pub fn comparison(raw: &Spanned<String>, problems: &mut Vec<Problem>) -> Option<Comparison> {
+    Comparison::parse(&raw.value).map_err(|e| problems.push((raw.loc, e))).ok()
+}
+
+fn regex(raw: &Spanned<String>, problems: &mut Vec<Problem>) -> Option<Regex> {
+    Regex::new(&raw.value)
+        .map_err(|e| problems.push((raw.loc, format!("invalid regular expression: {}", e.to_string().replace('\n', " ")))))
+        .ok()
+}

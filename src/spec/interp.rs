@@ -1,0 +1,322 @@
+//! `${...}` references: `${env.NAME}`, `${env.NAME:-default}`, `${var}`, `${var:-default}`.
+//!
+//! Two phases. At load time every reference to the environment, to `vars`, `secrets` or
+//! `--var` is replaced, and a reference to nothing is an error. References to captures (values
+//! taken from an earlier response) can only be known at run time: they are checked to exist
+//! at load time and stay in the request until it is sent. `$${` writes a literal `${`.
+
+use super::yaml::{Node, Value, resolve_plain};
+use std::collections::{BTreeSet, HashMap};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Segment {
+    Lit(String),
+    Ref { name: String, env: bool, default: Option<String> },
+}
+
+/// Splits a string into literal text and references. `$${` is kept as a literal `${`.
+pub fn parse(text: &str) -> Result<Vec<Segment>, String> {
+    let mut out = vec![];
+    let mut lit = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        lit.push_str(&rest[..i]);
+        let after = &rest[i..];
+        if after.starts_with("$${") {
+            lit.push_str("${");
+            rest = &after[3..];
+        } else if let Some(body) = after.strip_prefix("${") {
+            let end = body.find('}').ok_or_else(|| format!("`${{` without a closing `}}` in `{text}`"))?;
+            let inner = &body[..end];
+            let (name, default) = match inner.split_once(":-") {
+                Some((n, d)) => (n.trim(), Some(d.to_string())),
+                None => (inner.trim(), None),
+            };
+            let (name, env) = match name.strip_prefix("env.") {
+                Some(n) => (n, true),
+                None => (name, false),
+            };
+            let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !valid {
+                return Err(format!("`${{{inner}}}` is not a reference: write `${{name}}` or `${{env.NAME:-default}}`"));
+            }
+            if !lit.is_empty() {
+                out.push(Segment::Lit(std::mem::take(&mut lit)));
+            }
+            out.push(Segment::Ref { name: name.to_string(), env, default });
+            rest = &body[end + 1..];
+        } else {
+            lit.push('$');
+            rest = &after[1..];
+        }
+    }
+    lit.push_str(rest);
+    if !lit.is_empty() {
+        out.push(Segment::Lit(lit));
+    }
+    Ok(out)
+}
+
+/// What a reference can resolve to at load time.
+pub struct Scope<'a> {
+    pub vars: HashMap<String, Node>,
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// Captures made by earlier tests: allowed, resolved at run time.
+    pub captures: BTreeSet<String>,
+    /// Captures made by later tests: named in a clearer error.
+    pub later_captures: BTreeSet<String>,
+    /// Only requests are sent late enough to use captures.
+    pub allow_captures: bool,
+}
+
+/// An interpolation error, at the node it concerns (with the byte offset of the reference).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InterpError {
+    pub node_loc: super::yaml::Loc,
+    pub offset: usize,
+    pub message: String,
+}
+
+impl Scope<'_> {
+    /// Replaces load-time references everywhere under `node`. With `keep_escapes`, `$${` stays
+    /// as written and capture references stay, for the run-time pass.
+    pub fn interpolate(&self, node: &mut Node, keep_escapes: bool, errors: &mut Vec<InterpError>) {
+        match &mut node.value {
+            Value::Seq(items) => items.iter_mut().for_each(|n| self.interpolate(n, keep_escapes, errors)),
+            Value::Map(entries) => {
+                for (k, v) in entries.iter_mut() {
+                    self.interpolate(k, keep_escapes, errors);
+                    self.interpolate(v, keep_escapes, errors);
+                }
+            }
+            Value::Str { text, plain } if text.contains('$') => {
+                let plain = *plain;
+                match self.resolve_str(text, plain, keep_escapes) {
+                    Ok(Some(value)) => node.value = value,
+                    Ok(None) => {}
+                    Err((offset, message)) => errors.push(InterpError { node_loc: node.loc, offset, message }),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn resolve_str(&self, text: &str, plain: bool, keep_escapes: bool) -> Result<Option<Value>, (usize, String)> {
+        let segments = parse(text).map_err(|m| (text.find("${").unwrap_or(0), m))?;
+        let offset_of = |name: &str| text.find(&format!("{{{name}")).map_or(0, |i| i.saturating_sub(1));
+        // A plain scalar that is one reference takes the referenced value with its type.
+        if let [Segment::Ref { name, env, default }] = segments.as_slice() {
+            if plain {
+                match self.lookup(name, *env, default.as_deref()).map_err(|m| (offset_of(name), m))? {
+                    Some(Resolved::Node(n)) => return Ok(Some(n.value)),
+                    Some(Resolved::Text(t)) => return Ok(Some(resolve_plain(&t))),
+                    None => return Ok(None),
+                }
+            }
+        }
+        let mut out = String::new();
+        let mut runtime = false;
+        for seg in &segments {
+            match seg {
+                Segment::Lit(l) if keep_escapes => out.push_str(&l.replace("${", "$${")),
+                Segment::Lit(l) => out.push_str(l),
+                Segment::Ref { name, env, default } => {
+                    match self.lookup(name, *env, default.as_deref()).map_err(|m| (offset_of(name), m))? {
+                        Some(r) => {
+                            let t = r.text();
+                            out.push_str(&if keep_escapes { t.replace("${", "$${") } else { t });
+                        }
+                        None => {
+                            runtime = true;
+                            out.push_str(&format!("${{{name}}}"));
+                        }
+                    }
+                }
+            }
+        }
+        debug_assert!(!runtime || keep_escapes);
+        Ok(Some(Value::Str { text: out, plain: false }))
+    }
+
+    /// `Ok(None)`: a capture, left for run time.
+    fn lookup(&self, name: &str, env: bool, default: Option<&str>) -> Result<Option<Resolved>, String> {
+        if env {
+            return match ((self.env)(name), default) {
+                (Some(v), _) => Ok(Some(Resolved::Text(v))),
+                (None, Some(d)) => Ok(Some(Resolved::Text(d.to_string()))),
+                (None, None) => Err(format!(
+                    "environment variable `{name}` is not set and has no default (write `${{env.{name}:-default}}`)"
+                )),
+            };
+        }
+        if let Some(node) = self.vars.get(name) {
+            return Ok(Some(Resolved::Node(node.clone())));
+        }
+        if self.captures.contains(name) || self.later_captures.contains(name) {
+            if !self.allow_captures {
+                return Err(format!("`{name}` is a capture: captures can only be used inside `request`"));
+            }
+        }
+        if self.captures.contains(name) {
+            return Ok(None);
+        }
+        if let Some(d) = default {
+            return Ok(Some(Resolved::Text(d.to_string())));
+        }
+        if self.later_captures.contains(name) {
+            return Err(format!("`{name}` is captured by a later test; a test can only use captures of the tests before it"));
+        }
+        let known = self.vars.keys().chain(self.captures.iter()).map(String::as_str);
+        Err(match crate::suggest::closest(name, known) {
+            Some(best) => format!("unknown variable `{name}`; did you mean `{best}`?"),
+            None => format!("unknown variable `{name}`: define it under `vars:`, pass `--var {name}=...`, or capture it in an earlier test"),
+        })
+    }
+}
+
+enum Resolved {
+    Node(Node),
+    Text(String),
+}
+
+impl Resolved {
+    fn text(&self) -> String {
+        match self {
+            Resolved::Node(n) => n.scalar_text(),
+            Resolved::Text(t) => t.clone(),
+        }
+    }
+}
+
+/// The run-time pass over a request value: captures are substituted and `$${` unescaped.
+pub fn render(value: &serde_json::Value, captures: &HashMap<String, serde_json::Value>) -> Result<serde_json::Value, String> {
+    use serde_json::Value as J;
+    Ok(match value {
+        J::String(s) => render_value(s, captures)?,
+        J::Array(items) => J::Array(items.iter().map(|v| render(v, captures)).collect::<Result<_, _>>()?),
+        J::Object(map) => J::Object(
+            map.iter()
+                .map(|(k, v)| Ok((render_str(k, captures)?, render(v, captures)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+/// A string that is exactly one capture reference takes the captured JSON value with its type.
+fn render_value(text: &str, captures: &HashMap<String, serde_json::Value>) -> Result<serde_json::Value, String> {
+    if !text.contains('$') {
+        return Ok(text.into());
+    }
+    if let [Segment::Ref { name, .. }] = parse(text)?.as_slice() {
+        return captures.get(name).cloned().ok_or_else(|| missing_capture(name));
+    }
+    render_str(text, captures).map(Into::into)
+}
+
+pub fn render_str(text: &str, captures: &HashMap<String, serde_json::Value>) -> Result<String, String> {
+    if !text.contains('$') {
+        return Ok(text.to_string());
+    }
+    let mut out = String::new();
+    for seg in parse(text)? {
+        match seg {
+            Segment::Lit(l) => out.push_str(&l),
+            Segment::Ref { name, .. } => match captures.get(&name) {
+                Some(serde_json::Value::String(s)) => out.push_str(s),
+                Some(v) => out.push_str(&v.to_string()),
+                None => return Err(missing_capture(&name)),
+            },
+        }
+    }
+    Ok(out)
+}
+
+fn missing_capture(name: &str) -> String {
+    format!("`${{{name}}}` has no value: the test that captures `{name}` did not run to the end or did not find it")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::yaml::parse as yaml;
+
+    fn scope<'a>(env: &'a dyn Fn(&str) -> Option<String>) -> Scope<'a> {
+        let vars = yaml("max: 100\nmodel: m1\n").unwrap();
+        let Value::Map(entries) = vars.value else { panic!() };
+        Scope {
+            vars: entries.into_iter().map(|(k, v)| (k.scalar_text(), v)).collect(),
+            env,
+            captures: ["model_id".to_string()].into(),
+            later_captures: ["later".to_string()].into(),
+            allow_captures: true,
+        }
+    }
+
+    fn run(text: &str, keep: bool) -> (Node, Vec<InterpError>) {
+        let env = |n: &str| (n == "HOME_URL").then(|| "http://h:1".to_string());
+        let s = scope(&env);
+        let mut node = yaml(text).unwrap();
+        let mut errors = vec![];
+        s.interpolate(&mut node, keep, &mut errors);
+        (node, errors)
+    }
+
+    #[test]
+    fn parses_segments() {
+        assert_eq!(
+            parse("a ${b} $${c} ${env.D:-x:y}").unwrap(),
+            vec![
+                Segment::Lit("a ".into()),
+                Segment::Ref { name: "b".into(), env: false, default: None },
+                Segment::Lit(" ${c} ".into()),
+                Segment::Ref { name: "D".into(), env: true, default: Some("x:y".into()) },
+            ]
+        );
+        assert!(parse("${unclosed").is_err());
+        assert!(parse("${a b}").is_err());
+        assert_eq!(parse("cost: $5").unwrap(), vec![Segment::Lit("cost: $5".into())]);
+    }
+
+    #[test]
+    fn whole_references_keep_their_type() {
+        let (n, e) = run("a: ${max}\nb: '${max}'\nc: ${env.NOPE:-64}\nd: n=${max}\n", false);
+        assert!(e.is_empty());
+        assert_eq!(n.get("a").unwrap().value, Value::Int(100));
+        assert_eq!(n.get("b").unwrap().as_str(), Some("100"));
+        assert_eq!(n.get("c").unwrap().value, Value::Int(64));
+        assert_eq!(n.get("d").unwrap().as_str(), Some("n=100"));
+    }
+
+    #[test]
+    fn environment_and_defaults() {
+        let (n, e) = run("u: ${env.HOME_URL}/v1\nk: ${env.KEY:-}\n", false);
+        assert!(e.is_empty());
+        assert_eq!(n.get("u").unwrap().as_str(), Some("http://h:1/v1"));
+        assert_eq!(n.get("k").unwrap().value, Value::Null);
+    }
+
+    #[test]
+    fn missing_variables_are_errors_never_empty_strings() {
+        let (_, e) = run("a: x ${modle}\nb: ${env.MISSING}\nc: ${later}\n", false);
+        assert_eq!(e.len(), 3);
+        assert_eq!(e[0].message, "unknown variable `modle`; did you mean `model`?");
+        assert_eq!(e[0].offset, 2);
+        assert!(e[1].message.contains("`MISSING` is not set"));
+        assert!(e[2].message.contains("captured by a later test"));
+    }
+
+    #[test]
+    fn captures_stay_for_run_time() {
+        let (n, e) = run("m: ${model_id}\ns: $${lit} ${model}\n", true);
+        assert!(e.is_empty());
+        let json = n.to_json();
+        assert_eq!(json["m"], "${model_id}");
+        assert_eq!(json["s"], "$${lit} m1");
+        let caps = HashMap::from([("model_id".to_string(), serde_json::json!({"id": 7}))]);
+        let out = render(&json, &caps).unwrap();
+        assert_eq!(out["m"], serde_json::json!({"id": 7}));
+        assert_eq!(out["s"], "${lit} m1");
+        assert!(render(&json, &HashMap::new()).unwrap_err().contains("has no value"));
+    }
+}

@@ -1,0 +1,15 @@
+//! The spec language: YAML files in, a checked [`Plan`] out, or every problem at once.
+
+pub mod check;
+pub mod compare;
+pub mod de;
+pub mod diag;
+pub mod interp;
+pub mod load;
+pub mod model;
+pub mod plan;
+pub mod yaml;
+
+pub use diag::Diagnostic;
+pub use load::{LoadOptions, load};
+pub use plan::Plan;

@@ -1,0 +1,437 @@
+//! The spec language as Rust types: what a suite file may contain.
+//!
+//! These types are decoded from YAML and also generate `schemas/llmspec.schema.json`, so the
+//! doc comments below are what an editor shows while a spec is being written.
+
+use super::de::Spanned;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+
+/// One spec file: a suite of tests that run in order against one server.
+#[derive(Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "llmspec suite")]
+pub struct SuiteFile {
+    /// The suite's name; JUnit shows it as the class name of every test.
+    pub suite: Spanned<String>,
+    /// What the suite checks, for people.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Variables for `${name}` references. Values may themselves use `${env.NAME:-default}`.
+    /// `--var name=value` on the command line overrides them.
+    #[serde(default)]
+    pub vars: BTreeMap<String, serde_json::Value>,
+    /// Like `vars`, but their values are replaced by `***` in every report and log.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, serde_json::Value>,
+    /// Settings shared by every test of the suite.
+    #[serde(default)]
+    pub defaults: Defaults,
+    /// The tests, run in the order written.
+    pub tests: Vec<Test>,
+}
+
+#[derive(Deserialize, JsonSchema, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// Prefix of every request path, e.g. `http://localhost:8000`. `--base-url` overrides it.
+    #[serde(default)]
+    pub base_url: Option<Spanned<String>>,
+    /// Time allowed for each request, e.g. `60s` (default 60s). `--timeout` overrides it.
+    #[serde(default)]
+    pub timeout: Option<Spanned<String>>,
+    /// Headers sent with every request.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Header names whose values are never printed. Authorization, Proxy-Authorization,
+    /// Cookie, X-Api-Key and Api-Key are always secret.
+    #[serde(default)]
+    pub secret_headers: Vec<String>,
+}
+
+#[derive(Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct Test {
+    /// Unique within the suite; the JUnit test name.
+    pub name: Spanned<String>,
+    /// Labels for `--tag` selection, e.g. `[critical, quick]`.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// What the test checks, for people.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Report the test as skipped, with this reason, instead of running it.
+    #[serde(default)]
+    pub skip: Option<String>,
+    /// The HTTP request to send.
+    pub request: Spanned<Request>,
+    /// What the response must satisfy. Every check is evaluated and reported.
+    #[serde(default)]
+    pub expect: Expect,
+    /// Values taken from the response for later tests of the suite, used as `${name}`.
+    #[serde(default)]
+    pub capture: BTreeMap<String, Spanned<Capture>>,
+}
+
+/// Exactly one of the method keys, whose value is a path (joined to `base_url`) or a full URL.
+#[derive(Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    #[serde(rename = "GET", default)]
+    pub get: Option<Spanned<String>>,
+    #[serde(rename = "POST", default)]
+    pub post: Option<Spanned<String>>,
+    #[serde(rename = "PUT", default)]
+    pub put: Option<Spanned<String>>,
+    #[serde(rename = "PATCH", default)]
+    pub patch: Option<Spanned<String>>,
+    #[serde(rename = "DELETE", default)]
+    pub delete: Option<Spanned<String>>,
+    #[serde(rename = "HEAD", default)]
+    pub head: Option<Spanned<String>>,
+    #[serde(rename = "OPTIONS", default)]
+    pub options: Option<Spanned<String>>,
+    /// Request headers, added to (and overriding) the suite's default headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// A JSON body, written as YAML. Sets `Content-Type: application/json` unless given.
+    #[serde(default)]
+    pub json: Option<serde_json::Value>,
+    /// A raw body, sent as written (for malformed-JSON tests, for example).
+    #[serde(default)]
+    pub body: Option<String>,
+    /// Time allowed for this request, overriding the suite default.
+    #[serde(default)]
+    pub timeout: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, JsonSchema, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// The expected HTTP status: one code, or a list of accepted codes.
+    #[serde(default)]
+    pub status: Option<Spanned<Status>>,
+    /// Response headers (names are case-insensitive) and what their values must satisfy.
+    #[serde(default)]
+    pub headers: OrderedMap<Spanned<Predicate>>,
+    /// JSONPath (RFC 9535) queries on the response body and what their results must satisfy.
+    #[serde(default)]
+    pub json: OrderedMap<Spanned<Predicate>>,
+    /// What the raw response body text must satisfy, e.g. `{ matches: "(?i)paris" }`.
+    #[serde(default)]
+    pub body: Option<Spanned<Predicate>>,
+    /// A bound on the whole request's duration, e.g. `< 5s`.
+    #[serde(default)]
+    pub latency: Option<Spanned<String>>,
+}
+
+/// One status code or a list of them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status(pub Vec<u16>);
+
+impl<'de> Deserialize<'de> for Status {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Status;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an HTTP status code or a list of them")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Status, E> {
+                code(v).map(|c| Status(vec![c]))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Status, E> {
+                self.visit_i64(v as i64)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Status, A::Error> {
+                let mut codes = vec![];
+                while let Some(c) = seq.next_element::<i64>()? {
+                    codes.push(code(c)?);
+                }
+                if codes.is_empty() {
+                    return Err(de::Error::custom("the list of accepted status codes is empty"));
+                }
+                Ok(Status(codes))
+            }
+        }
+        fn code<E: de::Error>(v: i64) -> Result<u16, E> {
+            u16::try_from(v)
+                .ok()
+                .filter(|c| (100..=599).contains(c))
+                .ok_or_else(|| E::custom(format!("{v} is not an HTTP status code (100 to 599)")))
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for Status {
+    fn schema_name() -> Cow<'static, str> {
+        "Status".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "One HTTP status code, or a list of accepted codes.",
+            "anyOf": [
+                {"type": "integer", "minimum": 100, "maximum": 599},
+                {"type": "array", "items": {"type": "integer", "minimum": 100, "maximum": 599}, "minItems": 1}
+            ]
+        })
+    }
+}
+
+/// A check on one value. A plain value means "equals"; a mapping combines operators, all of
+/// which must hold.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Predicate {
+    Equals(serde_json::Value),
+    Ops(Box<PredicateOps>),
+}
+
+/// Operators of a predicate. Several in one mapping must all hold.
+#[derive(Deserialize, JsonSchema, Debug, Clone, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PredicateOps {
+    /// Equal to this value (JSON equality; 1 and 1.0 are equal).
+    #[serde(default)]
+    pub eq: Option<serde_json::Value>,
+    /// Not equal to this value.
+    #[serde(default)]
+    pub ne: Option<serde_json::Value>,
+    /// Less than this number.
+    #[serde(default)]
+    pub lt: Option<f64>,
+    /// Less than or equal to this number.
+    #[serde(default)]
+    pub lte: Option<f64>,
+    /// Greater than this number.
+    #[serde(default)]
+    pub gt: Option<f64>,
+    /// Greater than or equal to this number.
+    #[serde(default)]
+    pub gte: Option<f64>,
+    /// A string containing this text, or a list containing this element.
+    #[serde(default)]
+    pub contains: Option<serde_json::Value>,
+    /// A string matching this regular expression (Rust regex syntax; `(?i)` for any case).
+    #[serde(default)]
+    pub matches: Option<Spanned<String>>,
+    /// `true`: the query finds something; `false`: it finds nothing.
+    #[serde(default)]
+    pub exists: Option<bool>,
+    /// `true`: a non-empty string, list or object (and not null).
+    #[serde(default)]
+    pub not_empty: Option<bool>,
+    /// The length of a string, list or object: a number, or a comparison such as `>= 1`.
+    #[serde(default)]
+    pub length: Option<Spanned<Bound>>,
+    /// Same as `length`.
+    #[serde(default)]
+    pub count: Option<Spanned<Bound>>,
+    /// The JSON type.
+    #[serde(default, rename = "type")]
+    pub type_: Option<JsonType>,
+    /// Equal to one of these values.
+    #[serde(default)]
+    pub one_of: Option<Vec<serde_json::Value>>,
+    /// Holds when the predicate inside does not.
+    #[serde(default)]
+    pub not: Option<Box<Spanned<Predicate>>>,
+}
+
+impl<'de> Deserialize<'de> for Predicate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Predicate;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a value to compare with, or a mapping of operators")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Predicate, A::Error> {
+                PredicateOps::deserialize(de::value::MapAccessDeserializer::new(map)).map(|o| Predicate::Ops(Box::new(o)))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Predicate, A::Error> {
+                serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(Predicate::Equals)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Predicate, E> {
+                Ok(Predicate::Equals(serde_json::Value::Null))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Predicate, E> {
+                Ok(Predicate::Equals(v.into()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Predicate, E> {
+                Ok(Predicate::Equals(v.into()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Predicate, E> {
+                Ok(Predicate::Equals(v.into()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Predicate, E> {
+                Ok(Predicate::Equals(v.into()))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Predicate, E> {
+                Ok(Predicate::Equals(v.into()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for Predicate {
+    fn schema_name() -> Cow<'static, str> {
+        "Predicate".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let ops = generator.subschema_for::<PredicateOps>();
+        json_schema!({
+            "description": "A value the result must equal, or a mapping of operators that must all hold.",
+            "anyOf": [ops, {"type": ["string", "number", "integer", "boolean", "array", "null"]}]
+        })
+    }
+}
+
+/// A length bound: an exact number, or a comparison such as `>= 1`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bound(pub String);
+
+impl<'de> Deserialize<'de> for Bound {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Bound;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number or a comparison such as `>= 1`")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Bound, E> {
+                Ok(Bound(format!("== {v}")))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Bound, E> {
+                Ok(Bound(format!("== {v}")))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Bound, E> {
+                Ok(Bound(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for Bound {
+    fn schema_name() -> Cow<'static, str> {
+        "Bound".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "An exact number, or a comparison such as `>= 1`.",
+            "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": "^\\s*(<=|>=|==|!=|<|>)"}]
+        })
+    }
+}
+
+#[derive(Deserialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum JsonType {
+    String,
+    Number,
+    Integer,
+    Boolean,
+    Array,
+    Object,
+    Null,
+}
+
+/// Where a captured value comes from: a JSONPath string (`$.data[0].id`), or a mapping.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Capture {
+    Json(String),
+    From(CaptureFrom),
+}
+
+#[derive(Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureFrom {
+    /// A JSONPath on the response body; the first match is captured with its JSON type.
+    #[serde(default)]
+    pub json: Option<String>,
+    /// A response header's value.
+    #[serde(default)]
+    pub header: Option<String>,
+    /// A regular expression on the body; the first group (or the whole match) is captured.
+    #[serde(default)]
+    pub regex: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Capture {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Capture;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSONPath string, or a mapping with `json`, `header` or `regex`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Capture, E> {
+                Ok(Capture::Json(v.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Capture, A::Error> {
+                CaptureFrom::deserialize(de::value::MapAccessDeserializer::new(map)).map(Capture::From)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for Capture {
+    fn schema_name() -> Cow<'static, str> {
+        "Capture".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let from = generator.subschema_for::<CaptureFrom>();
+        json_schema!({
+            "description": "A JSONPath on the body (`$.data[0].id`), or a mapping naming the source.",
+            "anyOf": [{"type": "string"}, from]
+        })
+    }
+}
+
+/// A mapping that keeps the order it was written in (checks are reported in that order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderedMap<V>(pub Vec<(Spanned<String>, V)>);
+
+impl<V> Default for OrderedMap<V> {
+    fn default() -> Self {
+        OrderedMap(vec![])
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<V> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Vis<V>(PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for Vis<V> {
+            type Value = OrderedMap<V>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OrderedMap<V>, A::Error> {
+                let mut entries = vec![];
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(OrderedMap(entries))
+            }
+        }
+        d.deserialize_map(Vis(PhantomData))
+    }
+}
+
+impl<V: JsonSchema> JsonSchema for OrderedMap<V> {
+    fn schema_name() -> Cow<'static, str> {
+        format!("Map_of_{}", V::schema_name()).into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let value = generator.subschema_for::<V>();
+        json_schema!({"type": "object", "additionalProperties": value})
+    }
+}

@@ -1,0 +1,67 @@
+//! The checked spec: everything parsed, compiled and resolved, ready to run.
+
+use super::diag::Source;
+use super::yaml::Loc;
+use crate::expect::{ExpectPlan, JsonQuery};
+use regex::Regex;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub suites: Vec<SuitePlan>,
+    /// Values never to be printed (secrets and the values of secret headers).
+    pub secrets: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct SuitePlan {
+    pub name: String,
+    pub description: Option<String>,
+    pub source: Arc<Source>,
+    pub tests: Vec<TestPlan>,
+}
+
+#[derive(Debug)]
+pub struct TestPlan {
+    pub name: String,
+    pub loc: Loc,
+    pub tags: Vec<String>,
+    pub skip: Option<String>,
+    pub request: RequestPlan,
+    pub expect: ExpectPlan,
+    pub captures: Vec<CapturePlan>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RequestPlan {
+    pub method: reqwest::Method,
+    /// May still hold `${capture}` references, resolved when the request is sent.
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Body,
+    pub timeout: Duration,
+    /// Lower-case names of headers whose values are never printed.
+    pub secret_headers: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Body {
+    None,
+    Json(serde_json::Value),
+    Raw(String),
+}
+
+#[derive(Debug)]
+pub struct CapturePlan {
+    pub name: String,
+    pub loc: Loc,
+    pub from: CaptureSource,
+}
+
+#[derive(Debug)]
+pub enum CaptureSource {
+    Json(JsonQuery),
+    Header(String),
+    Regex(Regex),
+}

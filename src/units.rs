@@ -1,0 +1,74 @@
+//! The one duration syntax and the one number syntax shared by specs, thresholds and the CLI.
+//!
+//! Durations are a number followed by a unit: `250ms`, `1.5s`, `2m`, `1h` (also `us`).
+//! A bare number is refused, because `timeout: 5` is ambiguous between seconds and milliseconds.
+
+use std::time::Duration;
+
+/// Parses `250ms`, `5s`, `1.5s`, `2m`, `1h`, `10us`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| format!("`{t}` has no unit: write it as 250ms, 5s, 2m or 1h"))?;
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("`{t}` is not a duration: write it as 250ms, 5s, 2m or 1h"))?;
+    let scale = match unit.trim() {
+        "us" | "µs" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        other => return Err(format!("unknown duration unit `{other}` in `{t}`: use ms, s, m or h")),
+    };
+    Ok(Duration::from_secs_f64(value * scale))
+}
+
+/// Renders a duration the way a person reads it: `850ms`, `1.25s`, `2m05s`.
+pub fn format_duration(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 1e-3 {
+        format!("{:.0}µs", s * 1e6)
+    } else if s < 1.0 {
+        let ms = s * 1e3;
+        if ms < 10.0 { format!("{ms:.2}ms") } else { format!("{ms:.0}ms") }
+    } else if s < 60.0 {
+        format!("{s:.2}s")
+    } else {
+        let m = (s / 60.0).floor();
+        format!("{}m{:02.0}s", m, s - m * 60.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_unit() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_duration("10us").unwrap(), Duration::from_micros(10));
+        assert_eq!(parse_duration(" 5s ").unwrap(), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn refuses_bare_numbers_and_unknown_units() {
+        assert!(parse_duration("5").unwrap_err().contains("no unit"));
+        assert!(parse_duration("5 parsecs").unwrap_err().contains("unknown duration unit"));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn formats_for_people() {
+        assert_eq!(format_duration(Duration::from_millis(850)), "850ms");
+        assert_eq!(format_duration(Duration::from_micros(2500)), "2.50ms");
+        assert_eq!(format_duration(Duration::from_millis(1250)), "1.25s");
+        assert_eq!(format_duration(Duration::from_secs(125)), "2m05s");
+    }
+}
