@@ -4,8 +4,14 @@
 //! (events → console, JUnit). `expect` judges what `run` observed; `sim` is a built-in server
 //! to test against.
 
+pub mod cli;
+pub mod exit;
 pub mod expect;
 pub mod observed;
+pub mod redact;
+pub mod report;
+pub mod run;
+pub mod schema;
 pub mod spec;
 pub mod suggest;
 pub mod text;

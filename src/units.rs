@@ -21,7 +21,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" => 1.0,
         "m" | "min" => 60.0,
         "h" => 3600.0,
-        other => return Err(format!("unknown duration unit `{other}` in `{t}`: use ms, s, m or h")),
+        other => {
+            return Err(format!(
+                "unknown duration unit `{other}` in `{t}`: use ms, s, m or h"
+            ));
+        }
     };
     Ok(Duration::from_secs_f64(value * scale))
 }
@@ -33,7 +37,11 @@ pub fn format_duration(d: Duration) -> String {
         format!("{:.0}µs", s * 1e6)
     } else if s < 1.0 {
         let ms = s * 1e3;
-        if ms < 10.0 { format!("{ms:.2}ms") } else { format!("{ms:.0}ms") }
+        if ms < 10.0 {
+            format!("{ms:.2}ms")
+        } else {
+            format!("{ms:.0}ms")
+        }
     } else if s < 60.0 {
         format!("{s:.2}s")
     } else {
@@ -59,7 +67,11 @@ mod tests {
     #[test]
     fn refuses_bare_numbers_and_unknown_units() {
         assert!(parse_duration("5").unwrap_err().contains("no unit"));
-        assert!(parse_duration("5 parsecs").unwrap_err().contains("unknown duration unit"));
+        assert!(
+            parse_duration("5 parsecs")
+                .unwrap_err()
+                .contains("unknown duration unit")
+        );
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("").is_err());
     }

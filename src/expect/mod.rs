@@ -54,7 +54,11 @@ impl JsonQuery {
     pub fn compile(text: &str) -> Result<JsonQuery, String> {
         let path = JsonPath::parse(text).map_err(|e| format!("invalid JSONPath `{text}`: {e}"))?;
         let singular = !text.contains(['*', '?', ':', ',']) && !text.contains("..");
-        Ok(JsonQuery { text: text.to_string(), path, singular })
+        Ok(JsonQuery {
+            text: text.to_string(),
+            path,
+            singular,
+        })
     }
 
     pub fn select(&self, value: &serde_json::Value) -> Option<serde_json::Value> {
@@ -62,7 +66,9 @@ impl JsonQuery {
         if self.singular {
             nodes.first().cloned()
         } else {
-            Some(serde_json::Value::Array(nodes.all().into_iter().cloned().collect()))
+            Some(serde_json::Value::Array(
+                nodes.all().into_iter().cloned().collect(),
+            ))
         }
     }
 }
@@ -76,13 +82,25 @@ impl ExpectPlan {
                     [one] => one.to_string(),
                     many => format!("one of {many:?}"),
                 };
-                failures.push(Failure { loc: *loc, subject: "status".into(), expected, actual: obs.status.to_string() });
+                failures.push(Failure {
+                    loc: *loc,
+                    subject: "status".into(),
+                    expected,
+                    actual: obs.status.to_string(),
+                });
             }
         }
         for check in &self.headers {
-            let actual = obs.header(&check.name).map(|v| serde_json::Value::String(v.to_string()));
+            let actual = obs
+                .header(&check.name)
+                .map(|v| serde_json::Value::String(v.to_string()));
             if let Err(m) = check.predicate.evaluate(actual.as_ref()) {
-                failures.push(Failure { loc: check.loc, subject: format!("header {}", check.name), expected: m.expected, actual: m.actual });
+                failures.push(Failure {
+                    loc: check.loc,
+                    subject: format!("header {}", check.name),
+                    expected: m.expected,
+                    actual: m.actual,
+                });
             }
         }
         for check in &self.json {
@@ -91,20 +109,37 @@ impl ExpectPlan {
                 failures.push(Failure {
                     loc: check.loc,
                     subject: check.query.text.clone(),
-                    expected: format!("a JSON body where {} is {}", check.query.text, check.predicate.describe()),
-                    actual: format!("a body that is not JSON ({why}): {}", trim_middle(&obs.body, 200)),
+                    expected: format!(
+                        "a JSON body where {} is {}",
+                        check.query.text,
+                        check.predicate.describe()
+                    ),
+                    actual: format!(
+                        "a body that is not JSON ({why}): {}",
+                        trim_middle(&obs.body, 200)
+                    ),
                 });
                 continue;
             };
             let found = check.query.select(json);
             if let Err(m) = check.predicate.evaluate(found.as_ref()) {
-                failures.push(Failure { loc: check.loc, subject: check.query.text.clone(), expected: m.expected, actual: m.actual });
+                failures.push(Failure {
+                    loc: check.loc,
+                    subject: check.query.text.clone(),
+                    expected: m.expected,
+                    actual: m.actual,
+                });
             }
         }
         if let Some((loc, predicate)) = &self.body {
             let body = serde_json::Value::String(obs.body.clone());
             if let Err(m) = predicate.evaluate(Some(&body)) {
-                failures.push(Failure { loc: *loc, subject: "body".into(), expected: m.expected, actual: m.actual });
+                failures.push(Failure {
+                    loc: *loc,
+                    subject: "body".into(),
+                    expected: m.expected,
+                    actual: m.actual,
+                });
             }
         }
         if let Some((loc, bound)) = &self.latency {
@@ -152,17 +187,39 @@ mod tests {
     fn reports_every_failed_check_with_both_values() {
         let plan = ExpectPlan {
             status: Some((at(1), vec![200])),
-            headers: vec![HeaderCheck { loc: at(2), name: "content-type".into(), predicate: Predicate(vec![Check::Contains(json!("json"))]) }],
+            headers: vec![HeaderCheck {
+                loc: at(2),
+                name: "content-type".into(),
+                predicate: Predicate(vec![Check::Contains(json!("json"))]),
+            }],
             json: vec![
-                JsonCheck { loc: at(3), query: JsonQuery::compile("$.choices[0].finish_reason").unwrap(), predicate: Predicate(vec![Check::Eq(json!("stop"))]) },
-                JsonCheck { loc: at(4), query: JsonQuery::compile("$.choices[*].index").unwrap(), predicate: Predicate(vec![Check::Eq(json!([0, 1]))]) },
+                JsonCheck {
+                    loc: at(3),
+                    query: JsonQuery::compile("$.choices[0].finish_reason").unwrap(),
+                    predicate: Predicate(vec![Check::Eq(json!("stop"))]),
+                },
+                JsonCheck {
+                    loc: at(4),
+                    query: JsonQuery::compile("$.choices[*].index").unwrap(),
+                    predicate: Predicate(vec![Check::Eq(json!([0, 1]))]),
+                },
             ],
             body: None,
             latency: Some((at(5), Comparison::parse("< 1s").unwrap())),
         };
         let body = json!({"choices": [{"index": 0, "finish_reason": "length"}, {"index": 1}]});
         let failures = plan.evaluate(&observed(404, body));
-        let summary: Vec<_> = failures.iter().map(|f| (f.loc.line, f.subject.as_str(), f.expected.as_str(), f.actual.as_str())).collect();
+        let summary: Vec<_> = failures
+            .iter()
+            .map(|f| {
+                (
+                    f.loc.line,
+                    f.subject.as_str(),
+                    f.expected.as_str(),
+                    f.actual.as_str(),
+                )
+            })
+            .collect();
         assert_eq!(
             summary,
             vec![
@@ -176,17 +233,35 @@ mod tests {
     #[test]
     fn json_checks_on_a_non_json_body_say_so() {
         let plan = ExpectPlan {
-            json: vec![JsonCheck { loc: at(1), query: JsonQuery::compile("$.a").unwrap(), predicate: Predicate(vec![Check::Exists(true)]) }],
+            json: vec![JsonCheck {
+                loc: at(1),
+                query: JsonQuery::compile("$.a").unwrap(),
+                predicate: Predicate(vec![Check::Exists(true)]),
+            }],
             ..ExpectPlan::default()
         };
-        let obs = Observed { status: 200, body: "<html>".into(), json_error: Some("expected value at line 1 column 1".into()), ..Observed::default() };
+        let obs = Observed {
+            status: 200,
+            body: "<html>".into(),
+            json_error: Some("expected value at line 1 column 1".into()),
+            ..Observed::default()
+        };
         let f = plan.evaluate(&obs);
-        assert!(f[0].actual.starts_with("a body that is not JSON (expected value"), "{}", f[0].actual);
+        assert!(
+            f[0].actual
+                .starts_with("a body that is not JSON (expected value"),
+            "{}",
+            f[0].actual
+        );
     }
 
     #[test]
     fn queries_compile_or_explain() {
-        assert!(JsonQuery::compile("$.choices[?@.index == 0").unwrap_err().contains("invalid JSONPath"));
+        assert!(
+            JsonQuery::compile("$.choices[?@.index == 0")
+                .unwrap_err()
+                .contains("invalid JSONPath")
+        );
         let q = JsonQuery::compile("$.data[0].id").unwrap();
         assert_eq!(q.select(&json!({"data": [{"id": "m"}]})), Some(json!("m")));
         assert_eq!(q.select(&json!({"data": []})), None);

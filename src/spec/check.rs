@@ -13,7 +13,17 @@ use regex::Regex;
 use std::time::Duration;
 
 /// Headers whose values are secret whatever the spec says.
-pub const ALWAYS_SECRET_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie", "x-api-key", "api-key"];
+pub const ALWAYS_SECRET_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-api-key",
+    "api-key",
+];
+
+/// Reported only when nothing else is wrong on the same line (a misspelt operator is
+/// reported as such, and removing it leaves an empty predicate behind).
+pub const NO_OPERATOR: &str = "this predicate has no operator: use one of eq, ne, lt, lte, gt, gte, contains, matches, exists, not_empty, length, type, one_of, not";
 
 /// What a test inherits from its suite and the command line.
 pub struct Context<'a> {
@@ -47,7 +57,11 @@ pub fn test(raw: model::Test, ctx: &Context<'_>, problems: &mut Vec<Problem>) ->
     })
 }
 
-fn request(raw: Spanned<model::Request>, ctx: &Context<'_>, problems: &mut Vec<Problem>) -> Option<RequestPlan> {
+fn request(
+    raw: Spanned<model::Request>,
+    ctx: &Context<'_>,
+    problems: &mut Vec<Problem>,
+) -> Option<RequestPlan> {
     let loc = raw.loc;
     let r = raw.value;
     let methods = [
@@ -59,8 +73,10 @@ fn request(raw: Spanned<model::Request>, ctx: &Context<'_>, problems: &mut Vec<P
         (reqwest::Method::HEAD, r.head),
         (reqwest::Method::OPTIONS, r.options),
     ];
-    let mut given: Vec<(reqwest::Method, Spanned<String>)> =
-        methods.into_iter().filter_map(|(m, target)| target.map(|t| (m, t))).collect();
+    let mut given: Vec<(reqwest::Method, Spanned<String>)> = methods
+        .into_iter()
+        .filter_map(|(m, target)| target.map(|t| (m, t)))
+        .collect();
     if given.len() != 1 {
         let message = if given.is_empty() {
             "a request needs a method and a target, e.g. `POST: /v1/chat/completions`"
@@ -77,11 +93,17 @@ fn request(raw: Spanned<model::Request>, ctx: &Context<'_>, problems: &mut Vec<P
         let path = target.value.trim_start_matches('/');
         format!("{}/{path}", base.trim_end_matches('/'))
     } else {
-        problems.push((target.loc, "a relative path needs a base URL: set `defaults.base_url` or pass `--base-url`".into()));
+        problems.push((
+            target.loc,
+            "a relative path needs a base URL: set `defaults.base_url` or pass `--base-url`".into(),
+        ));
         return None;
     };
     if r.json.is_some() && r.body.is_some() {
-        problems.push((loc, "a request has a `json` body or a raw `body`, not both".into()));
+        problems.push((
+            loc,
+            "a request has a `json` body or a raw `body`, not both".into(),
+        ));
     }
     let timeout = match r.timeout {
         Some(t) => duration(&t, problems).unwrap_or(ctx.timeout),
@@ -102,7 +124,14 @@ fn request(raw: Spanned<model::Request>, ctx: &Context<'_>, problems: &mut Vec<P
         .map(|h| h.to_string())
         .chain(ctx.secret_headers.iter().map(|h| h.to_lowercase()))
         .collect();
-    Some(RequestPlan { method, url, headers, body, timeout, secret_headers })
+    Some(RequestPlan {
+        method,
+        url,
+        headers,
+        body,
+        timeout,
+        secret_headers,
+    })
 }
 
 fn expect(raw: model::Expect, problems: &mut Vec<Problem>) -> ExpectPlan {
@@ -113,7 +142,11 @@ fn expect(raw: model::Expect, problems: &mut Vec<Problem>) -> ExpectPlan {
         .into_iter()
         .filter_map(|(name, p)| {
             let predicate = predicate(p, problems)?;
-            Some(HeaderCheck { loc: name.loc, name: name.value.to_lowercase(), predicate })
+            Some(HeaderCheck {
+                loc: name.loc,
+                name: name.value.to_lowercase(),
+                predicate,
+            })
         })
         .collect();
     let json = raw
@@ -121,9 +154,15 @@ fn expect(raw: model::Expect, problems: &mut Vec<Problem>) -> ExpectPlan {
         .0
         .into_iter()
         .filter_map(|(path, p)| {
-            let query = JsonQuery::compile(&path.value).map_err(|e| problems.push((path.loc, e))).ok();
+            let query = JsonQuery::compile(&path.value)
+                .map_err(|e| problems.push((path.loc, e)))
+                .ok();
             let predicate = predicate(p, problems)?;
-            Some(JsonCheck { loc: path.loc, query: query?, predicate })
+            Some(JsonCheck {
+                loc: path.loc,
+                query: query?,
+                predicate,
+            })
         })
         .collect();
     let body = raw.body.and_then(|p| {
@@ -133,12 +172,24 @@ fn expect(raw: model::Expect, problems: &mut Vec<Problem>) -> ExpectPlan {
     let latency = raw.latency.and_then(|l| {
         let c = comparison(&l, problems)?;
         if c.unit != Unit::Seconds {
-            problems.push((l.loc, format!("a latency bound needs a duration, e.g. `< 5s`, not `{}`", l.value)));
+            problems.push((
+                l.loc,
+                format!(
+                    "a latency bound needs a duration, e.g. `< 5s`, not `{}`",
+                    l.value
+                ),
+            ));
             return None;
         }
         Some((l.loc, c))
     });
-    ExpectPlan { status, headers, json, body, latency }
+    ExpectPlan {
+        status,
+        headers,
+        json,
+        body,
+        latency,
+    }
 }
 
 pub fn predicate(raw: Spanned<RawPredicate>, problems: &mut Vec<Problem>) -> Option<Predicate> {
@@ -163,7 +214,16 @@ pub fn predicate(raw: Spanned<RawPredicate>, problems: &mut Vec<Problem>) -> Opt
     checks.extend(ops.exists.map(Check::Exists));
     checks.extend(ops.not_empty.map(Check::NotEmpty));
     for bound in [ops.length, ops.count].into_iter().flatten() {
-        checks.extend(comparison(&Spanned { value: bound.value.0, loc: bound.loc }, problems).map(Check::Length));
+        checks.extend(
+            comparison(
+                &Spanned {
+                    value: bound.value.0,
+                    loc: bound.loc,
+                },
+                problems,
+            )
+            .map(Check::Length),
+        );
     }
     checks.extend(ops.type_.map(Check::Type));
     checks.extend(ops.one_of.map(Check::OneOf));
@@ -171,23 +231,38 @@ pub fn predicate(raw: Spanned<RawPredicate>, problems: &mut Vec<Problem>) -> Opt
         checks.extend(predicate(*inner, problems).map(|p| Check::Not(Box::new(p))));
     }
     if checks.is_empty() && problems.len() == before {
-        problems.push((loc, "this predicate has no operator: use one of eq, ne, lt, lte, gt, gte, contains, matches, exists, not_empty, length, type, one_of, not".into()));
+        problems.push((loc, NO_OPERATOR.into()));
     }
     (problems.len() == before).then_some(Predicate(checks))
 }
 
-fn capture(name: String, raw: Spanned<Capture>, problems: &mut Vec<Problem>) -> Option<CapturePlan> {
+fn capture(
+    name: String,
+    raw: Spanned<Capture>,
+    problems: &mut Vec<Problem>,
+) -> Option<CapturePlan> {
     let loc = raw.loc;
     let from = match raw.value {
-        Capture::Json(path) => CaptureSource::Json(JsonQuery::compile(&path).map_err(|e| problems.push((loc, e))).ok()?),
+        Capture::Json(path) => CaptureSource::Json(
+            JsonQuery::compile(&path)
+                .map_err(|e| problems.push((loc, e)))
+                .ok()?,
+        ),
         Capture::From(f) => match (f.json, f.header, f.regex) {
-            (Some(path), None, None) => {
-                CaptureSource::Json(JsonQuery::compile(&path).map_err(|e| problems.push((loc, e))).ok()?)
-            }
+            (Some(path), None, None) => CaptureSource::Json(
+                JsonQuery::compile(&path)
+                    .map_err(|e| problems.push((loc, e)))
+                    .ok()?,
+            ),
             (None, Some(h), None) => CaptureSource::Header(h.to_lowercase()),
-            (None, None, Some(re)) => CaptureSource::Regex(regex(&Spanned { value: re, loc }, problems)?),
+            (None, None, Some(re)) => {
+                CaptureSource::Regex(regex(&Spanned { value: re, loc }, problems)?)
+            }
             _ => {
-                problems.push((loc, "a capture takes exactly one of `json`, `header` or `regex`".into()));
+                problems.push((
+                    loc,
+                    "a capture takes exactly one of `json`, `header` or `regex`".into(),
+                ));
                 return None;
             }
         },
@@ -196,15 +271,33 @@ fn capture(name: String, raw: Spanned<Capture>, problems: &mut Vec<Problem>) -> 
 }
 
 pub fn duration(raw: &Spanned<String>, problems: &mut Vec<Problem>) -> Option<Duration> {
-    parse_duration(&raw.value).map_err(|e| problems.push((raw.loc, e))).ok()
+    parse_duration(&raw.value)
+        .map_err(|e| problems.push((raw.loc, e)))
+        .ok()
 }
 
 pub fn comparison(raw: &Spanned<String>, problems: &mut Vec<Problem>) -> Option<Comparison> {
-    Comparison::parse(&raw.value).map_err(|e| problems.push((raw.loc, e))).ok()
+    Comparison::parse(&raw.value)
+        .map_err(|e| problems.push((raw.loc, e)))
+        .ok()
 }
 
 fn regex(raw: &Spanned<String>, problems: &mut Vec<Problem>) -> Option<Regex> {
     Regex::new(&raw.value)
-        .map_err(|e| problems.push((raw.loc, format!("invalid regular expression: {}", e.to_string().replace('\n', " ")))))
+        .map_err(|e| {
+            // The crate's message repeats the pattern with a caret; its last line says what is wrong.
+            let text = e.to_string();
+            let why = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .last()
+                .unwrap_or("")
+                .trim_start_matches("error: ");
+            problems.push((
+                raw.loc,
+                format!("invalid regular expression `{}`: {why}", raw.value),
+            ))
+        })
         .ok()
 }

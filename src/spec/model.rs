@@ -5,8 +5,8 @@
 
 use super::de::Spanned;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -154,7 +154,9 @@ impl<'de> Deserialize<'de> for Status {
                     codes.push(code(c)?);
                 }
                 if codes.is_empty() {
-                    return Err(de::Error::custom("the list of accepted status codes is empty"));
+                    return Err(de::Error::custom(
+                        "the list of accepted status codes is empty",
+                    ));
                 }
                 Ok(Status(codes))
             }
@@ -252,10 +254,12 @@ impl<'de> Deserialize<'de> for Predicate {
                 f.write_str("a value to compare with, or a mapping of operators")
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Predicate, A::Error> {
-                PredicateOps::deserialize(de::value::MapAccessDeserializer::new(map)).map(|o| Predicate::Ops(Box::new(o)))
+                PredicateOps::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|o| Predicate::Ops(Box::new(o)))
             }
             fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Predicate, A::Error> {
-                serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(Predicate::Equals)
+                serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq))
+                    .map(Predicate::Equals)
             }
             fn visit_unit<E: de::Error>(self) -> Result<Predicate, E> {
                 Ok(Predicate::Equals(serde_json::Value::Null))
@@ -376,7 +380,8 @@ impl<'de> Deserialize<'de> for Capture {
                 Ok(Capture::Json(v.to_string()))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Capture, A::Error> {
-                CaptureFrom::deserialize(de::value::MapAccessDeserializer::new(map)).map(Capture::From)
+                CaptureFrom::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(Capture::From)
             }
         }
         d.deserialize_any(V)

@@ -1,0 +1,244 @@
+//! The command line: parse, call the library, map the outcome to an exit code.
+
+use crate::exit;
+use crate::redact::Redactor;
+use crate::report::console::Console;
+use crate::report::junit::Junit;
+use crate::run::event::{Fanout, Reporter, Summary};
+use crate::run::{RunOptions, run};
+use crate::spec::{self, Diagnostic, LoadOptions, Plan};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "llmspec",
+    version,
+    about = "Declarative YAML tests for OpenAI-compatible LLM servers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run spec files (or directories of them) and report the verdicts.
+    Run(RunArgs),
+    /// Check spec files without sending anything.
+    Validate(LoadArgs),
+    /// Print the JSON Schema of spec files (for editors).
+    Schema,
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    /// Spec files, or directories walked for *.yaml and *.yml.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Set a variable, overriding the suite's `vars` (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = key_value)]
+    vars: Vec<(String, String)>,
+    /// Like --var, but the value is never printed (repeatable).
+    #[arg(long = "secret", value_name = "NAME=VALUE", value_parser = key_value)]
+    secrets: Vec<(String, String)>,
+    /// Send requests here instead of the suites' `defaults.base_url`.
+    #[arg(long, value_name = "URL")]
+    base_url: Option<String>,
+    /// Default time allowed per request (a test's own `timeout` still wins).
+    #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration)]
+    timeout: Option<Duration>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    load: LoadArgs,
+    /// Run only tests with this tag (repeatable: any of them).
+    #[arg(long = "tag", value_name = "TAG")]
+    tags: Vec<String>,
+    /// Run only tests whose name matches this regular expression.
+    #[arg(long, value_name = "PATTERN")]
+    name: Option<String>,
+    /// Write a JUnit XML report to this file.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Stop at the first failed test; the rest are reported as skipped.
+    #[arg(long)]
+    fail_fast: bool,
+    /// When to colour the console output.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+fn key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("`{s}` is not NAME=VALUE"))
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                exit::SPEC_ERROR
+            } else {
+                exit::PASSED
+            };
+        }
+    };
+    match cli.command {
+        Command::Schema => {
+            println!("{}", crate::schema::generate());
+            exit::PASSED
+        }
+        Command::Validate(args) => match load(&args) {
+            Ok(plan) => {
+                let tests: usize = plan.suites.iter().map(|s| s.tests.len()).sum();
+                println!("ok: {} suites, {tests} tests", plan.suites.len());
+                exit::PASSED
+            }
+            Err(diagnostics) => {
+                print_diagnostics(&diagnostics);
+                exit::SPEC_ERROR
+            }
+        },
+        Command::Run(args) => {
+            runtime().map_or(exit::INTERNAL_ERROR, |rt| rt.block_on(run_command(args)))
+        }
+    }
+}
+
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| eprintln!("error: cannot start the async runtime: {e}"))
+        .ok()
+}
+
+fn load(args: &LoadArgs) -> Result<Plan, Vec<Diagnostic>> {
+    let env = |name: &str| std::env::var(name).ok();
+    let opts = LoadOptions {
+        vars: &args.vars,
+        secrets: &args.secrets,
+        base_url: args.base_url.as_deref(),
+        timeout: args.timeout,
+        env: &env,
+    };
+    spec::load(&args.paths, &opts)
+}
+
+fn print_diagnostics(diagnostics: &[Diagnostic]) {
+    for d in diagnostics {
+        eprintln!("{}", d.render());
+    }
+    eprintln!(
+        "{} problem{} found; nothing was sent",
+        diagnostics.len(),
+        if diagnostics.len() == 1 { "" } else { "s" }
+    );
+}
+
+async fn run_command(args: RunArgs) -> u8 {
+    let redactor = Arc::new(Redactor::new(
+        args.load.secrets.iter().map(|(_, v)| v.clone()),
+    ));
+    let plan = match load(&args.load) {
+        Ok(plan) => plan,
+        Err(diagnostics) => {
+            print_diagnostics(&diagnostics);
+            if let Some(path) = &args.junit {
+                let mut junit = Junit::new(path.clone(), redactor.clone());
+                junit.spec_errors(&diagnostics);
+                if let Some(e) = junit.write_error {
+                    eprintln!("error: {e}");
+                }
+            }
+            return exit::SPEC_ERROR;
+        }
+    };
+    for secret in &plan.secrets {
+        redactor.add(secret);
+    }
+    let name = match args.name.as_deref().map(regex::Regex::new).transpose() {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("error: --name is not a valid regular expression: {e}");
+            return exit::SPEC_ERROR;
+        }
+    };
+    let color = match args.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        }
+    };
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ninterrupted: finishing the reports");
+            let _ = stop_tx.send(true);
+        }
+    });
+    let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(Console::new(
+        std::io::stdout(),
+        color,
+        redactor.clone(),
+    ))];
+    let junit = args
+        .junit
+        .clone()
+        .map(|p| Arc::new(std::sync::Mutex::new(Junit::new(p, redactor.clone()))));
+    if let Some(j) = &junit {
+        reporters.push(Box::new(Shared(j.clone())));
+    }
+    let options = RunOptions {
+        tags: args.tags,
+        name,
+        fail_fast: args.fail_fast,
+        stop,
+    };
+    let summary = run(&plan, options, &mut Fanout(reporters), &redactor).await;
+    if let Some(e) = junit.and_then(|j| j.lock().ok().and_then(|j| j.write_error.clone())) {
+        eprintln!("error: {e}");
+        return exit::INTERNAL_ERROR;
+    }
+    exit_code(&summary)
+}
+
+/// Lets the caller read the JUnit reporter's write error after the run.
+struct Shared(Arc<std::sync::Mutex<Junit>>);
+
+impl Reporter for Shared {
+    fn on(&mut self, event: &crate::run::event::Event<'_>) {
+        if let Ok(mut j) = self.0.lock() {
+            j.on(event);
+        }
+    }
+}
+
+pub fn exit_code(summary: &Summary) -> u8 {
+    if summary.errors > 0 {
+        exit::RUNTIME_ERROR
+    } else if summary.failed > 0 {
+        exit::TEST_FAILED
+    } else {
+        exit::PASSED
+    }
+}

@@ -1,0 +1,6 @@
+//! Reporters: subscribers to the runner's events. Writing reports is never inside a timed
+//! section.
+
+pub mod console;
+pub mod junit;
+pub mod render;

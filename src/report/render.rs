@@ -1,0 +1,75 @@
+//! The text of a verdict, shared by the console and the JUnit body so both say the same.
+
+use crate::expect::Failure;
+use crate::run::event::{TestOutcome, Transcript, Verdict};
+use crate::spec::diag::{Source, snippet};
+use std::fmt::Write;
+
+/// Every failure with its spec snippet, then the exchange that produced them.
+pub fn failure_detail(source: &Source, outcome: &TestOutcome) -> String {
+    let mut out = String::new();
+    match &outcome.verdict {
+        Verdict::Failed(failures) => {
+            for f in failures {
+                out.push_str(&one_failure(source, f));
+                out.push('\n');
+            }
+        }
+        Verdict::Error(message) => {
+            let _ = writeln!(out, "error: {message}");
+            out.push_str(&snippet(source, outcome.loc));
+            out.push('\n');
+        }
+        _ => {}
+    }
+    if let Some(t) = &outcome.transcript {
+        out.push_str(&transcript(t));
+    }
+    out
+}
+
+pub fn one_failure(source: &Source, f: &Failure) -> String {
+    let mut out = format!("error: {}: expected {}\n", f.subject, f.expected);
+    out.push_str(&snippet(source, f.loc));
+    let pad = " ".repeat(f.loc.line.to_string().len());
+    let _ = writeln!(out, "{pad} = expected: {}", f.expected);
+    let _ = writeln!(out, "{pad} =   actual: {}", f.actual);
+    out
+}
+
+/// The first line of a verdict, for a JUnit `message` attribute or a summary.
+pub fn headline(outcome: &TestOutcome) -> String {
+    match &outcome.verdict {
+        Verdict::Passed => "passed".into(),
+        Verdict::Failed(failures) => {
+            let first = &failures[0];
+            let more = match failures.len() {
+                1 => String::new(),
+                n => format!(" (and {} more)", n - 1),
+            };
+            format!(
+                "{}: expected {}, got {}{more}",
+                first.subject, first.expected, first.actual
+            )
+        }
+        Verdict::Error(message) => message.clone(),
+        Verdict::Skipped(reason) => reason.clone(),
+    }
+}
+
+pub fn transcript(t: &Transcript) -> String {
+    let mut out = format!("request: {}\n", t.request);
+    if let Some(body) = &t.request_body {
+        let _ = writeln!(out, "request body: {body}");
+    }
+    match t.status {
+        Some(status) => {
+            let _ = writeln!(out, "response: {status}, {} bytes", t.response_bytes);
+            if !t.response_body.is_empty() {
+                let _ = writeln!(out, "response body: {}", t.response_body);
+            }
+        }
+        None => out.push_str("response: none\n"),
+    }
+    out
+}

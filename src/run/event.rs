@@ -1,0 +1,106 @@
+//! What the runner tells reporters. The runner never formats output; reporters never time.
+
+use crate::expect::Failure;
+use crate::spec::plan::SuitePlan;
+use crate::spec::yaml::Loc;
+use std::time::Duration;
+
+pub enum Event<'a> {
+    RunStarted {
+        suites: usize,
+        tests: usize,
+    },
+    SuiteStarted {
+        suite: &'a SuitePlan,
+    },
+    TestFinished {
+        suite: &'a SuitePlan,
+        outcome: &'a TestOutcome,
+    },
+    SuiteFinished {
+        suite: &'a SuitePlan,
+        duration: Duration,
+    },
+    RunFinished {
+        summary: &'a Summary,
+    },
+}
+
+pub trait Reporter {
+    fn on(&mut self, event: &Event<'_>);
+}
+
+/// Sends every event to each reporter in turn.
+pub struct Fanout(pub Vec<Box<dyn Reporter>>);
+
+impl Reporter for Fanout {
+    fn on(&mut self, event: &Event<'_>) {
+        for r in &mut self.0 {
+            r.on(event);
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TestOutcome {
+    pub name: String,
+    pub loc: Loc,
+    pub verdict: Verdict,
+    pub duration: Duration,
+    /// What was measured, for JUnit `<properties>`: `latency_ms`, `status`, ...
+    pub properties: Vec<(String, String)>,
+    pub transcript: Option<Transcript>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Passed,
+    /// Expectations that did not hold.
+    Failed(Vec<Failure>),
+    /// No verdict could be reached: connection refused, timeout, broken stream.
+    Error(String),
+    Skipped(String),
+}
+
+/// The exchange as it can be shown to a person (secrets are removed by the reporters).
+#[derive(Debug, Clone, Default)]
+pub struct Transcript {
+    pub request: String,
+    pub request_body: Option<String>,
+    pub status: Option<u16>,
+    pub response_bytes: usize,
+    pub response_body: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    pub passed: usize,
+    pub failed: usize,
+    pub errors: usize,
+    pub skipped: usize,
+    pub duration: Duration,
+    /// Stopped by Ctrl-C or `--fail-fast` before every test ran.
+    pub stopped_early: Option<String>,
+}
+
+impl Summary {
+    pub fn count(&mut self, verdict: &Verdict) {
+        match verdict {
+            Verdict::Passed => self.passed += 1,
+            Verdict::Failed(_) => self.failed += 1,
+            Verdict::Error(_) => self.errors += 1,
+            Verdict::Skipped(_) => self.skipped += 1,
+        }
+    }
+
+    pub fn line(&self) -> String {
+        format!(
+            "{} passed, {} failed, {} errors, {} skipped in {}",
+            self.passed,
+            self.failed,
+            self.errors,
+            self.skipped,
+            crate::units::format_duration(self.duration)
+        )
+    }
+}

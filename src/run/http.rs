@@ -1,0 +1,135 @@
+//! One HTTP exchange: send a rendered request, read the answer, time it.
+
+use crate::observed::Observed;
+use std::time::{Duration, Instant};
+
+/// Bodies above this size are refused rather than held in memory (a server may echo huge
+/// inputs back in an error); 10 MB answers are well within it.
+pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// A request with every reference resolved, ready to send.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub method: reqwest::Method,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+    pub timeout: Duration,
+}
+
+/// Why no complete response was observed. Always a sentence a person can act on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransportError(pub String);
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(concat!("llmspec/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
+}
+
+pub async fn exchange(
+    client: &reqwest::Client,
+    out: &Outgoing,
+) -> Result<Observed, TransportError> {
+    let mut builder = client
+        .request(out.method.clone(), &out.url)
+        .timeout(out.timeout);
+    for (name, value) in &out.headers {
+        builder = builder.header(name, value);
+    }
+    if let Some(body) = &out.body {
+        builder = builder.body(body.clone());
+    }
+    let request = builder.build().map_err(|e| {
+        TransportError(format!(
+            "cannot build the request to {}: {}",
+            out.url,
+            root_cause(&e)
+        ))
+    })?;
+    let start = Instant::now();
+    let mut response = client
+        .execute(request)
+        .await
+        .map_err(|e| describe(&e, out, None))?;
+    let ttfb = start.elapsed();
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Err(TransportError(format!(
+                        "the response body is larger than {} MiB; stopped reading it",
+                        MAX_BODY_BYTES / (1024 * 1024)
+                    )));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(e) => return Err(describe(&e, out, Some(body.len()))),
+        }
+    }
+    let latency = start.elapsed();
+    let body = String::from_utf8(body)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    let (json, json_error) = if body.trim().is_empty() {
+        (None, None)
+    } else {
+        match serde_json::from_str(&body) {
+            Ok(v) => (Some(v), None),
+            Err(e) => (None, Some(e.to_string())),
+        }
+    };
+    Ok(Observed {
+        status,
+        headers,
+        body,
+        json,
+        json_error,
+        latency,
+        ttfb,
+    })
+}
+
+fn describe(e: &reqwest::Error, out: &Outgoing, body_bytes: Option<usize>) -> TransportError {
+    let cause = root_cause(e);
+    TransportError(if e.is_timeout() {
+        format!(
+            "no complete response from {} within {} (timeout)",
+            out.url,
+            crate::units::format_duration(out.timeout)
+        )
+    } else if e.is_connect() {
+        format!("cannot connect to {}: {cause}", out.url)
+    } else if let Some(n) = body_bytes {
+        format!("the connection broke after {n} bytes of the response body: {cause}")
+    } else {
+        format!("request to {} failed: {cause}", out.url)
+    })
+}
+
+/// reqwest wraps the interesting cause ("connection refused") a few levels down.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut messages = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let m = s.to_string();
+        if !messages.iter().any(|prev| prev.contains(&m)) {
+            messages.push(m);
+        }
+        source = s.source();
+    }
+    messages.last().cloned().unwrap_or_default()
+}
