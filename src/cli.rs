@@ -14,11 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(
-    name = "llmspec",
-    version,
-    about = "Declarative YAML tests for OpenAI-compatible LLM servers"
-)]
+#[command(name = "llmspec", version, about = "Declarative YAML tests for OpenAI-compatible LLM servers")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -32,6 +28,8 @@ enum Command {
     Validate(LoadArgs),
     /// Print the JSON Schema of spec files (for editors).
     Schema,
+    /// Serve the built-in OpenAI-compatible simulator (vLLM's behaviour, deterministic).
+    Sim(crate::sim::SimConfig),
 }
 
 #[derive(Args)]
@@ -72,6 +70,9 @@ struct RunArgs {
     /// When to colour the console output.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     color: ColorChoice,
+    /// Start the built-in simulator on a free local port and run against it (no GPU needed).
+    #[arg(long, conflicts_with = "base_url")]
+    sim: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -94,11 +95,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() {
-                exit::SPEC_ERROR
-            } else {
-                exit::PASSED
-            };
+            return if e.use_stderr() { exit::SPEC_ERROR } else { exit::PASSED };
         }
     };
     match cli.command {
@@ -117,9 +114,14 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 
                 exit::SPEC_ERROR
             }
         },
-        Command::Run(args) => {
-            runtime().map_or(exit::INTERNAL_ERROR, |rt| rt.block_on(run_command(args)))
-        }
+        Command::Run(args) => runtime().map_or(exit::INTERNAL_ERROR, |rt| rt.block_on(run_command(args))),
+        Command::Sim(config) => match crate::sim::run_blocking(config) {
+            Ok(()) => exit::PASSED,
+            Err(e) => {
+                eprintln!("error: the simulator stopped: {e}");
+                exit::INTERNAL_ERROR
+            }
+        },
     }
 }
 
@@ -147,17 +149,27 @@ fn print_diagnostics(diagnostics: &[Diagnostic]) {
     for d in diagnostics {
         eprintln!("{}", d.render());
     }
-    eprintln!(
-        "{} problem{} found; nothing was sent",
-        diagnostics.len(),
-        if diagnostics.len() == 1 { "" } else { "s" }
-    );
+    eprintln!("{} problem{} found; nothing was sent", diagnostics.len(), if diagnostics.len() == 1 { "" } else { "s" });
 }
 
-async fn run_command(args: RunArgs) -> u8 {
-    let redactor = Arc::new(Redactor::new(
-        args.load.secrets.iter().map(|(_, v)| v.clone()),
-    ));
+async fn run_command(mut args: RunArgs) -> u8 {
+    // Kept alive until the run ends; dropping it stops the simulator.
+    let _sim = if args.sim {
+        match crate::sim::spawn(crate::sim::SimConfig { port: 0, ..Default::default() }).await {
+            Ok(handle) => {
+                args.load.base_url = Some(handle.base_url());
+                eprintln!("llmspec sim listening on {}", handle.base_url());
+                Some(handle)
+            }
+            Err(e) => {
+                eprintln!("error: cannot start the simulator: {e}");
+                return exit::INTERNAL_ERROR;
+            }
+        }
+    } else {
+        None
+    };
+    let redactor = Arc::new(Redactor::new(args.load.secrets.iter().map(|(_, v)| v.clone())));
     let plan = match load(&args.load) {
         Ok(plan) => plan,
         Err(diagnostics) => {
@@ -185,9 +197,7 @@ async fn run_command(args: RunArgs) -> u8 {
     let color = match args.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-        }
+        ColorChoice::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -196,24 +206,13 @@ async fn run_command(args: RunArgs) -> u8 {
             let _ = stop_tx.send(true);
         }
     });
-    let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(Console::new(
-        std::io::stdout(),
-        color,
-        redactor.clone(),
-    ))];
-    let junit = args
-        .junit
-        .clone()
-        .map(|p| Arc::new(std::sync::Mutex::new(Junit::new(p, redactor.clone()))));
+    let mut reporters: Vec<Box<dyn Reporter>> =
+        vec![Box::new(Console::new(std::io::stdout(), color, redactor.clone()))];
+    let junit = args.junit.clone().map(|p| Arc::new(std::sync::Mutex::new(Junit::new(p, redactor.clone()))));
     if let Some(j) = &junit {
         reporters.push(Box::new(Shared(j.clone())));
     }
-    let options = RunOptions {
-        tags: args.tags,
-        name,
-        fail_fast: args.fail_fast,
-        stop,
-    };
+    let options = RunOptions { tags: args.tags, name, fail_fast: args.fail_fast, stop };
     let summary = run(&plan, options, &mut Fanout(reporters), &redactor).await;
     if let Some(e) = junit.and_then(|j| j.lock().ok().and_then(|j| j.write_error.clone())) {
         eprintln!("error: {e}");

@@ -7,11 +7,13 @@
 pub mod cli;
 pub mod exit;
 pub mod expect;
+pub mod metrics;
 pub mod observed;
 pub mod redact;
 pub mod report;
 pub mod run;
 pub mod schema;
+pub mod sim;
 pub mod spec;
 pub mod suggest;
 pub mod text;

@@ -18,13 +18,49 @@ pub struct Observed {
     pub latency: Duration,
     /// From sending the request to the response headers.
     pub ttfb: Duration,
+    /// Present when the answer was a `text/event-stream`; `json` is then the reassembled
+    /// response.
+    pub stream: Option<StreamObservation>,
+}
+
+/// A streamed answer as it arrived.
+#[derive(Debug, Clone, Default)]
+pub struct StreamObservation {
+    /// Every `data:` event parsed as JSON, in order (`[DONE]` excluded).
+    pub events: Vec<serde_json::Value>,
+    /// When the network chunk carrying each event arrived, from sending the request.
+    pub arrivals: Vec<Duration>,
+    /// The arrivals of the events that carried output (content, reasoning, tool calls).
+    pub output_arrivals: Vec<Duration>,
+    pub done: bool,
+    /// The `error` object of an error event sent inside the stream.
+    pub error_event: Option<serde_json::Value>,
+    /// The first event that was not JSON.
+    pub malformed: Option<String>,
+    /// Comment lines (keep-alives).
+    pub comments: usize,
+    pub network_chunks: usize,
+    pub bytes: usize,
+    pub end: StreamEnd,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum StreamEnd {
+    /// `data: [DONE]` arrived.
+    Done,
+    /// The body ended cleanly without `[DONE]`.
+    #[default]
+    Eof,
+    /// The connection broke.
+    Broken(String),
+    /// Nothing arrived for this long.
+    Stalled(Duration),
+    /// The request's timeout ran out.
+    TimedOut,
 }
 
 impl Observed {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }

@@ -64,10 +64,7 @@ mod tests {
         let r = Redactor::new(["hunter22".to_string()]);
         r.add_header_value("Bearer sk-abc123");
         assert_eq!(r.redact("pw=hunter22 again hunter22"), "pw=*** again ***");
-        assert_eq!(
-            r.redact("Authorization: Bearer sk-abc123"),
-            "Authorization: ***"
-        );
+        assert_eq!(r.redact("Authorization: Bearer sk-abc123"), "Authorization: ***");
         assert_eq!(r.redact("echo: sk-abc123"), "echo: ***");
         assert_eq!(r.redact("nothing here"), "nothing here");
     }

@@ -8,10 +8,7 @@ pub fn trim_middle(text: &str, max: usize) -> String {
     }
     let head: String = text.chars().take(max * 2 / 3).collect();
     let tail: String = text.chars().skip(count - max / 3).collect();
-    format!(
-        "{head} … [{} characters cut] … {tail}",
-        count - head.chars().count() - tail.chars().count()
-    )
+    format!("{head} … [{} characters cut] … {tail}", count - head.chars().count() - tail.chars().count())
 }
 
 #[cfg(test)]
@@ -23,10 +20,7 @@ mod tests {
         assert_eq!(trim_middle("short", 10), "short");
         let long = "a".repeat(50) + &"b".repeat(50);
         let t = trim_middle(&long, 30);
-        assert!(
-            t.starts_with(&"a".repeat(20)) && t.ends_with(&"b".repeat(10)),
-            "{t}"
-        );
+        assert!(t.starts_with(&"a".repeat(20)) && t.ends_with(&"b".repeat(10)), "{t}");
         assert!(t.contains("[70 characters cut]"), "{t}");
     }
 }

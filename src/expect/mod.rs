@@ -1,7 +1,11 @@
 //! Expectations: pure functions from (what the spec expects, what was observed) to failures.
 
 pub mod predicate;
+pub mod schema;
+pub mod stream;
+pub mod tools;
 
+use crate::metrics::RequestMetrics;
 use crate::observed::Observed;
 use crate::spec::compare::Comparison;
 use crate::spec::yaml::Loc;
@@ -25,6 +29,13 @@ pub struct ExpectPlan {
     pub json: Vec<JsonCheck>,
     pub body: Option<(Loc, Predicate)>,
     pub latency: Option<(Loc, Comparison)>,
+    pub metrics: Vec<stream::MetricBound>,
+    pub stream: Option<stream::StreamCheck>,
+    /// JSONPath checks on the list of streamed events.
+    pub events: Vec<JsonCheck>,
+    pub tool_call: Option<tools::ToolCallCheck>,
+    pub no_tool_call: Option<Loc>,
+    pub schema: Vec<schema::SchemaCheck>,
 }
 
 #[derive(Debug)]
@@ -54,11 +65,7 @@ impl JsonQuery {
     pub fn compile(text: &str) -> Result<JsonQuery, String> {
         let path = JsonPath::parse(text).map_err(|e| format!("invalid JSONPath `{text}`: {e}"))?;
         let singular = !text.contains(['*', '?', ':', ',']) && !text.contains("..");
-        Ok(JsonQuery {
-            text: text.to_string(),
-            path,
-            singular,
-        })
+        Ok(JsonQuery { text: text.to_string(), path, singular })
     }
 
     pub fn select(&self, value: &serde_json::Value) -> Option<serde_json::Value> {
@@ -66,15 +73,19 @@ impl JsonQuery {
         if self.singular {
             nodes.first().cloned()
         } else {
-            Some(serde_json::Value::Array(
-                nodes.all().into_iter().cloned().collect(),
-            ))
+            Some(serde_json::Value::Array(nodes.all().into_iter().cloned().collect()))
         }
     }
 }
 
 impl ExpectPlan {
-    pub fn evaluate(&self, obs: &Observed) -> Vec<Failure> {
+    /// `request` is the JSON body that was sent: tool-call checks read its `tools`.
+    pub fn evaluate(
+        &self,
+        obs: &Observed,
+        metrics: &RequestMetrics,
+        request: Option<&serde_json::Value>,
+    ) -> Vec<Failure> {
         let mut failures = vec![];
         if let Some((loc, codes)) = &self.status {
             if !codes.contains(&obs.status) {
@@ -91,9 +102,7 @@ impl ExpectPlan {
             }
         }
         for check in &self.headers {
-            let actual = obs
-                .header(&check.name)
-                .map(|v| serde_json::Value::String(v.to_string()));
+            let actual = obs.header(&check.name).map(|v| serde_json::Value::String(v.to_string()));
             if let Err(m) = check.predicate.evaluate(actual.as_ref()) {
                 failures.push(Failure {
                     loc: check.loc,
@@ -109,15 +118,8 @@ impl ExpectPlan {
                 failures.push(Failure {
                     loc: check.loc,
                     subject: check.query.text.clone(),
-                    expected: format!(
-                        "a JSON body where {} is {}",
-                        check.query.text,
-                        check.predicate.describe()
-                    ),
-                    actual: format!(
-                        "a body that is not JSON ({why}): {}",
-                        trim_middle(&obs.body, 200)
-                    ),
+                    expected: format!("a JSON body where {} is {}", check.query.text, check.predicate.describe()),
+                    actual: format!("a body that is not JSON ({why}): {}", trim_middle(&obs.body, 200)),
                 });
                 continue;
             };
@@ -134,12 +136,7 @@ impl ExpectPlan {
         if let Some((loc, predicate)) = &self.body {
             let body = serde_json::Value::String(obs.body.clone());
             if let Err(m) = predicate.evaluate(Some(&body)) {
-                failures.push(Failure {
-                    loc: *loc,
-                    subject: "body".into(),
-                    expected: m.expected,
-                    actual: m.actual,
-                });
+                failures.push(Failure { loc: *loc, subject: "body".into(), expected: m.expected, actual: m.actual });
             }
         }
         if let Some((loc, bound)) = &self.latency {
@@ -149,6 +146,42 @@ impl ExpectPlan {
                     subject: "latency".into(),
                     expected: bound.to_string(),
                     actual: bound.format_value(obs.latency.as_secs_f64()),
+                });
+            }
+        }
+        for bound in &self.metrics {
+            failures.extend(bound.evaluate(metrics));
+        }
+        if let Some(check) = &self.stream {
+            check.evaluate(obs, metrics, &mut failures);
+        }
+        if !self.events.is_empty() {
+            let events = serde_json::Value::Array(obs.stream.as_ref().map(|s| s.events.clone()).unwrap_or_default());
+            for check in &self.events {
+                let found = check.query.select(&events);
+                if let Err(m) = check.predicate.evaluate(found.as_ref()) {
+                    failures.push(Failure {
+                        loc: check.loc,
+                        subject: format!("events {}", check.query.text),
+                        expected: m.expected,
+                        actual: m.actual,
+                    });
+                }
+            }
+        }
+        if let Some(check) = &self.tool_call {
+            failures.extend(check.evaluate(obs.json.as_ref(), request));
+        }
+        if let Some(loc) = self.no_tool_call {
+            failures.extend(tools::no_tool_call(loc, obs.json.as_ref()));
+        }
+        for check in &self.schema {
+            if let Err((expected, actual)) = check.evaluate(obs.json.as_ref()) {
+                failures.push(Failure {
+                    loc: check.loc,
+                    subject: format!("schema {}", check.at.text),
+                    expected,
+                    actual,
                 });
             }
         }
@@ -204,22 +237,14 @@ mod tests {
                     predicate: Predicate(vec![Check::Eq(json!([0, 1]))]),
                 },
             ],
-            body: None,
             latency: Some((at(5), Comparison::parse("< 1s").unwrap())),
+            ..ExpectPlan::default()
         };
         let body = json!({"choices": [{"index": 0, "finish_reason": "length"}, {"index": 1}]});
-        let failures = plan.evaluate(&observed(404, body));
-        let summary: Vec<_> = failures
-            .iter()
-            .map(|f| {
-                (
-                    f.loc.line,
-                    f.subject.as_str(),
-                    f.expected.as_str(),
-                    f.actual.as_str(),
-                )
-            })
-            .collect();
+        let obs = observed(404, body);
+        let failures = plan.evaluate(&obs, &RequestMetrics::of(&obs), None);
+        let summary: Vec<_> =
+            failures.iter().map(|f| (f.loc.line, f.subject.as_str(), f.expected.as_str(), f.actual.as_str())).collect();
         assert_eq!(
             summary,
             vec![
@@ -246,22 +271,13 @@ mod tests {
             json_error: Some("expected value at line 1 column 1".into()),
             ..Observed::default()
         };
-        let f = plan.evaluate(&obs);
-        assert!(
-            f[0].actual
-                .starts_with("a body that is not JSON (expected value"),
-            "{}",
-            f[0].actual
-        );
+        let f = plan.evaluate(&obs, &RequestMetrics::default(), None);
+        assert!(f[0].actual.starts_with("a body that is not JSON (expected value"), "{}", f[0].actual);
     }
 
     #[test]
     fn queries_compile_or_explain() {
-        assert!(
-            JsonQuery::compile("$.choices[?@.index == 0")
-                .unwrap_err()
-                .contains("invalid JSONPath")
-        );
+        assert!(JsonQuery::compile("$.choices[?@.index == 0").unwrap_err().contains("invalid JSONPath"));
         let q = JsonQuery::compile("$.data[0].id").unwrap();
         assert_eq!(q.select(&json!({"data": [{"id": "m"}]})), Some(json!("m")));
         assert_eq!(q.select(&json!({"data": []})), None);

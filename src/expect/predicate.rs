@@ -36,21 +36,14 @@ impl Predicate {
     pub fn evaluate(&self, actual: Option<&Value>) -> Result<(), Mismatch> {
         for check in &self.0 {
             if !check.holds(actual) {
-                return Err(Mismatch {
-                    expected: check.describe(),
-                    actual: describe_actual(actual),
-                });
+                return Err(Mismatch { expected: check.describe(), actual: describe_actual(actual) });
             }
         }
         Ok(())
     }
 
     pub fn describe(&self) -> String {
-        self.0
-            .iter()
-            .map(Check::describe)
-            .collect::<Vec<_>>()
-            .join(" and ")
+        self.0.iter().map(Check::describe).collect::<Vec<_>>().join(" and ")
     }
 }
 
@@ -64,9 +57,7 @@ impl Check {
             (Check::Eq(e), Some(a)) => json_eq(a, e),
             (Check::Ne(e), Some(a)) => !json_eq(a, e),
             (Check::Num(c), Some(a)) => a.as_f64().is_some_and(|n| c.holds(n)),
-            (Check::Contains(e), Some(Value::String(s))) => {
-                e.as_str().is_some_and(|needle| s.contains(needle))
-            }
+            (Check::Contains(e), Some(Value::String(s))) => e.as_str().is_some_and(|needle| s.contains(needle)),
             (Check::Contains(e), Some(Value::Array(items))) => items.iter().any(|i| json_eq(i, e)),
             (Check::Contains(_), Some(_)) => false,
             (Check::Matches(re), Some(Value::String(s))) => re.is_match(s),
@@ -91,14 +82,7 @@ impl Check {
             Check::Length(c) => format!("length {c}"),
             Check::Type(t) => format!("of type {}", type_name(*t)),
             Check::OneOf(options) => {
-                format!(
-                    "one of [{}]",
-                    options
-                        .iter()
-                        .map(Value::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
+                format!("one of [{}]", options.iter().map(Value::to_string).collect::<Vec<_>>().join(", "))
             }
             Check::Not(inner) => format!("not ({})", inner.describe()),
         }
@@ -109,13 +93,9 @@ impl Check {
 fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b))
-        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b)),
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
         }
         _ => a == b,
     }
@@ -144,9 +124,7 @@ fn type_matches(t: JsonType, v: &Value) -> bool {
     match t {
         JsonType::String => v.is_string(),
         JsonType::Number => v.is_number(),
-        JsonType::Integer => {
-            v.is_i64() || v.is_u64() || v.as_f64().is_some_and(|f| f.fract() == 0.0)
-        }
+        JsonType::Integer => v.is_i64() || v.is_u64() || v.as_f64().is_some_and(|f| f.fract() == 0.0),
         JsonType::Boolean => v.is_boolean(),
         JsonType::Array => v.is_array(),
         JsonType::Object => v.is_object(),
@@ -194,17 +172,9 @@ mod tests {
             (Check::Num(cmp("< 100")), json!(100), false),
             (Check::Num(cmp("> 1")), json!("2"), false),
             (Check::Contains(json!("ell")), json!("hello"), true),
-            (
-                Check::Contains(json!("stop")),
-                json!(["stop", "length"]),
-                true,
-            ),
+            (Check::Contains(json!("stop")), json!(["stop", "length"]), true),
             (Check::Contains(json!("x")), json!(3), false),
-            (
-                Check::Matches(Regex::new("(?i)^paris$").unwrap()),
-                json!("PARIS"),
-                true,
-            ),
+            (Check::Matches(Regex::new("(?i)^paris$").unwrap()), json!("PARIS"), true),
             (Check::NotEmpty(true), json!(""), false),
             (Check::NotEmpty(true), json!([1]), true),
             (Check::NotEmpty(false), json!(null), true),
@@ -212,24 +182,12 @@ mod tests {
             (Check::Length(cmp("== 5")), json!("héllo"), true),
             (Check::Type(JsonType::Integer), json!(3), true),
             (Check::Type(JsonType::String), json!(3), false),
-            (
-                Check::OneOf(vec![json!("stop"), json!("length")]),
-                json!("length"),
-                true,
-            ),
-            (
-                Check::OneOf(vec![json!("stop")]),
-                json!("tool_calls"),
-                false,
-            ),
+            (Check::OneOf(vec![json!("stop"), json!("length")]), json!("length"), true),
+            (Check::OneOf(vec![json!("stop")]), json!("tool_calls"), false),
         ];
         for (check, value, want) in cases {
             let d = check.describe();
-            assert_eq!(
-                p(vec![check]).evaluate(Some(&value)).is_ok(),
-                want,
-                "{d} on {value}"
-            );
+            assert_eq!(p(vec![check]).evaluate(Some(&value)).is_ok(), want, "{d} on {value}");
         }
     }
 
@@ -239,14 +197,8 @@ mod tests {
         assert!(p(vec![Check::Exists(true)]).evaluate(None).is_err());
         assert!(p(vec![Check::Eq(json!(null))]).evaluate(None).is_err());
         let not_contains = Check::Not(Box::new(p(vec![Check::Contains(json!("error"))])));
-        assert!(
-            p(vec![not_contains.clone()])
-                .evaluate(Some(&json!("fine")))
-                .is_ok()
-        );
-        let m = p(vec![not_contains])
-            .evaluate(Some(&json!("an error")))
-            .unwrap_err();
+        assert!(p(vec![not_contains.clone()]).evaluate(Some(&json!("fine"))).is_ok());
+        let m = p(vec![not_contains]).evaluate(Some(&json!("an error"))).unwrap_err();
         assert_eq!(m.expected, "not (contains \"error\")");
         assert_eq!(m.actual, "\"an error\"");
     }
@@ -256,9 +208,6 @@ mod tests {
         let pred = p(vec![Check::Type(JsonType::String), Check::NotEmpty(true)]);
         let m = pred.evaluate(Some(&json!(""))).unwrap_err();
         assert_eq!(m.expected, "not empty");
-        assert_eq!(
-            pred.evaluate(None).unwrap_err().actual,
-            "nothing (no match)"
-        );
+        assert_eq!(pred.evaluate(None).unwrap_err().actual, "nothing (no match)");
     }
 }

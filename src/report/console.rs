@@ -16,19 +16,11 @@ pub struct Console<W: Write> {
 
 impl<W: Write> Console<W> {
     pub fn new(out: W, color: bool, redactor: Arc<Redactor>) -> Self {
-        Console {
-            out,
-            color,
-            redactor,
-        }
+        Console { out, color, redactor }
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
-        if self.color {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_string()
-        }
+        if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
     }
 
     fn print(&mut self, text: &str) {
@@ -56,16 +48,8 @@ impl<W: Write> Reporter for Console<W> {
                     Verdict::Failed(_) => {
                         format!("  {} {} ({time})\n", self.paint("31", "FAIL"), outcome.name)
                     }
-                    Verdict::Error(_) => format!(
-                        "  {} {} ({time})\n",
-                        self.paint("35", "ERROR"),
-                        outcome.name
-                    ),
-                    Verdict::Skipped(reason) => format!(
-                        "  {} {} ({reason})\n",
-                        self.paint("33", "SKIP"),
-                        outcome.name
-                    ),
+                    Verdict::Error(_) => format!("  {} {} ({time})\n", self.paint("35", "ERROR"), outcome.name),
+                    Verdict::Skipped(reason) => format!("  {} {} ({reason})\n", self.paint("33", "SKIP"), outcome.name),
                 };
                 self.print(&line);
                 if matches!(outcome.verdict, Verdict::Failed(_) | Verdict::Error(_)) {
@@ -80,11 +64,7 @@ impl<W: Write> Reporter for Console<W> {
                 if let Some(why) = &summary.stopped_early {
                     line.push_str(&format!(" (stopped early: {why})"));
                 }
-                let verdict = if ok {
-                    self.paint("32;1", "PASSED")
-                } else {
-                    self.paint("31;1", "FAILED")
-                };
+                let verdict = if ok { self.paint("32;1", "PASSED") } else { self.paint("31;1", "FAILED") };
                 self.print(&format!("\n{verdict}: {line}\n"));
             }
         }

@@ -22,13 +22,7 @@ pub struct Junit {
 
 impl Junit {
     pub fn new(path: PathBuf, redactor: Arc<Redactor>) -> Junit {
-        Junit {
-            path,
-            redactor,
-            report: Report::new("llmspec"),
-            current: None,
-            write_error: None,
-        }
+        Junit { path, redactor, report: Report::new("llmspec"), current: None, write_error: None }
     }
 
     fn r(&self, text: &str) -> String {
@@ -41,9 +35,7 @@ impl Junit {
             self.report.add_test_suite(suite);
         }
         let xml = self.report.to_string().map_err(|e| e.to_string());
-        self.write_error = xml
-            .and_then(|x| write_atomically(&self.path, x.as_bytes()))
-            .err();
+        self.write_error = xml.and_then(|x| write_atomically(&self.path, x.as_bytes())).err();
     }
 
     /// A run that never started because the specs are broken still leaves a red report.
@@ -51,16 +43,11 @@ impl Junit {
         let mut suite = TestSuite::new("spec errors");
         for d in diagnostics {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
-            status
-                .set_type("spec")
-                .set_message(self.r(&d.message))
-                .set_description(self.r(&d.render()));
+            status.set_type("spec").set_message(self.r(&d.message)).set_description(self.r(&d.render()));
             let mut case = TestCase::new(format!("spec error at {}", d.location()), status);
             case.set_classname("spec errors");
-            case.extra
-                .insert("file".into(), d.source.path.clone().into());
-            case.extra
-                .insert("line".into(), d.loc.line.to_string().into());
+            case.extra.insert("file".into(), d.source.path.clone().into());
+            case.extra.insert("line".into(), d.loc.line.to_string().into());
             suite.add_test_case(case);
         }
         self.report.add_test_suite(suite);
@@ -74,8 +61,7 @@ impl Reporter for Junit {
             Event::RunStarted { .. } => {}
             Event::SuiteStarted { suite } => {
                 let mut ts = TestSuite::new(suite.name.clone());
-                ts.extra
-                    .insert("file".into(), suite.source.path.clone().into());
+                ts.extra.insert("file".into(), suite.source.path.clone().into());
                 if let Some(d) = &suite.description {
                     ts.add_property(Property::new("description", self.r(d)));
                 }
@@ -102,12 +88,9 @@ impl Reporter for Junit {
                     }
                 };
                 let mut case = TestCase::new(outcome.name.clone(), status);
-                case.set_classname(suite.name.clone())
-                    .set_time(outcome.duration);
-                case.extra
-                    .insert("file".into(), suite.source.path.clone().into());
-                case.extra
-                    .insert("line".into(), outcome.loc.line.to_string().into());
+                case.set_classname(suite.name.clone()).set_time(outcome.duration);
+                case.extra.insert("file".into(), suite.source.path.clone().into());
+                case.extra.insert("line".into(), outcome.loc.line.to_string().into());
                 for (k, v) in &outcome.properties {
                     case.add_property(Property::new(k.clone(), self.r(v)));
                 }
@@ -134,15 +117,9 @@ impl Reporter for Junit {
 
 /// Readers never see a half-written report: write beside it, then rename over it.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "report".into());
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "report".into());
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     std::fs::write(&tmp, bytes).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, path).map_err(|e| {

@@ -47,10 +47,7 @@ pub fn headline(outcome: &TestOutcome) -> String {
                 1 => String::new(),
                 n => format!(" (and {} more)", n - 1),
             };
-            format!(
-                "{}: expected {}, got {}{more}",
-                first.subject, first.expected, first.actual
-            )
+            format!("{}: expected {}, got {}{more}", first.subject, first.expected, first.actual)
         }
         Verdict::Error(message) => message.clone(),
         Verdict::Skipped(reason) => reason.clone(),

@@ -6,24 +6,11 @@ use crate::spec::yaml::Loc;
 use std::time::Duration;
 
 pub enum Event<'a> {
-    RunStarted {
-        suites: usize,
-        tests: usize,
-    },
-    SuiteStarted {
-        suite: &'a SuitePlan,
-    },
-    TestFinished {
-        suite: &'a SuitePlan,
-        outcome: &'a TestOutcome,
-    },
-    SuiteFinished {
-        suite: &'a SuitePlan,
-        duration: Duration,
-    },
-    RunFinished {
-        summary: &'a Summary,
-    },
+    RunStarted { suites: usize, tests: usize },
+    SuiteStarted { suite: &'a SuitePlan },
+    TestFinished { suite: &'a SuitePlan, outcome: &'a TestOutcome },
+    SuiteFinished { suite: &'a SuitePlan, duration: Duration },
+    RunFinished { summary: &'a Summary },
 }
 
 pub trait Reporter {

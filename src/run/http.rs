@@ -15,6 +15,8 @@ pub struct Outgoing {
     pub headers: Vec<(String, String)>,
     pub body: Option<Vec<u8>>,
     pub timeout: Duration,
+    /// Longest silence allowed between two chunks of a streamed answer.
+    pub idle_timeout: Duration,
 }
 
 /// Why no complete response was observed. Always a sentence a person can act on.
@@ -22,49 +24,45 @@ pub struct Outgoing {
 pub struct TransportError(pub String);
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .user_agent(concat!("llmspec/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_default()
+    reqwest::Client::builder().user_agent(concat!("llmspec/", env!("CARGO_PKG_VERSION"))).build().unwrap_or_default()
 }
 
-pub async fn exchange(
-    client: &reqwest::Client,
-    out: &Outgoing,
-) -> Result<Observed, TransportError> {
-    let mut builder = client
-        .request(out.method.clone(), &out.url)
-        .timeout(out.timeout);
+pub async fn exchange(client: &reqwest::Client, out: &Outgoing) -> Result<Observed, TransportError> {
+    let mut builder = client.request(out.method.clone(), &out.url).timeout(out.timeout);
     for (name, value) in &out.headers {
         builder = builder.header(name, value);
     }
     if let Some(body) = &out.body {
         builder = builder.body(body.clone());
     }
-    let request = builder.build().map_err(|e| {
-        TransportError(format!(
-            "cannot build the request to {}: {}",
-            out.url,
-            root_cause(&e)
-        ))
-    })?;
+    let request = builder
+        .build()
+        .map_err(|e| TransportError(format!("cannot build the request to {}: {}", out.url, root_cause(&e))))?;
     let start = Instant::now();
-    let mut response = client
-        .execute(request)
-        .await
-        .map_err(|e| describe(&e, out, None))?;
+    let mut response = client.execute(request).await.map_err(|e| describe(&e, out, None))?;
     let ttfb = start.elapsed();
     let status = response.status().as_u16();
     let headers = response
         .headers()
         .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect::<Vec<_>>();
+    let is_stream = headers_of(&headers, "content-type").is_some_and(|ct| ct.starts_with("text/event-stream"));
+    if is_stream {
+        let (stream, raw) = super::stream::read(&mut response, start, out.idle_timeout).await;
+        let latency = start.elapsed();
+        let json = Some(super::reassemble::reassemble(&stream.events));
+        return Ok(Observed {
+            status,
+            headers,
+            body: raw,
+            json,
+            json_error: None,
+            latency,
+            ttfb,
+            stream: Some(stream),
+        });
+    }
     let mut body = Vec::new();
     loop {
         match response.chunk().await {
@@ -82,8 +80,7 @@ pub async fn exchange(
         }
     }
     let latency = start.elapsed();
-    let body = String::from_utf8(body)
-        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    let body = String::from_utf8(body).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     let (json, json_error) = if body.trim().is_empty() {
         (None, None)
     } else {
@@ -92,25 +89,17 @@ pub async fn exchange(
             Err(e) => (None, Some(e.to_string())),
         }
     };
-    Ok(Observed {
-        status,
-        headers,
-        body,
-        json,
-        json_error,
-        latency,
-        ttfb,
-    })
+    Ok(Observed { status, headers, body, json, json_error, latency, ttfb, stream: None })
+}
+
+fn headers_of<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
 fn describe(e: &reqwest::Error, out: &Outgoing, body_bytes: Option<usize>) -> TransportError {
     let cause = root_cause(e);
     TransportError(if e.is_timeout() {
-        format!(
-            "no complete response from {} within {} (timeout)",
-            out.url,
-            crate::units::format_duration(out.timeout)
-        )
+        format!("no complete response from {} within {} (timeout)", out.url, crate::units::format_duration(out.timeout))
     } else if e.is_connect() {
         format!("cannot connect to {}: {cause}", out.url)
     } else if let Some(n) = body_bytes {
@@ -121,7 +110,7 @@ fn describe(e: &reqwest::Error, out: &Outgoing, body_bytes: Option<usize>) -> Tr
 }
 
 /// reqwest wraps the interesting cause ("connection refused") a few levels down.
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut messages = vec![e.to_string()];
     let mut source = e.source();
     while let Some(s) = source {

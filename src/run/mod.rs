@@ -2,13 +2,18 @@
 
 pub mod event;
 pub mod http;
+pub mod reassemble;
+pub mod sse;
+pub mod stream;
 
 use crate::expect::{self, Failure};
-use crate::observed::Observed;
+use crate::metrics::RequestMetrics;
+use crate::observed::{Observed, StreamEnd};
 use crate::redact::Redactor;
 use crate::spec::interp::{render, render_str};
 use crate::spec::plan::{Body, CaptureSource, Plan, RequestPlan, TestPlan};
 use crate::text::trim_middle;
+use crate::units::format_duration;
 use event::{Event, Reporter, Summary, TestOutcome, Transcript, Verdict};
 use http::{Outgoing, TransportError};
 use regex::Regex;
@@ -27,20 +32,12 @@ pub struct RunOptions {
     pub stop: watch::Receiver<bool>,
 }
 
-pub async fn run(
-    plan: &Plan,
-    mut opts: RunOptions,
-    reporter: &mut dyn Reporter,
-    redactor: &Redactor,
-) -> Summary {
+pub async fn run(plan: &Plan, mut opts: RunOptions, reporter: &mut dyn Reporter, redactor: &Redactor) -> Summary {
     let client = http::client();
     let start = Instant::now();
     let mut summary = Summary::default();
     let total = plan.suites.iter().map(|s| s.tests.len()).sum();
-    reporter.on(&Event::RunStarted {
-        suites: plan.suites.len(),
-        tests: total,
-    });
+    reporter.on(&Event::RunStarted { suites: plan.suites.len(), tests: total });
     for suite in &plan.suites {
         let suite_start = Instant::now();
         reporter.on(&Event::SuiteStarted { suite });
@@ -64,15 +61,9 @@ pub async fn run(
                 summary.stopped_early = Some("--fail-fast stopped the run after a failure".into());
             }
             summary.count(&outcome.verdict);
-            reporter.on(&Event::TestFinished {
-                suite,
-                outcome: &outcome,
-            });
+            reporter.on(&Event::TestFinished { suite, outcome: &outcome });
         }
-        reporter.on(&Event::SuiteFinished {
-            suite,
-            duration: suite_start.elapsed(),
-        });
+        reporter.on(&Event::SuiteFinished { suite, duration: suite_start.elapsed() });
     }
     summary.duration = start.elapsed();
     opts.stop.mark_unchanged();
@@ -85,22 +76,14 @@ fn skip_reason(test: &TestPlan, opts: &RunOptions, summary: &Summary) -> Option<
         return Some(format!("not run: {why}"));
     }
     if !opts.tags.is_empty() && !test.tags.iter().any(|t| opts.tags.contains(t)) {
-        return Some(format!(
-            "not selected: has none of the tags {}",
-            opts.tags.join(", ")
-        ));
+        return Some(format!("not selected: has none of the tags {}", opts.tags.join(", ")));
     }
     if let Some(re) = &opts.name {
         if !re.is_match(&test.name) {
-            return Some(format!(
-                "not selected: name does not match /{}/",
-                re.as_str()
-            ));
+            return Some(format!("not selected: name does not match /{}/", re.as_str()));
         }
     }
-    test.skip
-        .as_ref()
-        .map(|why| format!("skipped by the spec: {why}"))
+    test.skip.as_ref().map(|why| format!("skipped by the spec: {why}"))
 }
 
 fn skipped(test: &TestPlan, reason: String) -> TestOutcome {
@@ -131,10 +114,7 @@ async fn run_test(
     };
     let mut transcript = Transcript {
         request: format!("{} {}", outgoing.method, outgoing.url),
-        request_body: outgoing
-            .body
-            .as_ref()
-            .map(|b| trim_middle(&String::from_utf8_lossy(b), 2000)),
+        request_body: outgoing.body.as_ref().map(|b| trim_middle(&String::from_utf8_lossy(b), 2000)),
         ..Transcript::default()
     };
     let result = http::exchange(client, &outgoing).await;
@@ -143,15 +123,31 @@ async fn run_test(
         Err(TransportError(message)) => Verdict::Error(message),
         Ok(observed) => {
             transcript.status = Some(observed.status);
-            transcript.response_bytes = observed.body.len();
+            transcript.response_bytes = observed.stream.as_ref().map_or(observed.body.len(), |s| s.bytes);
             transcript.response_body = trim_middle(&observed.body, 2000);
-            outcome.properties = measured(&observed);
-            let mut failures = test.expect.evaluate(&observed);
-            failures.extend(capture(test, &observed, captures));
-            if failures.is_empty() {
-                Verdict::Passed
-            } else {
-                Verdict::Failed(failures)
+            let metrics = RequestMetrics::of(&observed);
+            outcome.properties = vec![("status".into(), observed.status.to_string())];
+            outcome.properties.extend(metrics.properties());
+            outcome.properties.push(("response_bytes".into(), transcript.response_bytes.to_string()));
+            let sent = outgoing.body.as_deref().and_then(|b| serde_json::from_slice::<Value>(b).ok());
+            match stream_problem(test, &observed) {
+                Some(problem) => Verdict::Error(problem),
+                None => {
+                    let mut failures = test.expect.evaluate(&observed, &metrics, sent.as_ref());
+                    if test.request.stream && observed.stream.is_none() && observed.status == 200 {
+                        failures.push(Failure {
+                            loc: test.loc,
+                            subject: "stream".into(),
+                            expected: "a text/event-stream answer to `stream: true`".into(),
+                            actual: format!(
+                                "a plain answer (content-type: {})",
+                                observed.header("content-type").unwrap_or("none")
+                            ),
+                        });
+                    }
+                    failures.extend(capture(test, &observed, captures));
+                    if failures.is_empty() { Verdict::Passed } else { Verdict::Failed(failures) }
+                }
             }
         }
     };
@@ -159,21 +155,52 @@ async fn run_test(
     outcome
 }
 
+/// A stream that did not end properly gets no verdict on its content, unless the spec
+/// expects exactly that (`stream: { done: false }` or `stream: { error: ... }`).
+fn stream_problem(test: &TestPlan, observed: &Observed) -> Option<String> {
+    let s = observed.stream.as_ref()?;
+    let expects = test.expect.stream.as_ref();
+    let received = format!("after {} events in {} network chunks", s.events.len(), s.network_chunks);
+    match &s.end {
+        StreamEnd::Broken(cause) => return Some(format!("the stream broke {received}: {cause}")),
+        StreamEnd::Stalled(idle) => {
+            return Some(format!(
+                "the stream stalled: nothing for {} {received} (idle_timeout)",
+                format_duration(*idle)
+            ));
+        }
+        StreamEnd::TimedOut => {
+            return Some(format!(
+                "the stream did not finish within {} {received} (timeout)",
+                format_duration(test.request.timeout)
+            ));
+        }
+        StreamEnd::Done | StreamEnd::Eof => {}
+    }
+    if let Some(m) = &s.malformed {
+        return Some(format!("the stream is malformed: {m}"));
+    }
+    if let Some(e) = &s.error_event {
+        if expects.is_none_or(|x| x.error.is_none()) {
+            return Some(format!(
+                "the server sent an error inside the stream {received}: {}",
+                trim_middle(&e.to_string(), 500)
+            ));
+        }
+    }
+    if !s.done && expects.is_none_or(|x| x.done.is_none()) {
+        return Some(format!("the stream ended without data: [DONE] {received}"));
+    }
+    None
+}
+
 /// Resolves captures into the request and registers the values of secret headers.
-fn prepare(
-    req: &RequestPlan,
-    captures: &HashMap<String, Value>,
-    redactor: &Redactor,
-) -> Result<Outgoing, String> {
+fn prepare(req: &RequestPlan, captures: &HashMap<String, Value>, redactor: &Redactor) -> Result<Outgoing, String> {
     let url = render_str(&req.url, captures)?;
     let mut headers = Vec::with_capacity(req.headers.len() + 1);
     for (name, value) in &req.headers {
         let value = render_str(value, captures)?;
-        if req
-            .secret_headers
-            .iter()
-            .any(|h| h.eq_ignore_ascii_case(name))
-        {
+        if req.secret_headers.iter().any(|h| h.eq_ignore_ascii_case(name)) {
             redactor.add_header_value(&value);
         }
         headers.push((name.clone(), value));
@@ -195,34 +222,20 @@ fn prepare(
         headers,
         body,
         timeout: req.timeout,
+        idle_timeout: req.idle_timeout,
     })
 }
 
 /// Takes the test's captures from the response; a capture that finds nothing is a failure.
-fn capture(
-    test: &TestPlan,
-    observed: &Observed,
-    captures: &mut HashMap<String, Value>,
-) -> Vec<Failure> {
+fn capture(test: &TestPlan, observed: &Observed, captures: &mut HashMap<String, Value>) -> Vec<Failure> {
     let mut failures = vec![];
     for c in &test.captures {
         let (value, source) = match &c.from {
-            CaptureSource::Json(q) => (
-                observed.json.as_ref().and_then(|j| q.select(j)),
-                q.text.clone(),
-            ),
-            CaptureSource::Header(h) => (
-                observed.header(h).map(|v| Value::String(v.into())),
-                format!("header {h}"),
-            ),
+            CaptureSource::Json(q) => (observed.json.as_ref().and_then(|j| q.select(j)), q.text.clone()),
+            CaptureSource::Header(h) => (observed.header(h).map(|v| Value::String(v.into())), format!("header {h}")),
             CaptureSource::Regex(re) => {
-                let found = re
-                    .captures(&observed.body)
-                    .and_then(|m| m.get(1).or_else(|| m.get(0)));
-                (
-                    found.map(|m| Value::String(m.as_str().into())),
-                    format!("/{}/", re.as_str()),
-                )
+                let found = re.captures(&observed.body).and_then(|m| m.get(1).or_else(|| m.get(0)));
+                (found.map(|m| Value::String(m.as_str().into())), format!("/{}/", re.as_str()))
             }
         };
         match value {
@@ -238,30 +251,4 @@ fn capture(
         }
     }
     failures
-}
-
-/// What every exchange measures, in units a JUnit reader can compare.
-fn measured(o: &Observed) -> Vec<(String, String)> {
-    let ms = |d: std::time::Duration| format!("{:.3}", d.as_secs_f64() * 1e3);
-    let mut props = vec![
-        ("status".to_string(), o.status.to_string()),
-        ("latency_ms".to_string(), ms(o.latency)),
-        ("ttfb_ms".to_string(), ms(o.ttfb)),
-        ("response_bytes".to_string(), o.body.len().to_string()),
-    ];
-    if let Some(tokens) = o
-        .json
-        .as_ref()
-        .and_then(|j| j.pointer("/usage/completion_tokens"))
-        .and_then(Value::as_f64)
-    {
-        props.push(("output_tokens".into(), tokens.to_string()));
-        if o.latency.as_secs_f64() > 0.0 {
-            props.push((
-                "tokens_per_second".into(),
-                format!("{:.2}", tokens / o.latency.as_secs_f64()),
-            ));
-        }
-    }
-    props
 }

@@ -7,19 +7,17 @@ use super::model::{self, Capture, Predicate as RawPredicate};
 use super::plan::{Body, CapturePlan, CaptureSource, RequestPlan, TestPlan};
 use super::yaml::Loc;
 use crate::expect::predicate::{Check, Predicate};
+use crate::expect::schema::{Schema, SchemaCheck};
+use crate::expect::stream::{MetricBound, StreamCheck};
+use crate::expect::tools::ToolCallCheck;
 use crate::expect::{ExpectPlan, HeaderCheck, JsonCheck, JsonQuery};
+use crate::metrics;
 use crate::units::parse_duration;
 use regex::Regex;
 use std::time::Duration;
 
 /// Headers whose values are secret whatever the spec says.
-pub const ALWAYS_SECRET_HEADERS: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "x-api-key",
-    "api-key",
-];
+pub const ALWAYS_SECRET_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie", "x-api-key", "api-key"];
 
 /// Reported only when nothing else is wrong on the same line (a misspelt operator is
 /// reported as such, and removing it leaves an empty predicate behind).
@@ -27,11 +25,16 @@ pub const NO_OPERATOR: &str = "this predicate has no operator: use one of eq, ne
 
 /// What a test inherits from its suite and the command line.
 pub struct Context<'a> {
+    /// The spec file's directory: schema files are relative to it.
+    pub dir: &'a std::path::Path,
     pub base_url: Option<&'a str>,
     pub timeout: Duration,
     pub headers: &'a [(String, String)],
     pub secret_headers: &'a [String],
 }
+
+/// Silence allowed between two chunks of a stream unless the spec says otherwise.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A problem, at a position in the file being checked.
 pub type Problem = (Loc, String);
@@ -39,12 +42,8 @@ pub type Problem = (Loc, String);
 pub fn test(raw: model::Test, ctx: &Context<'_>, problems: &mut Vec<Problem>) -> Option<TestPlan> {
     let before = problems.len();
     let request = request(raw.request, ctx, problems);
-    let expect = expect(raw.expect, problems);
-    let captures = raw
-        .capture
-        .into_iter()
-        .filter_map(|(name, c)| capture(name, c, problems))
-        .collect();
+    let expect = expect(raw.expect, ctx, problems);
+    let captures = raw.capture.into_iter().filter_map(|(name, c)| capture(name, c, problems)).collect();
     let request = request?;
     (problems.len() == before).then(|| TestPlan {
         name: raw.name.value,
@@ -57,11 +56,7 @@ pub fn test(raw: model::Test, ctx: &Context<'_>, problems: &mut Vec<Problem>) ->
     })
 }
 
-fn request(
-    raw: Spanned<model::Request>,
-    ctx: &Context<'_>,
-    problems: &mut Vec<Problem>,
-) -> Option<RequestPlan> {
+fn request(raw: Spanned<model::Request>, ctx: &Context<'_>, problems: &mut Vec<Problem>) -> Option<RequestPlan> {
     let loc = raw.loc;
     let r = raw.value;
     let methods = [
@@ -73,10 +68,8 @@ fn request(
         (reqwest::Method::HEAD, r.head),
         (reqwest::Method::OPTIONS, r.options),
     ];
-    let mut given: Vec<(reqwest::Method, Spanned<String>)> = methods
-        .into_iter()
-        .filter_map(|(m, target)| target.map(|t| (m, t)))
-        .collect();
+    let mut given: Vec<(reqwest::Method, Spanned<String>)> =
+        methods.into_iter().filter_map(|(m, target)| target.map(|t| (m, t))).collect();
     if given.len() != 1 {
         let message = if given.is_empty() {
             "a request needs a method and a target, e.g. `POST: /v1/chat/completions`"
@@ -100,10 +93,7 @@ fn request(
         return None;
     };
     if r.json.is_some() && r.body.is_some() {
-        problems.push((
-            loc,
-            "a request has a `json` body or a raw `body`, not both".into(),
-        ));
+        problems.push((loc, "a request has a `json` body or a raw `body`, not both".into()));
     }
     let timeout = match r.timeout {
         Some(t) => duration(&t, problems).unwrap_or(ctx.timeout),
@@ -114,27 +104,44 @@ fn request(
         headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
         headers.push((name, value));
     }
+    let stream = r.stream == Some(true);
     let body = match (r.json, r.body) {
-        (Some(json), _) => Body::Json(json),
+        (Some(mut json), _) => {
+            if let (true, Some(obj)) = (stream, json.as_object_mut()) {
+                obj.entry("stream").or_insert(true.into());
+                if r.include_usage != Some(false) {
+                    obj.entry("stream_options").or_insert(serde_json::json!({"include_usage": true}));
+                }
+            }
+            Body::Json(json)
+        }
         (None, Some(raw)) => Body::Raw(raw),
         (None, None) => Body::None,
+    };
+    let idle_timeout = match r.idle_timeout {
+        Some(t) => duration(&t, problems).unwrap_or(DEFAULT_IDLE_TIMEOUT),
+        None => DEFAULT_IDLE_TIMEOUT,
     };
     let secret_headers = ALWAYS_SECRET_HEADERS
         .iter()
         .map(|h| h.to_string())
         .chain(ctx.secret_headers.iter().map(|h| h.to_lowercase()))
         .collect();
-    Some(RequestPlan {
-        method,
-        url,
-        headers,
-        body,
-        timeout,
-        secret_headers,
-    })
+    Some(RequestPlan { method, url, headers, body, timeout, secret_headers, stream, idle_timeout })
 }
 
-fn expect(raw: model::Expect, problems: &mut Vec<Problem>) -> ExpectPlan {
+fn json_checks(map: model::OrderedMap<Spanned<RawPredicate>>, problems: &mut Vec<Problem>) -> Vec<JsonCheck> {
+    map.0
+        .into_iter()
+        .filter_map(|(path, p)| {
+            let query = JsonQuery::compile(&path.value).map_err(|e| problems.push((path.loc, e))).ok();
+            let predicate = predicate(p, problems)?;
+            Some(JsonCheck { loc: path.loc, query: query?, predicate })
+        })
+        .collect()
+}
+
+fn expect(raw: model::Expect, ctx: &Context<'_>, problems: &mut Vec<Problem>) -> ExpectPlan {
     let status = raw.status.map(|s| (s.loc, s.value.0));
     let headers = raw
         .headers
@@ -142,29 +149,10 @@ fn expect(raw: model::Expect, problems: &mut Vec<Problem>) -> ExpectPlan {
         .into_iter()
         .filter_map(|(name, p)| {
             let predicate = predicate(p, problems)?;
-            Some(HeaderCheck {
-                loc: name.loc,
-                name: name.value.to_lowercase(),
-                predicate,
-            })
+            Some(HeaderCheck { loc: name.loc, name: name.value.to_lowercase(), predicate })
         })
         .collect();
-    let json = raw
-        .json
-        .0
-        .into_iter()
-        .filter_map(|(path, p)| {
-            let query = JsonQuery::compile(&path.value)
-                .map_err(|e| problems.push((path.loc, e)))
-                .ok();
-            let predicate = predicate(p, problems)?;
-            Some(JsonCheck {
-                loc: path.loc,
-                query: query?,
-                predicate,
-            })
-        })
-        .collect();
+    let json = json_checks(raw.json, problems);
     let body = raw.body.and_then(|p| {
         let loc = p.loc;
         predicate(p, problems).map(|pred| (loc, pred))
@@ -172,24 +160,100 @@ fn expect(raw: model::Expect, problems: &mut Vec<Problem>) -> ExpectPlan {
     let latency = raw.latency.and_then(|l| {
         let c = comparison(&l, problems)?;
         if c.unit != Unit::Seconds {
-            problems.push((
-                l.loc,
-                format!(
-                    "a latency bound needs a duration, e.g. `< 5s`, not `{}`",
-                    l.value
-                ),
-            ));
+            problems.push((l.loc, format!("a latency bound needs a duration, e.g. `< 5s`, not `{}`", l.value)));
             return None;
         }
         Some((l.loc, c))
     });
-    ExpectPlan {
-        status,
-        headers,
-        json,
-        body,
-        latency,
+    let metrics = raw.metrics.0.into_iter().filter_map(|(name, bound)| metric_bound(name, bound, problems)).collect();
+    let stream = raw.stream.map(|s| stream_check(s, problems));
+    let events = json_checks(raw.events, problems);
+    let tool_call = raw.tool_call.map(|t| ToolCallCheck {
+        loc: t.loc,
+        name: t.value.name,
+        match_schema: t.value.arguments_match_schema == Some(true),
+        arguments: json_checks(t.value.arguments, problems),
+    });
+    let no_tool_call = raw.no_tool_call.filter(|n| n.value).map(|n| n.loc);
+    let schema = raw.schema.into_iter().filter_map(|s| schema_check(s, ctx, problems)).collect();
+    ExpectPlan { status, headers, json, body, latency, metrics, stream, events, tool_call, no_tool_call, schema }
+}
+
+fn metric_bound(name: Spanned<String>, bound: Spanned<String>, problems: &mut Vec<Problem>) -> Option<MetricBound> {
+    let Some(unit) = metrics::request::unit_of(&name.value) else {
+        let message = match crate::suggest::closest(&name.value, metrics::request::NAMES.iter().copied()) {
+            Some(best) => format!("unknown metric `{}`; did you mean `{best}`?", name.value),
+            None => format!("unknown metric `{}`; the metrics are: {}", name.value, metrics::request::NAMES.join(", ")),
+        };
+        problems.push((name.loc, message));
+        return None;
+    };
+    let c = bounded(&bound, unit, problems)?;
+    Some(MetricBound { loc: bound.loc, name: name.value, bound: c })
+}
+
+/// A comparison whose quantity must be of `unit` (a duration for times, a number for counts).
+fn bounded(raw: &Spanned<String>, unit: Unit, problems: &mut Vec<Problem>) -> Option<Comparison> {
+    let c = comparison(raw, problems)?;
+    if c.unit != unit {
+        let hint = if unit == Unit::Seconds { "a duration, e.g. `< 1s`" } else { "a number, e.g. `>= 2`" };
+        problems.push((raw.loc, format!("this bound takes {hint}, not `{}`", raw.value)));
+        return None;
     }
+    Some(c)
+}
+
+fn stream_check(raw: Spanned<model::StreamExpect>, problems: &mut Vec<Problem>) -> StreamCheck {
+    let s = raw.value;
+    let mut bound = |b: Option<Spanned<String>>, unit| b.and_then(|b| bounded(&b, unit, problems).map(|c| (b.loc, c)));
+    let chunks = bound(s.chunks, Unit::Plain);
+    let max_gap = bound(s.max_gap, Unit::Seconds);
+    let error = s.error.and_then(|p| {
+        let loc = p.loc;
+        predicate(p, problems).map(|pred| (loc, pred))
+    });
+    StreamCheck {
+        loc: raw.loc,
+        done: s.done,
+        chunks,
+        max_gap,
+        usage: s.usage,
+        error,
+        one_finish_reason: s.one_finish_reason,
+    }
+}
+
+fn schema_check(
+    raw: Spanned<model::SchemaExpect>,
+    ctx: &Context<'_>,
+    problems: &mut Vec<Problem>,
+) -> Option<SchemaCheck> {
+    let loc = raw.loc;
+    let s = raw.value;
+    let at_text = s.at.as_ref().map_or("$", |a| a.value.as_str());
+    let at = JsonQuery::compile(at_text).map_err(|e| problems.push((s.at.as_ref().map_or(loc, |a| a.loc), e))).ok();
+    let (schema, origin) = match (s.schema, s.file) {
+        (Some(schema), None) => (schema, "inline".to_string()),
+        (None, Some(file)) => {
+            let path = ctx.dir.join(&file.value);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| problems.push((file.loc, format!("cannot read schema file {}: {e}", path.display()))))
+                .ok()?;
+            let parsed = super::yaml::parse(&text)
+                .map_err(|e| {
+                    problems
+                        .push((file.loc, format!("schema file {}: line {}: {}", path.display(), e.loc.line, e.message)))
+                })
+                .ok()?;
+            (parsed.to_json(), file.value)
+        }
+        _ => {
+            problems.push((loc, "a schema check takes exactly one of `schema` (inline) or `file`".into()));
+            return None;
+        }
+    };
+    let compiled = Schema::compile(&schema).map_err(|e| problems.push((loc, e))).ok()?;
+    Some(SchemaCheck { loc, at: at?, parse: s.parse == Some(true), schema: compiled, origin })
 }
 
 pub fn predicate(raw: Spanned<RawPredicate>, problems: &mut Vec<Problem>) -> Option<Predicate> {
@@ -214,16 +278,7 @@ pub fn predicate(raw: Spanned<RawPredicate>, problems: &mut Vec<Problem>) -> Opt
     checks.extend(ops.exists.map(Check::Exists));
     checks.extend(ops.not_empty.map(Check::NotEmpty));
     for bound in [ops.length, ops.count].into_iter().flatten() {
-        checks.extend(
-            comparison(
-                &Spanned {
-                    value: bound.value.0,
-                    loc: bound.loc,
-                },
-                problems,
-            )
-            .map(Check::Length),
-        );
+        checks.extend(comparison(&Spanned { value: bound.value.0, loc: bound.loc }, problems).map(Check::Length));
     }
     checks.extend(ops.type_.map(Check::Type));
     checks.extend(ops.one_of.map(Check::OneOf));
@@ -236,33 +291,20 @@ pub fn predicate(raw: Spanned<RawPredicate>, problems: &mut Vec<Problem>) -> Opt
     (problems.len() == before).then_some(Predicate(checks))
 }
 
-fn capture(
-    name: String,
-    raw: Spanned<Capture>,
-    problems: &mut Vec<Problem>,
-) -> Option<CapturePlan> {
+fn capture(name: String, raw: Spanned<Capture>, problems: &mut Vec<Problem>) -> Option<CapturePlan> {
     let loc = raw.loc;
     let from = match raw.value {
-        Capture::Json(path) => CaptureSource::Json(
-            JsonQuery::compile(&path)
-                .map_err(|e| problems.push((loc, e)))
-                .ok()?,
-        ),
+        Capture::Json(path) => {
+            CaptureSource::Json(JsonQuery::compile(&path).map_err(|e| problems.push((loc, e))).ok()?)
+        }
         Capture::From(f) => match (f.json, f.header, f.regex) {
-            (Some(path), None, None) => CaptureSource::Json(
-                JsonQuery::compile(&path)
-                    .map_err(|e| problems.push((loc, e)))
-                    .ok()?,
-            ),
-            (None, Some(h), None) => CaptureSource::Header(h.to_lowercase()),
-            (None, None, Some(re)) => {
-                CaptureSource::Regex(regex(&Spanned { value: re, loc }, problems)?)
+            (Some(path), None, None) => {
+                CaptureSource::Json(JsonQuery::compile(&path).map_err(|e| problems.push((loc, e))).ok()?)
             }
+            (None, Some(h), None) => CaptureSource::Header(h.to_lowercase()),
+            (None, None, Some(re)) => CaptureSource::Regex(regex(&Spanned { value: re, loc }, problems)?),
             _ => {
-                problems.push((
-                    loc,
-                    "a capture takes exactly one of `json`, `header` or `regex`".into(),
-                ));
+                problems.push((loc, "a capture takes exactly one of `json`, `header` or `regex`".into()));
                 return None;
             }
         },
@@ -271,15 +313,11 @@ fn capture(
 }
 
 pub fn duration(raw: &Spanned<String>, problems: &mut Vec<Problem>) -> Option<Duration> {
-    parse_duration(&raw.value)
-        .map_err(|e| problems.push((raw.loc, e)))
-        .ok()
+    parse_duration(&raw.value).map_err(|e| problems.push((raw.loc, e))).ok()
 }
 
 pub fn comparison(raw: &Spanned<String>, problems: &mut Vec<Problem>) -> Option<Comparison> {
-    Comparison::parse(&raw.value)
-        .map_err(|e| problems.push((raw.loc, e)))
-        .ok()
+    Comparison::parse(&raw.value).map_err(|e| problems.push((raw.loc, e))).ok()
 }
 
 fn regex(raw: &Spanned<String>, problems: &mut Vec<Problem>) -> Option<Regex> {
@@ -294,10 +332,7 @@ fn regex(raw: &Spanned<String>, problems: &mut Vec<Problem>) -> Option<Regex> {
                 .last()
                 .unwrap_or("")
                 .trim_start_matches("error: ");
-            problems.push((
-                raw.loc,
-                format!("invalid regular expression `{}`: {why}", raw.value),
-            ))
+            problems.push((raw.loc, format!("invalid regular expression `{}`: {why}", raw.value)))
         })
         .ok()
 }

@@ -60,19 +60,10 @@ pub struct Comparison {
 impl Comparison {
     pub fn parse(text: &str) -> Result<Comparison, String> {
         let t = text.trim();
-        let (op, rest) = [
-            ("<=", Op::Le),
-            (">=", Op::Ge),
-            ("==", Op::Eq),
-            ("!=", Op::Ne),
-            ("<", Op::Lt),
-            (">", Op::Gt),
-        ]
-        .into_iter()
-        .find_map(|(sym, op)| t.strip_prefix(sym).map(|rest| (op, rest.trim())))
-        .ok_or_else(|| {
-            format!("`{t}` is not a comparison: write it as `< 5s`, `>= 2` or `== 100%`")
-        })?;
+        let (op, rest) = [("<=", Op::Le), (">=", Op::Ge), ("==", Op::Eq), ("!=", Op::Ne), ("<", Op::Lt), (">", Op::Gt)]
+            .into_iter()
+            .find_map(|(sym, op)| t.strip_prefix(sym).map(|rest| (op, rest.trim())))
+            .ok_or_else(|| format!("`{t}` is not a comparison: write it as `< 5s`, `>= 2` or `== 100%`"))?;
         let (rhs, unit) = parse_quantity(rest).map_err(|e| format!("in `{t}`: {e}"))?;
         Ok(Comparison { op, rhs, unit })
     }
@@ -93,12 +84,7 @@ impl Comparison {
 
 impl fmt::Display for Comparison {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {}",
-            self.op.symbol(),
-            format_quantity(self.rhs, self.unit)
-        )
+        write!(f, "{} {}", self.op.symbol(), format_quantity(self.rhs, self.unit))
     }
 }
 
@@ -106,10 +92,7 @@ impl fmt::Display for Comparison {
 pub fn parse_quantity(text: &str) -> Result<(f64, Unit), String> {
     let t = text.trim();
     if let Some(pct) = t.strip_suffix('%') {
-        let v: f64 = pct
-            .trim()
-            .parse()
-            .map_err(|_| format!("`{t}` is not a percentage"))?;
+        let v: f64 = pct.trim().parse().map_err(|_| format!("`{t}` is not a percentage"))?;
         return Ok((v / 100.0, Unit::Fraction));
     }
     if let Ok(v) = t.parse::<f64>() {
@@ -117,9 +100,7 @@ pub fn parse_quantity(text: &str) -> Result<(f64, Unit), String> {
     }
     parse_duration(t)
         .map(|d| (d.as_secs_f64(), Unit::Seconds))
-        .map_err(|_| {
-            format!("`{t}` is neither a number, a percentage nor a duration (250ms, 5s, 2m)")
-        })
+        .map_err(|_| format!("`{t}` is neither a number, a percentage nor a duration (250ms, 5s, 2m)"))
 }
 
 pub fn format_quantity(value: f64, unit: Unit) -> String {
@@ -168,16 +149,8 @@ mod tests {
 
     #[test]
     fn refuses_nonsense_with_a_hint() {
-        assert!(
-            Comparison::parse("5s")
-                .unwrap_err()
-                .contains("not a comparison")
-        );
-        assert!(
-            Comparison::parse("< fast")
-                .unwrap_err()
-                .contains("neither a number")
-        );
+        assert!(Comparison::parse("5s").unwrap_err().contains("not a comparison"));
+        assert!(Comparison::parse("< fast").unwrap_err().contains("neither a number"));
         assert!(Comparison::parse("=> 3").is_err());
     }
 

@@ -32,19 +32,14 @@ impl std::error::Error for DeError {}
 
 impl de::Error for DeError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        DeError {
-            loc: None,
-            message: msg.to_string(),
-        }
+        DeError { loc: None, message: msg.to_string() }
     }
 
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
         let mut message = format!("unknown key `{field}`");
         match crate::suggest::closest(field, expected.iter().copied()) {
             Some(best) => message.push_str(&format!("; did you mean `{best}`?")),
-            None if !expected.is_empty() => {
-                message.push_str(&format!("; expected one of: {}", expected.join(", ")))
-            }
+            None if !expected.is_empty() => message.push_str(&format!("; expected one of: {}", expected.join(", "))),
             None => {}
         }
         <DeError as de::Error>::custom(message)
@@ -76,10 +71,7 @@ pub fn from_node<'a, T: serde::Deserialize<'a>>(node: &'a Node) -> Result<T, DeE
 /// Decodes a node into `T`, collecting every decoding error rather than the first: after each
 /// error the offending entry is set aside and decoding starts again. The value is returned
 /// (without the broken entries) so later checks can report their problems too.
-pub fn from_node_collecting<T: for<'a> serde::Deserialize<'a>>(
-    node: &Node,
-    errors: &mut Vec<DeError>,
-) -> Option<T> {
+pub fn from_node_collecting<T: for<'a> serde::Deserialize<'a>>(node: &Node, errors: &mut Vec<DeError>) -> Option<T> {
     let mut node = node.clone();
     let mut removed: Vec<String> = vec![];
     // Each round removes one entry, so this ends; the bound only caps pathological files.
@@ -87,9 +79,7 @@ pub fn from_node_collecting<T: for<'a> serde::Deserialize<'a>>(
         match from_node::<T>(&node) {
             Ok(value) => return Some(value),
             Err(e) => {
-                let follows_removal = removed
-                    .iter()
-                    .any(|k| e.message == format!("missing key `{k}`"));
+                let follows_removal = removed.iter().any(|k| e.message == format!("missing key `{k}`"));
                 // `reqest` with a hint for `request` explains the missing `request` too.
                 if let Some(hint) = e.message.split("did you mean `").nth(1) {
                     removed.push(hint.trim_end_matches("`?").to_string());
@@ -139,9 +129,7 @@ fn remove_entry_at(node: &mut Node, loc: Loc) -> Option<String> {
 fn contains(node: &Node, loc: Loc) -> bool {
     node.loc == loc
         || match &node.value {
-            Value::Map(entries) => entries
-                .iter()
-                .any(|(k, v)| k.loc == loc || contains(v, loc)),
+            Value::Map(entries) => entries.iter().any(|(k, v)| k.loc == loc || contains(v, loc)),
             Value::Seq(items) => items.iter().any(|i| contains(i, loc)),
             _ => false,
         }
@@ -174,12 +162,8 @@ impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Spanned<T> {
                         _ => value = Some(map.next_value()?),
                     }
                 }
-                let value =
-                    value.ok_or_else(|| de::Error::custom("spanned value without a value"))?;
-                Ok(Spanned {
-                    value,
-                    loc: Loc { line, col },
-                })
+                let value = value.ok_or_else(|| de::Error::custom("spanned value without a value"))?;
+                Ok(Spanned { value, loc: Loc { line, col } })
             }
         }
         d.deserialize_struct(SPANNED, SPANNED_FIELDS, V(std::marker::PhantomData))
@@ -211,13 +195,8 @@ impl<'de> de::Deserializer<'de> for &'de Node {
             Value::Int(i) => visitor.visit_i64(*i),
             Value::Float(f) => visitor.visit_f64(*f),
             Value::Str { text, .. } => visitor.visit_borrowed_str(text),
-            Value::Seq(items) => visitor.visit_seq(SeqAccess {
-                items: items.iter(),
-            }),
-            Value::Map(entries) => visitor.visit_map(MapAccess {
-                entries: entries.iter(),
-                value: None,
-            }),
+            Value::Seq(items) => visitor.visit_seq(SeqAccess { items: items.iter() }),
+            Value::Map(entries) => visitor.visit_map(MapAccess { entries: entries.iter(), value: None }),
         };
         result.map_err(|e| e.at(self.loc))
     }
@@ -232,9 +211,9 @@ impl<'de> de::Deserializer<'de> for &'de Node {
     /// Scalars are accepted where text is expected (`X-Count: 5` is a header value "5").
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match &self.value {
-            Value::Bool(_) | Value::Int(_) | Value::Float(_) => visitor
-                .visit_string::<DeError>(self.scalar_text())
-                .map_err(|e: DeError| e.at(self.loc)),
+            Value::Bool(_) | Value::Int(_) | Value::Float(_) => {
+                visitor.visit_string::<DeError>(self.scalar_text()).map_err(|e: DeError| e.at(self.loc))
+            }
             _ => self.deserialize_any(visitor),
         }
     }
@@ -250,19 +229,12 @@ impl<'de> de::Deserializer<'de> for &'de Node {
         visitor: V,
     ) -> Result<V::Value, DeError> {
         if name == SPANNED {
-            return visitor.visit_map(SpannedAccess {
-                node: self,
-                step: 0,
-            });
+            return visitor.visit_map(SpannedAccess { node: self, step: 0 });
         }
         self.deserialize_any(visitor)
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, DeError> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, DeError> {
         visitor.visit_newtype_struct(self)
     }
 
@@ -274,14 +246,12 @@ impl<'de> de::Deserializer<'de> for &'de Node {
     ) -> Result<V::Value, DeError> {
         let result = match &self.value {
             Value::Str { text, .. } => visitor.visit_enum(text.as_str().into_deserializer()),
-            Value::Map(entries) if entries.len() == 1 => visitor.visit_enum(EnumAccess {
-                key: &entries[0].0,
-                value: &entries[0].1,
-            }),
-            _ => Err(<DeError as de::Error>::custom(format!(
-                "expected one of the allowed names, found {}",
-                self.kind()
-            ))),
+            Value::Map(entries) if entries.len() == 1 => {
+                visitor.visit_enum(EnumAccess { key: &entries[0].0, value: &entries[0].1 })
+            }
+            _ => {
+                Err(<DeError as de::Error>::custom(format!("expected one of the allowed names, found {}", self.kind())))
+            }
         };
         result.map_err(|e| e.at(self.loc))
     }
@@ -302,10 +272,7 @@ struct SeqAccess<'de> {
 
 impl<'de> de::SeqAccess<'de> for SeqAccess<'de> {
     type Error = DeError;
-    fn next_element_seed<T: DeserializeSeed<'de>>(
-        &mut self,
-        seed: T,
-    ) -> Result<Option<T::Value>, DeError> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, DeError> {
         match self.items.next() {
             Some(item) => seed.deserialize(item).map(Some).map_err(|e| e.at(item.loc)),
             None => Ok(None),
@@ -320,10 +287,7 @@ struct MapAccess<'de> {
 
 impl<'de> de::MapAccess<'de> for MapAccess<'de> {
     type Error = DeError;
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, DeError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
         match self.entries.next() {
             Some((key, value)) => {
                 self.value = Some(value);
@@ -333,10 +297,7 @@ impl<'de> de::MapAccess<'de> for MapAccess<'de> {
         }
     }
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
-        let value = self
-            .value
-            .take()
-            .ok_or_else(|| <DeError as de::Error>::custom("a value without a key"))?;
+        let value = self.value.take().ok_or_else(|| <DeError as de::Error>::custom("a value without a key"))?;
         seed.deserialize(value).map_err(|e| e.at(value.loc))
     }
 }
@@ -349,10 +310,7 @@ struct EnumAccess<'de> {
 impl<'de> de::EnumAccess<'de> for EnumAccess<'de> {
     type Error = DeError;
     type Variant = &'de Node;
-    fn variant_seed<V: DeserializeSeed<'de>>(
-        self,
-        seed: V,
-    ) -> Result<(V::Value, &'de Node), DeError> {
+    fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, &'de Node), DeError> {
         let variant = seed.deserialize(self.key).map_err(|e| e.at(self.key.loc))?;
         Ok((variant, self.value))
     }
@@ -386,10 +344,7 @@ struct SpannedAccess<'de> {
 
 impl<'de> de::MapAccess<'de> for SpannedAccess<'de> {
     type Error = DeError;
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, DeError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
         let Some(key) = SPANNED_FIELDS.get(self.step) else {
             return Ok(None);
         };

@@ -35,19 +35,11 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(source: &Arc<Source>, loc: Loc, message: impl Into<String>) -> Diagnostic {
-        Diagnostic {
-            source: source.clone(),
-            loc,
-            message: message.into(),
-        }
+        Diagnostic { source: source.clone(), loc, message: message.into() }
     }
 
     pub fn render(&self) -> String {
-        format!(
-            "error: {}\n{}",
-            self.message,
-            snippet(&self.source, self.loc)
-        )
+        format!("error: {}\n{}", self.message, snippet(&self.source, self.loc))
     }
 
     pub fn location(&self) -> String {
@@ -63,19 +55,10 @@ pub fn snippet(source: &Source, loc: Loc) -> String {
     let _ = writeln!(out, "{pad}--> {}:{}:{}", source.path, loc.line, loc.col);
     if let Some(text) = source.line(loc.line) {
         let col = loc.col.max(1) - 1;
-        let token = text
-            .chars()
-            .skip(col)
-            .take_while(|c| !matches!(c, ' ' | '\t' | ':' | ',' | ']' | '}'))
-            .count();
+        let token = text.chars().skip(col).take_while(|c| !matches!(c, ' ' | '\t' | ':' | ',' | ']' | '}')).count();
         let _ = writeln!(out, "{pad} |");
         let _ = writeln!(out, "{} | {}", loc.line, text);
-        let _ = writeln!(
-            out,
-            "{pad} | {}{}",
-            " ".repeat(col),
-            "^".repeat(token.max(1))
-        );
+        let _ = writeln!(out, "{pad} | {}{}", " ".repeat(col), "^".repeat(token.max(1)));
     }
     out
 }
@@ -86,14 +69,8 @@ mod tests {
 
     #[test]
     fn points_at_the_token() {
-        let source = Arc::new(Source {
-            path: "s.yaml".into(),
-            text: "a: 1\n  cuont: 3\n".into(),
-        });
+        let source = Arc::new(Source { path: "s.yaml".into(), text: "a: 1\n  cuont: 3\n".into() });
         let d = Diagnostic::new(&source, Loc { line: 2, col: 3 }, "unknown key `cuont`");
-        assert_eq!(
-            d.render(),
-            "error: unknown key `cuont`\n --> s.yaml:2:3\n  |\n2 |   cuont: 3\n  |   ^^^^^\n"
-        );
+        assert_eq!(d.render(), "error: unknown key `cuont`\n --> s.yaml:2:3\n  |\n2 |   cuont: 3\n  |   ^^^^^\n");
     }
 }

@@ -11,11 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Segment {
     Lit(String),
-    Ref {
-        name: String,
-        env: bool,
-        default: Option<String>,
-    },
+    Ref { name: String, env: bool, default: Option<String> },
 }
 
 /// Splits a string into literal text and references. `$${` is kept as a literal `${`.
@@ -30,8 +26,7 @@ pub fn parse(text: &str) -> Result<Vec<Segment>, String> {
             lit.push_str("${");
             rest = &after[3..];
         } else if let Some(body) = after.strip_prefix("${") {
-            let end = closing_brace(body)
-                .ok_or_else(|| format!("`${{` without a closing `}}` in `{text}`"))?;
+            let end = closing_brace(body).ok_or_else(|| format!("`${{` without a closing `}}` in `{text}`"))?;
             let inner = &body[..end];
             let (name, default) = match inner.split_once(":-") {
                 Some((n, d)) => (n.trim(), Some(d.to_string())),
@@ -41,10 +36,7 @@ pub fn parse(text: &str) -> Result<Vec<Segment>, String> {
                 Some(n) => (n, true),
                 None => (name, false),
             };
-            let valid = !name.is_empty()
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
             if !valid {
                 return Err(format!(
                     "`${{{inner}}}` is not a reference: write `${{name}}` or `${{env.NAME:-default}}`"
@@ -53,11 +45,7 @@ pub fn parse(text: &str) -> Result<Vec<Segment>, String> {
             if !lit.is_empty() {
                 out.push(Segment::Lit(std::mem::take(&mut lit)));
             }
-            out.push(Segment::Ref {
-                name: name.to_string(),
-                env,
-                default,
-            });
+            out.push(Segment::Ref { name: name.to_string(), env, default });
             rest = &body[end + 1..];
         } else {
             lit.push('$');
@@ -111,9 +99,7 @@ impl Scope<'_> {
     /// as written and capture references stay, for the run-time pass.
     pub fn interpolate(&self, node: &mut Node, keep_escapes: bool, errors: &mut Vec<InterpError>) {
         match &mut node.value {
-            Value::Seq(items) => items
-                .iter_mut()
-                .for_each(|n| self.interpolate(n, keep_escapes, errors)),
+            Value::Seq(items) => items.iter_mut().for_each(|n| self.interpolate(n, keep_escapes, errors)),
             Value::Map(entries) => {
                 for (k, v) in entries.iter_mut() {
                     self.interpolate(k, keep_escapes, errors);
@@ -125,36 +111,21 @@ impl Scope<'_> {
                 match self.resolve_str(text, plain, keep_escapes) {
                     Ok(Some(value)) => node.value = value,
                     Ok(None) => {}
-                    Err((offset, message)) => errors.push(InterpError {
-                        node_loc: node.loc,
-                        offset,
-                        message,
-                    }),
+                    Err((offset, message)) => errors.push(InterpError { node_loc: node.loc, offset, message }),
                 }
             }
             _ => {}
         }
     }
 
-    fn resolve_str(
-        &self,
-        text: &str,
-        plain: bool,
-        keep_escapes: bool,
-    ) -> Result<Option<Value>, (usize, String)> {
+    fn resolve_str(&self, text: &str, plain: bool, keep_escapes: bool) -> Result<Option<Value>, (usize, String)> {
         let segments = parse(text).map_err(|m| (text.find("${").unwrap_or(0), m))?;
-        let offset_of = |name: &str| {
-            text.find(&format!("{{{name}"))
-                .map_or(0, |i| i.saturating_sub(1))
-        };
+        let offset_of = |name: &str| text.find(&format!("{{{name}")).map_or(0, |i| i.saturating_sub(1));
         // A string that is one reference takes the referenced value with its type (YAML forces
         // quotes inside `{ }`, so quoting cannot be what decides).
         if let [Segment::Ref { name, env, default }] = segments.as_slice() {
             {
-                match self
-                    .lookup(name, *env, default.as_deref())
-                    .map_err(|m| (offset_of(name), m))?
-                {
+                match self.lookup(name, *env, default.as_deref()).map_err(|m| (offset_of(name), m))? {
                     Some(Resolved::Node(n)) => return Ok(Some(n.value)),
                     Some(Resolved::Text(t)) => return Ok(Some(resolve_plain(&t))),
                     Some(Resolved::Default(d)) if !d.contains('$') => {
@@ -162,10 +133,7 @@ impl Scope<'_> {
                     }
                     Some(Resolved::Default(d)) => {
                         let resolved = self.resolve_str(&d, plain, keep_escapes)?;
-                        return Ok(Some(resolved.unwrap_or(Value::Str {
-                            text: d,
-                            plain: false,
-                        })));
+                        return Ok(Some(resolved.unwrap_or(Value::Str { text: d, plain: false })));
                     }
                     None => return Ok(None),
                 }
@@ -178,24 +146,14 @@ impl Scope<'_> {
                 Segment::Lit(l) if keep_escapes => out.push_str(&l.replace("${", "$${")),
                 Segment::Lit(l) => out.push_str(l),
                 Segment::Ref { name, env, default } => {
-                    match self
-                        .lookup(name, *env, default.as_deref())
-                        .map_err(|m| (offset_of(name), m))?
-                    {
-                        Some(Resolved::Default(d)) => {
-                            match self.resolve_str(&d, false, keep_escapes)? {
-                                Some(value) => out
-                                    .push_str(&Node::new(value, Default::default()).scalar_text()),
-                                None => out.push_str(&d),
-                            }
-                        }
+                    match self.lookup(name, *env, default.as_deref()).map_err(|m| (offset_of(name), m))? {
+                        Some(Resolved::Default(d)) => match self.resolve_str(&d, false, keep_escapes)? {
+                            Some(value) => out.push_str(&Node::new(value, Default::default()).scalar_text()),
+                            None => out.push_str(&d),
+                        },
                         Some(r) => {
                             let t = r.text();
-                            out.push_str(&if keep_escapes {
-                                t.replace("${", "$${")
-                            } else {
-                                t
-                            });
+                            out.push_str(&if keep_escapes { t.replace("${", "$${") } else { t });
                         }
                         None => {
                             runtime = true;
@@ -206,19 +164,11 @@ impl Scope<'_> {
             }
         }
         debug_assert!(!runtime || keep_escapes);
-        Ok(Some(Value::Str {
-            text: out,
-            plain: false,
-        }))
+        Ok(Some(Value::Str { text: out, plain: false }))
     }
 
     /// `Ok(None)`: a capture, left for run time.
-    fn lookup(
-        &self,
-        name: &str,
-        env: bool,
-        default: Option<&str>,
-    ) -> Result<Option<Resolved>, String> {
+    fn lookup(&self, name: &str, env: bool, default: Option<&str>) -> Result<Option<Resolved>, String> {
         if env {
             return match ((self.env)(name), default) {
                 (Some(v), _) => Ok(Some(Resolved::Text(v))),
@@ -233,9 +183,7 @@ impl Scope<'_> {
         }
         if self.captures.contains(name) || self.later_captures.contains(name) {
             if !self.allow_captures {
-                return Err(format!(
-                    "`{name}` is a capture: captures can only be used inside `request`"
-                ));
+                return Err(format!("`{name}` is a capture: captures can only be used inside `request`"));
             }
         }
         if self.captures.contains(name) {
@@ -249,11 +197,7 @@ impl Scope<'_> {
                 "`{name}` is captured by a later test; a test can only use captures of the tests before it"
             ));
         }
-        let known = self
-            .vars
-            .keys()
-            .chain(self.captures.iter())
-            .map(String::as_str);
+        let known = self.vars.keys().chain(self.captures.iter()).map(String::as_str);
         Err(match crate::suggest::closest(name, known) {
             Some(best) => format!("unknown variable `{name}`; did you mean `{best}`?"),
             None => format!(
@@ -287,12 +231,7 @@ pub fn render(
     use serde_json::Value as J;
     Ok(match value {
         J::String(s) => render_value(s, captures)?,
-        J::Array(items) => J::Array(
-            items
-                .iter()
-                .map(|v| render(v, captures))
-                .collect::<Result<_, _>>()?,
-        ),
+        J::Array(items) => J::Array(items.iter().map(|v| render(v, captures)).collect::<Result<_, _>>()?),
         J::Object(map) => J::Object(
             map.iter()
                 .map(|(k, v)| Ok((render_str(k, captures)?, render(v, captures)?)))
@@ -303,26 +242,17 @@ pub fn render(
 }
 
 /// A string that is exactly one capture reference takes the captured JSON value with its type.
-fn render_value(
-    text: &str,
-    captures: &HashMap<String, serde_json::Value>,
-) -> Result<serde_json::Value, String> {
+fn render_value(text: &str, captures: &HashMap<String, serde_json::Value>) -> Result<serde_json::Value, String> {
     if !text.contains('$') {
         return Ok(text.into());
     }
     if let [Segment::Ref { name, .. }] = parse(text)?.as_slice() {
-        return captures
-            .get(name)
-            .cloned()
-            .ok_or_else(|| missing_capture(name));
+        return captures.get(name).cloned().ok_or_else(|| missing_capture(name));
     }
     render_str(text, captures).map(Into::into)
 }
 
-pub fn render_str(
-    text: &str,
-    captures: &HashMap<String, serde_json::Value>,
-) -> Result<String, String> {
+pub fn render_str(text: &str, captures: &HashMap<String, serde_json::Value>) -> Result<String, String> {
     if !text.contains('$') {
         return Ok(text.to_string());
     }
@@ -341,9 +271,7 @@ pub fn render_str(
 }
 
 fn missing_capture(name: &str) -> String {
-    format!(
-        "`${{{name}}}` has no value: the test that captures `{name}` did not run to the end or did not find it"
-    )
+    format!("`${{{name}}}` has no value: the test that captures `{name}` did not run to the end or did not find it")
 }
 
 #[cfg(test)]
@@ -353,14 +281,9 @@ mod tests {
 
     fn scope<'a>(env: &'a dyn Fn(&str) -> Option<String>) -> Scope<'a> {
         let vars = yaml("max: 100\nmodel: m1\n").unwrap();
-        let Value::Map(entries) = vars.value else {
-            panic!()
-        };
+        let Value::Map(entries) = vars.value else { panic!() };
         Scope {
-            vars: entries
-                .into_iter()
-                .map(|(k, v)| (k.scalar_text(), v))
-                .collect(),
+            vars: entries.into_iter().map(|(k, v)| (k.scalar_text(), v)).collect(),
             env,
             captures: ["model_id".to_string()].into(),
             later_captures: ["later".to_string()].into(),
@@ -383,33 +306,19 @@ mod tests {
             parse("a ${b} $${c} ${env.D:-x:y}").unwrap(),
             vec![
                 Segment::Lit("a ".into()),
-                Segment::Ref {
-                    name: "b".into(),
-                    env: false,
-                    default: None
-                },
+                Segment::Ref { name: "b".into(), env: false, default: None },
                 Segment::Lit(" ${c} ".into()),
-                Segment::Ref {
-                    name: "D".into(),
-                    env: true,
-                    default: Some("x:y".into())
-                },
+                Segment::Ref { name: "D".into(), env: true, default: Some("x:y".into()) },
             ]
         );
         assert!(parse("${unclosed").is_err());
         assert!(parse("${a b}").is_err());
-        assert_eq!(
-            parse("cost: $5").unwrap(),
-            vec![Segment::Lit("cost: $5".into())]
-        );
+        assert_eq!(parse("cost: $5").unwrap(), vec![Segment::Lit("cost: $5".into())]);
     }
 
     #[test]
     fn whole_references_keep_their_type() {
-        let (n, e) = run(
-            "a: ${max}\nb: '${max}'\nc: ${env.NOPE:-64}\nd: n=${max}\n",
-            false,
-        );
+        let (n, e) = run("a: ${max}\nb: '${max}'\nc: ${env.NOPE:-64}\nd: n=${max}\n", false);
         assert!(e.is_empty());
         assert_eq!(n.get("a").unwrap().value, Value::Int(100));
         assert_eq!(n.get("b").unwrap().value, Value::Int(100));
@@ -429,10 +338,7 @@ mod tests {
     fn missing_variables_are_errors_never_empty_strings() {
         let (_, e) = run("a: x ${modle}\nb: ${env.MISSING}\nc: ${later}\n", false);
         assert_eq!(e.len(), 3);
-        assert_eq!(
-            e[0].message,
-            "unknown variable `modle`; did you mean `model`?"
-        );
+        assert_eq!(e[0].message, "unknown variable `modle`; did you mean `model`?");
         assert_eq!(e[0].offset, 2);
         assert!(e[1].message.contains("`MISSING` is not set"));
         assert!(e[2].message.contains("captured by a later test"));
@@ -440,10 +346,8 @@ mod tests {
 
     #[test]
     fn defaults_may_be_references() {
-        let (n, e) = run(
-            "a: ${env.NOPE:-${model_id}}\nb: ${env.HOME_URL:-${model_id}}\nc: x-${env.NOPE:-${max}}\n",
-            true,
-        );
+        let (n, e) =
+            run("a: ${env.NOPE:-${model_id}}\nb: ${env.HOME_URL:-${model_id}}\nc: x-${env.NOPE:-${max}}\n", true);
         assert!(e.is_empty(), "{e:?}");
         assert_eq!(n.get("a").unwrap().as_str(), Some("${model_id}"));
         assert_eq!(n.get("b").unwrap().as_str(), Some("http://h:1"));
@@ -461,10 +365,6 @@ mod tests {
         let out = render(&json, &caps).unwrap();
         assert_eq!(out["m"], serde_json::json!({"id": 7}));
         assert_eq!(out["s"], "${lit} m1");
-        assert!(
-            render(&json, &HashMap::new())
-                .unwrap_err()
-                .contains("has no value")
-        );
+        assert!(render(&json, &HashMap::new()).unwrap_err().contains("has no value"));
     }
 }

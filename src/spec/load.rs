@@ -35,12 +35,7 @@ pub struct LoadOptions<'a> {
 pub fn load(paths: &[PathBuf], opts: &LoadOptions<'_>) -> Result<Plan, Vec<Diagnostic>> {
     let mut plan = Plan::default();
     let mut diagnostics = vec![];
-    plan.secrets.extend(
-        opts.secrets
-            .iter()
-            .map(|(_, v)| v.clone())
-            .filter(|v| !v.is_empty()),
-    );
+    plan.secrets.extend(opts.secrets.iter().map(|(_, v)| v.clone()).filter(|v| !v.is_empty()));
     let mut suite_names: HashMap<String, String> = HashMap::new();
     for file in spec_files(paths, &mut diagnostics) {
         let text = match std::fs::read_to_string(&file) {
@@ -50,17 +45,12 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions<'_>) -> Result<Plan, Vec<Diagn
                 continue;
             }
         };
-        let source = Arc::new(Source {
-            path: file.display().to_string(),
-            text,
-        });
+        let source = Arc::new(Source { path: file.display().to_string(), text });
         match load_suite(&source, opts) {
             Ok((suite, secrets)) => {
                 if let Some(other) = suite_names.insert(suite.name.clone(), source.path.clone()) {
-                    let message = format!(
-                        "suite `{}` is also defined in {other}; suite names must be unique",
-                        suite.name
-                    );
+                    let message =
+                        format!("suite `{}` is also defined in {other}; suite names must be unique", suite.name);
                     diagnostics.push(Diagnostic::new(&source, Loc { line: 1, col: 1 }, message));
                 }
                 plan.secrets.extend(secrets);
@@ -69,11 +59,7 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions<'_>) -> Result<Plan, Vec<Diagn
             Err(mut d) => diagnostics.append(&mut d),
         }
     }
-    if diagnostics.is_empty() {
-        Ok(plan)
-    } else {
-        Err(diagnostics)
-    }
+    if diagnostics.is_empty() { Ok(plan) } else { Err(diagnostics) }
 }
 
 fn spec_files(paths: &[PathBuf], diagnostics: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
@@ -84,10 +70,7 @@ fn spec_files(paths: &[PathBuf], diagnostics: &mut Vec<Diagnostic>) -> Vec<PathB
             walk(path, &mut files);
             files[before..].sort();
             if files.len() == before {
-                diagnostics.push(file_problem(
-                    path,
-                    "this directory holds no *.yaml or *.yml file".into(),
-                ));
+                diagnostics.push(file_problem(path, "this directory holds no *.yaml or *.yml file".into()));
             }
         } else if path.exists() {
             files.push(path.clone());
@@ -108,28 +91,19 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
         let path = entry.path();
         if path.is_dir() {
             walk(&path, files);
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml")
-        ) {
+        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
             files.push(path);
         }
     }
 }
 
 fn file_problem(path: &Path, message: String) -> Diagnostic {
-    let source = Arc::new(Source {
-        path: path.display().to_string(),
-        text: String::new(),
-    });
+    let source = Arc::new(Source { path: path.display().to_string(), text: String::new() });
     Diagnostic::new(&source, Loc::default(), message)
 }
 
 /// One file → its suite and the secret values it defines.
-pub fn load_suite(
-    source: &Arc<Source>,
-    opts: &LoadOptions<'_>,
-) -> Result<(SuitePlan, Vec<String>), Vec<Diagnostic>> {
+pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(SuitePlan, Vec<String>), Vec<Diagnostic>> {
     let diag = |(loc, message): Problem| Diagnostic::new(source, loc, message);
     let mut root = yaml::parse(&source.text).map_err(|e| vec![diag((e.loc, e.message))])?;
     if !matches!(root.value, Value::Map(_)) {
@@ -140,18 +114,12 @@ pub fn load_suite(
     let mut interp_errors: Vec<InterpError> = vec![];
     let (vars, secrets) = resolve_vars(&root, opts, &mut interp_errors);
 
-    let test_nodes = match root
-        .get_mut("tests")
-        .map(|t| std::mem::replace(&mut t.value, Value::Seq(vec![])))
-    {
+    let test_nodes = match root.get_mut("tests").map(|t| std::mem::replace(&mut t.value, Value::Seq(vec![]))) {
         Some(Value::Seq(items)) => items,
         Some(other) => {
             problems.push((
                 root.get("tests").map_or(root.loc, |t| t.loc),
-                format!(
-                    "`tests` is a list of tests, not {}",
-                    Node::new(other, Loc::default()).kind()
-                ),
+                format!("`tests` is a list of tests, not {}", Node::new(other, Loc::default()).kind()),
             ));
             vec![]
         }
@@ -165,13 +133,8 @@ pub fn load_suite(
         })
         .collect();
     let all_captures: BTreeSet<String> = captures_by_test.iter().flatten().cloned().collect();
-    let mut scope = Scope {
-        vars,
-        env: opts.env,
-        captures: BTreeSet::new(),
-        later_captures: all_captures,
-        allow_captures: false,
-    };
+    let mut scope =
+        Scope { vars, env: opts.env, captures: BTreeSet::new(), later_captures: all_captures, allow_captures: false };
 
     // Defaults end up in requests, which are rendered again at run time: keep escapes.
     if let Some(defaults) = root.get_mut("defaults") {
@@ -194,11 +157,7 @@ pub fn load_suite(
         scope.captures.extend(captures_by_test[i].iter().cloned());
         scope.later_captures.retain(|c| !scope.captures.contains(c));
     }
-    problems.extend(
-        interp_errors
-            .into_iter()
-            .map(|e| (offset_loc(source, e.node_loc, e.offset), e.message)),
-    );
+    problems.extend(interp_errors.into_iter().map(|e| (offset_loc(source, e.node_loc, e.offset), e.message)));
 
     let mut decode_errors = vec![];
     let suite: Option<SuiteFile> = from_node_collecting(&root, &mut decode_errors);
@@ -208,28 +167,12 @@ pub fn load_suite(
         Some(t) => check::duration(t, &mut problems).unwrap_or(DEFAULT_TIMEOUT),
         None => DEFAULT_TIMEOUT,
     };
-    let headers: Vec<(String, String)> = defaults
-        .map(|d| {
-            d.headers
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let secret_headers: Vec<String> = defaults
-        .map(|d| d.secret_headers.clone())
-        .unwrap_or_default();
-    let base_url = opts.base_url.or_else(|| {
-        defaults
-            .and_then(|d| d.base_url.as_ref())
-            .map(|b| b.value.as_str())
-    });
-    let ctx = Context {
-        base_url,
-        timeout,
-        headers: &headers,
-        secret_headers: &secret_headers,
-    };
+    let headers: Vec<(String, String)> =
+        defaults.map(|d| d.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+    let secret_headers: Vec<String> = defaults.map(|d| d.secret_headers.clone()).unwrap_or_default();
+    let base_url = opts.base_url.or_else(|| defaults.and_then(|d| d.base_url.as_ref()).map(|b| b.value.as_str()));
+    let dir = Path::new(&source.path).parent().unwrap_or(Path::new(".")).to_path_buf();
+    let ctx = Context { dir: &dir, base_url, timeout, headers: &headers, secret_headers: &secret_headers };
 
     let mut plans = vec![];
     let mut names: HashMap<String, usize> = HashMap::new();
@@ -238,7 +181,13 @@ pub fn load_suite(
             continue;
         };
         if let Some(first) = names.insert(test.name.value.clone(), test.name.loc.line) {
-            problems.push((test.name.loc, format!("test name `{}` is already used at line {first}; names must be unique in a suite", test.name.value)));
+            problems.push((
+                test.name.loc,
+                format!(
+                    "test name `{}` is already used at line {first}; names must be unique in a suite",
+                    test.name.value
+                ),
+            ));
         }
         if let Some(plan) = check::test(test, &ctx, &mut problems) {
             plans.push(plan);
@@ -246,31 +195,19 @@ pub fn load_suite(
     }
     problems.extend(decode_errors.into_iter().map(|e| de_problem(e, root.loc)));
     if tests.is_empty() && problems.is_empty() && suite.is_some() {
-        problems.push((
-            root.get("tests").map_or(root.loc, |t| t.loc),
-            "this suite has no tests".into(),
-        ));
+        problems.push((root.get("tests").map_or(root.loc, |t| t.loc), "this suite has no tests".into()));
     }
     match suite {
         Some(suite) if problems.is_empty() => Ok((
-            SuitePlan {
-                name: suite.suite.value,
-                description: suite.description,
-                source: source.clone(),
-                tests: plans,
-            },
+            SuitePlan { name: suite.suite.value, description: suite.description, source: source.clone(), tests: plans },
             secrets,
         )),
         _ => {
             problems.sort_by_key(|(loc, _)| *loc);
             problems.dedup();
-            let lines_with_other: HashSet<usize> = problems
-                .iter()
-                .filter(|(_, m)| m != check::NO_OPERATOR)
-                .map(|(l, _)| l.line)
-                .collect();
-            problems
-                .retain(|(l, m)| m != check::NO_OPERATOR || !lines_with_other.contains(&l.line));
+            let lines_with_other: HashSet<usize> =
+                problems.iter().filter(|(_, m)| m != check::NO_OPERATOR).map(|(l, _)| l.line).collect();
+            problems.retain(|(l, m)| m != check::NO_OPERATOR || !lines_with_other.contains(&l.line));
             Err(problems.into_iter().map(diag).collect())
         }
     }
@@ -327,10 +264,9 @@ fn offset_loc(source: &Source, loc: Loc, offset: usize) -> Loc {
     let rest: String = line.chars().skip(loc.col.saturating_sub(1)).collect();
     let quote = usize::from(rest.starts_with(['"', '\'']));
     match rest.get(quote..quote + offset + 2) {
-        Some(prefix) if prefix.ends_with("${") || prefix.ends_with('$') => Loc {
-            line: loc.line,
-            col: loc.col + quote + offset,
-        },
+        Some(prefix) if prefix.ends_with("${") || prefix.ends_with('$') => {
+            Loc { line: loc.line, col: loc.col + quote + offset }
+        }
         _ => loc,
     }
 }

@@ -108,6 +108,17 @@ pub struct Request {
     /// Time allowed for this request, overriding the suite default.
     #[serde(default)]
     pub timeout: Option<Spanned<String>>,
+    /// `true`: ask for a streamed answer (adds `"stream": true` and
+    /// `"stream_options": {"include_usage": true}` to the JSON body unless present) and read it
+    /// as server-sent events, timing every chunk.
+    #[serde(default)]
+    pub stream: Option<bool>,
+    /// With `stream: true`: `false` leaves `stream_options.include_usage` out of the body.
+    #[serde(default)]
+    pub include_usage: Option<bool>,
+    /// With a streamed answer: the longest silence allowed between two chunks (default 30s).
+    #[serde(default)]
+    pub idle_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, JsonSchema, Debug, Default)]
@@ -128,6 +139,83 @@ pub struct Expect {
     /// A bound on the whole request's duration, e.g. `< 5s`.
     #[serde(default)]
     pub latency: Option<Spanned<String>>,
+    /// Bounds on per-request metrics (see docs/metrics.md): `ttfb`, `ttft`, `e2e`, `latency`,
+    /// `tpot`, `max_gap`, `mean_gap`, `output_tokens`, `tokens_per_second`, `chunks`.
+    #[serde(default)]
+    pub metrics: OrderedMap<Spanned<String>>,
+    /// Properties of a streamed answer.
+    #[serde(default)]
+    pub stream: Option<Spanned<StreamExpect>>,
+    /// JSONPath checks on the list of streamed events (each event's JSON; `[DONE]` excluded).
+    #[serde(default)]
+    pub events: OrderedMap<Spanned<Predicate>>,
+    /// The answer must call a tool (streamed or not).
+    #[serde(default)]
+    pub tool_call: Option<Spanned<ToolCallExpect>>,
+    /// `true`: the answer must call no tool.
+    #[serde(default)]
+    pub no_tool_call: Option<Spanned<bool>>,
+    /// JSON Schema checks on values of the answer.
+    #[serde(default)]
+    pub schema: Vec<Spanned<SchemaExpect>>,
+}
+
+#[derive(Deserialize, JsonSchema, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StreamExpect {
+    /// `true`: the stream ended with `data: [DONE]`. Without this key a missing `[DONE]` is an
+    /// error verdict.
+    #[serde(default)]
+    pub done: Option<bool>,
+    /// Bound on the number of events (`[DONE]` excluded), e.g. `">= 2"`.
+    #[serde(default)]
+    pub chunks: Option<Spanned<String>>,
+    /// Bound on the largest gap between chunks carrying output, e.g. `< 1s`.
+    #[serde(default)]
+    pub max_gap: Option<Spanned<String>>,
+    /// `true`: a chunk carrying `usage` arrived; `false`: none did.
+    #[serde(default)]
+    pub usage: Option<bool>,
+    /// On the `error` object sent inside the stream. Without this key such an event is an
+    /// error verdict.
+    #[serde(default)]
+    pub error: Option<Spanned<Predicate>>,
+    /// `true`: every choice received exactly one `finish_reason`.
+    #[serde(default)]
+    pub one_finish_reason: Option<bool>,
+}
+
+#[derive(Deserialize, JsonSchema, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ToolCallExpect {
+    /// The function that must be called (any function when absent).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `true`: the arguments must validate against the JSON Schema in the request's
+    /// `tools[].function.parameters` for that function.
+    #[serde(default)]
+    pub arguments_match_schema: Option<bool>,
+    /// JSONPath checks on the parsed arguments, e.g. `$.city: { matches: "(?i)paris" }`.
+    #[serde(default)]
+    pub arguments: OrderedMap<Spanned<Predicate>>,
+}
+
+#[derive(Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaExpect {
+    /// JSONPath of the value to check (default `$`, the whole body).
+    #[serde(default)]
+    pub at: Option<Spanned<String>>,
+    /// `true`: the value is a string holding JSON (e.g. `message.content` under
+    /// `response_format`); it is parsed before validation.
+    #[serde(default)]
+    pub parse: Option<bool>,
+    /// The JSON Schema, inline.
+    #[serde(default)]
+    pub schema: Option<serde_json::Value>,
+    /// Or a JSON (or YAML) schema file, relative to this spec file.
+    #[serde(default)]
+    pub file: Option<Spanned<String>>,
 }
 
 /// One status code or a list of them.
@@ -154,9 +242,7 @@ impl<'de> Deserialize<'de> for Status {
                     codes.push(code(c)?);
                 }
                 if codes.is_empty() {
-                    return Err(de::Error::custom(
-                        "the list of accepted status codes is empty",
-                    ));
+                    return Err(de::Error::custom("the list of accepted status codes is empty"));
                 }
                 Ok(Status(codes))
             }
@@ -258,8 +344,7 @@ impl<'de> Deserialize<'de> for Predicate {
                     .map(|o| Predicate::Ops(Box::new(o)))
             }
             fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Predicate, A::Error> {
-                serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq))
-                    .map(Predicate::Equals)
+                serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(Predicate::Equals)
             }
             fn visit_unit<E: de::Error>(self) -> Result<Predicate, E> {
                 Ok(Predicate::Equals(serde_json::Value::Null))
@@ -380,8 +465,7 @@ impl<'de> Deserialize<'de> for Capture {
                 Ok(Capture::Json(v.to_string()))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Capture, A::Error> {
-                CaptureFrom::deserialize(de::value::MapAccessDeserializer::new(map))
-                    .map(Capture::From)
+                CaptureFrom::deserialize(de::value::MapAccessDeserializer::new(map)).map(Capture::From)
             }
         }
         d.deserialize_any(V)

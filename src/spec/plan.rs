@@ -43,6 +43,10 @@ pub struct RequestPlan {
     pub timeout: Duration,
     /// Lower-case names of headers whose values are never printed.
     pub secret_headers: Vec<String>,
+    /// The spec asked for a streamed answer (`stream: true`).
+    pub stream: bool,
+    /// Longest silence allowed between two chunks of a streamed answer.
+    pub idle_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]

@@ -16,10 +16,7 @@ pub struct Loc {
 
 impl Loc {
     fn from_span(span: Span) -> Loc {
-        Loc {
-            line: span.start.line(),
-            col: span.start.col() + 1,
-        }
+        Loc { line: span.start.line(), col: span.start.col() + 1 }
     }
 }
 
@@ -51,13 +48,7 @@ impl Node {
     }
 
     pub fn str(text: impl Into<String>, loc: Loc) -> Node {
-        Node::new(
-            Value::Str {
-                text: text.into(),
-                plain: false,
-            },
-            loc,
-        )
+        Node::new(Value::Str { text: text.into(), plain: false }, loc)
     }
 
     pub fn as_str(&self) -> Option<&str> {
@@ -69,20 +60,14 @@ impl Node {
 
     pub fn get(&self, key: &str) -> Option<&Node> {
         match &self.value {
-            Value::Map(entries) => entries
-                .iter()
-                .find(|(k, _)| k.as_str() == Some(key))
-                .map(|(_, v)| v),
+            Value::Map(entries) => entries.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v),
             _ => None,
         }
     }
 
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Node> {
         match &mut self.value {
-            Value::Map(entries) => entries
-                .iter_mut()
-                .find(|(k, _)| k.as_str() == Some(key))
-                .map(|(_, v)| v),
+            Value::Map(entries) => entries.iter_mut().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v),
             _ => None,
         }
     }
@@ -110,12 +95,7 @@ impl Node {
             Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
             Value::Str { text, .. } => J::String(text.clone()),
             Value::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
-            Value::Map(entries) => J::Object(
-                entries
-                    .iter()
-                    .map(|(k, v)| (k.scalar_text(), v.to_json()))
-                    .collect(),
-            ),
+            Value::Map(entries) => J::Object(entries.iter().map(|(k, v)| (k.scalar_text(), v.to_json())).collect()),
         }
     }
 
@@ -144,17 +124,12 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     let mut builder = Builder::default();
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|e| SyntaxError {
-            loc: Loc {
-                line: e.marker().line(),
-                col: e.marker().col() + 1,
-            },
+            loc: Loc { line: e.marker().line(), col: e.marker().col() + 1 },
             message: e.info().to_string(),
         })?;
         builder.push(event, span)?;
     }
-    Ok(builder
-        .root
-        .unwrap_or(Node::new(Value::Null, Loc { line: 1, col: 1 })))
+    Ok(builder.root.unwrap_or(Node::new(Value::Null, Loc { line: 1, col: 1 })))
 }
 
 enum Open {
@@ -179,9 +154,7 @@ impl Builder {
                 if self.documents > 1 {
                     return Err(SyntaxError {
                         loc,
-                        message:
-                            "a spec file holds one YAML document; split this one into two files"
-                                .into(),
+                        message: "a spec file holds one YAML document; split this one into two files".into(),
                     });
                 }
             }
@@ -189,26 +162,21 @@ impl Builder {
                 let value = if style == ScalarStyle::Plain && tag.is_none() {
                     resolve_plain(&text)
                 } else {
-                    Value::Str {
-                        text: text.into_owned(),
-                        plain: false,
-                    }
+                    Value::Str { text: text.into_owned(), plain: false }
                 };
                 self.complete(Node::new(value, loc), anchor)?;
             }
             Event::Alias(id) => {
-                let node = self.anchors.get(&id).cloned().ok_or(SyntaxError {
-                    loc,
-                    message: "this alias names no anchor defined before it".into(),
-                })?;
+                let node = self
+                    .anchors
+                    .get(&id)
+                    .cloned()
+                    .ok_or(SyntaxError { loc, message: "this alias names no anchor defined before it".into() })?;
                 self.complete(Node { loc, ..node }, 0)?;
             }
-            Event::SequenceStart(anchor, _) => self
-                .stack
-                .push(Open::Seq(Node::new(Value::Seq(vec![]), loc), anchor)),
+            Event::SequenceStart(anchor, _) => self.stack.push(Open::Seq(Node::new(Value::Seq(vec![]), loc), anchor)),
             Event::MappingStart(anchor, _) => {
-                self.stack
-                    .push(Open::Map(Node::new(Value::Map(vec![]), loc), anchor, None))
+                self.stack.push(Open::Map(Node::new(Value::Map(vec![]), loc), anchor, None))
             }
             Event::SequenceEnd => {
                 if let Some(Open::Seq(node, anchor)) = self.stack.pop() {
@@ -272,19 +240,14 @@ pub fn resolve_plain(text: &str) -> Value {
         }
     }
     let looks_float = numeric.starts_with(|c: char| c.is_ascii_digit() || c == '.')
-        && numeric
-            .bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
+        && numeric.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
         && numeric.bytes().any(|b| b.is_ascii_digit());
     if looks_float {
         if let Ok(f) = text.parse::<f64>() {
             return Value::Float(f);
         }
     }
-    Value::Str {
-        text: text.to_string(),
-        plain: true,
-    }
+    Value::Str { text: text.to_string(), plain: true }
 }
 
 #[cfg(test)]
@@ -297,23 +260,9 @@ mod tests {
         assert_eq!(n.get("a").unwrap().value, Value::Int(1));
         let b = n.get("b").unwrap();
         assert_eq!(b.loc, Loc { line: 3, col: 3 });
-        let Value::Seq(items) = &b.value else {
-            panic!()
-        };
-        assert_eq!(
-            items[0].value,
-            Value::Str {
-                text: "x".into(),
-                plain: true
-            }
-        );
-        assert_eq!(
-            items[1].value,
-            Value::Str {
-                text: "y".into(),
-                plain: false
-            }
-        );
+        let Value::Seq(items) = &b.value else { panic!() };
+        assert_eq!(items[0].value, Value::Str { text: "x".into(), plain: true });
+        assert_eq!(items[1].value, Value::Str { text: "y".into(), plain: false });
         assert_eq!(items[2].value, Value::Float(2.5));
         assert_eq!(n.get("c").unwrap().value, Value::Bool(true));
         assert_eq!(n.get("d").unwrap().value, Value::Null);

@@ -1,0 +1,128 @@
+//! Checks on a streamed answer and bounds on per-request metrics.
+
+use super::Failure;
+use super::predicate::Predicate;
+use crate::metrics::RequestMetrics;
+use crate::observed::Observed;
+use crate::run::reassemble::finish_counts;
+use crate::spec::compare::Comparison;
+use crate::spec::yaml::Loc;
+
+#[derive(Debug, Default)]
+pub struct StreamCheck {
+    pub loc: Loc,
+    /// `[DONE]` arrived (true) or must not have (false).
+    pub done: Option<bool>,
+    /// Bound on the number of events (`[DONE]` excluded).
+    pub chunks: Option<(Loc, Comparison)>,
+    /// Bound on the largest gap between chunks carrying output.
+    pub max_gap: Option<(Loc, Comparison)>,
+    /// A chunk carrying `usage` arrived (true) or none did (false).
+    pub usage: Option<bool>,
+    /// On the `error` object sent inside the stream (absent: "nothing").
+    pub error: Option<(Loc, Predicate)>,
+    /// Every choice received exactly one `finish_reason`.
+    pub one_finish_reason: Option<bool>,
+}
+
+impl StreamCheck {
+    pub fn evaluate(&self, obs: &Observed, metrics: &RequestMetrics, failures: &mut Vec<Failure>) {
+        let mut fail = |loc: Loc, subject: &str, expected: String, actual: String| {
+            failures.push(Failure { loc, subject: subject.into(), expected, actual })
+        };
+        let Some(s) = &obs.stream else {
+            let ct = obs.header("content-type").unwrap_or("none");
+            fail(
+                self.loc,
+                "stream",
+                "a text/event-stream answer".into(),
+                format!("a plain answer (content-type: {ct})"),
+            );
+            return;
+        };
+        if let Some(want) = self.done {
+            if s.done != want {
+                let says = |d: bool| if d { "data: [DONE] at the end" } else { "no data: [DONE]" };
+                fail(self.loc, "stream done", says(want).into(), says(s.done).into());
+            }
+        }
+        if let Some((loc, bound)) = &self.chunks {
+            if !bound.holds(s.events.len() as f64) {
+                fail(*loc, "stream chunks", bound.to_string(), s.events.len().to_string());
+            }
+        }
+        if let Some((loc, bound)) = &self.max_gap {
+            match metrics.max_gap() {
+                Some(gap) if bound.holds_for(gap) => {}
+                Some(gap) => fail(*loc, "stream max_gap", bound.to_string(), bound.format_value(gap.as_secs_f64())),
+                None => {
+                    fail(*loc, "stream max_gap", bound.to_string(), "no gap: fewer than 2 chunks carried output".into())
+                }
+            }
+        }
+        if let Some(want) = self.usage {
+            let got = s.events.iter().any(|e| e.get("usage").is_some_and(|u| !u.is_null()));
+            if got != want {
+                let says = |u: bool| if u { "a usage chunk" } else { "no usage chunk" };
+                fail(self.loc, "stream usage", says(want).into(), says(got).into());
+            }
+        }
+        if let Some((loc, predicate)) = &self.error {
+            if let Err(m) = predicate.evaluate(s.error_event.as_ref()) {
+                fail(*loc, "stream error event", m.expected, m.actual);
+            }
+        }
+        if self.one_finish_reason == Some(true) {
+            let counts = finish_counts(&s.events);
+            if counts.is_empty() || counts.values().any(|&n| n != 1) {
+                let actual = if counts.is_empty() {
+                    "no finish_reason".to_string()
+                } else {
+                    counts.iter().map(|(i, n)| format!("choice {i}: {n}")).collect::<Vec<_>>().join(", ")
+                };
+                fail(self.loc, "stream finish_reason", "exactly one finish_reason per choice".into(), actual);
+            }
+        }
+    }
+}
+
+/// `expect.metrics` entry, e.g. `ttft: < 1s`.
+#[derive(Debug)]
+pub struct MetricBound {
+    pub loc: Loc,
+    pub name: String,
+    pub bound: Comparison,
+}
+
+impl MetricBound {
+    pub fn evaluate(&self, metrics: &RequestMetrics) -> Option<Failure> {
+        let fail = |actual: String| Failure {
+            loc: self.loc,
+            subject: self.name.clone(),
+            expected: self.bound.to_string(),
+            actual,
+        };
+        match metrics.get(&self.name) {
+            Some(v) if self.bound.holds(v) => None,
+            Some(v) => {
+                let estimate = if self.name.contains("token") && metrics.tokens_estimated {
+                    " (tokens estimated from chunks)"
+                } else {
+                    ""
+                };
+                Some(fail(format!("{}{estimate}", self.bound.format_value(v))))
+            }
+            None => Some(fail(format!("not measured ({})", why_missing(&self.name)))),
+        }
+    }
+}
+
+fn why_missing(name: &str) -> &'static str {
+    match name {
+        "ttft" => "no chunk carried output, or the answer was not streamed",
+        "tpot" => "fewer than 2 output tokens, or the answer was not streamed",
+        "max_gap" | "mean_gap" => "fewer than 2 chunks carried output",
+        "output_tokens" | "tokens_per_second" => "no usage in the answer and nothing streamed",
+        _ => "the answer did not carry it",
+    }
+}

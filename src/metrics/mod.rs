@@ -1,0 +1,5 @@
+//! Measurements: per request, and (for load and soak runs) aggregated.
+
+pub mod request;
+
+pub use request::RequestMetrics;

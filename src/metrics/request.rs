@@ -1,0 +1,194 @@
+//! Per-request metrics, as defined in docs/metrics.md (vLLM's definitions).
+
+use crate::observed::Observed;
+use crate::spec::compare::Unit;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RequestMetrics {
+    /// Sending the request → the response headers.
+    pub ttfb: Duration,
+    /// Sending the request → the first chunk carrying output. Streams only.
+    pub ttft: Option<Duration>,
+    /// Sending the request → the last chunk carrying output (streams), or the end of the
+    /// body (non-streaming).
+    pub e2e: Duration,
+    /// Sending the request → the end of the response (`[DONE]` for streams).
+    pub latency: Duration,
+    /// (e2e − ttft) / (output_tokens − 1), when there are at least 2 tokens. Streams only.
+    pub tpot: Option<Duration>,
+    /// Gaps between successive chunks carrying output. Streams only.
+    pub chunk_gaps: Vec<Duration>,
+    pub output_tokens: Option<u64>,
+    /// The token count is the number of output chunks, because `usage` was missing.
+    pub tokens_estimated: bool,
+    /// output_tokens / e2e.
+    pub tokens_per_second: Option<f64>,
+    /// Events received (streams only; `[DONE]` excluded).
+    pub chunks: usize,
+}
+
+/// Names a spec may use under `expect.metrics` and in thresholds.
+pub const NAMES: &[&str] =
+    &["ttfb", "ttft", "e2e", "latency", "tpot", "max_gap", "mean_gap", "output_tokens", "tokens_per_second", "chunks"];
+
+/// The unit of a named metric, for checking a bound's unit before anything runs.
+pub fn unit_of(name: &str) -> Option<Unit> {
+    match name {
+        "ttfb" | "ttft" | "e2e" | "latency" | "tpot" | "max_gap" | "mean_gap" => Some(Unit::Seconds),
+        "output_tokens" | "tokens_per_second" | "chunks" => Some(Unit::Plain),
+        _ => None,
+    }
+}
+
+impl RequestMetrics {
+    pub fn of(obs: &Observed) -> RequestMetrics {
+        let usage_tokens =
+            obs.json.as_ref().and_then(|j| j.pointer("/usage/completion_tokens")).and_then(serde_json::Value::as_u64);
+        let Some(stream) = &obs.stream else {
+            return RequestMetrics {
+                ttfb: obs.ttfb,
+                e2e: obs.latency,
+                latency: obs.latency,
+                output_tokens: usage_tokens,
+                tokens_per_second: usage_tokens.and_then(|n| per_second(n, obs.latency)),
+                ..RequestMetrics::default()
+            };
+        };
+        let out = &stream.output_arrivals;
+        let ttft = out.first().copied();
+        let e2e = out.last().copied().unwrap_or(obs.latency);
+        let (output_tokens, tokens_estimated) = match usage_tokens {
+            Some(n) => (Some(n), false),
+            None if !out.is_empty() => (Some(out.len() as u64), true),
+            None => (None, false),
+        };
+        let tpot = match (ttft, output_tokens) {
+            (Some(first), Some(n)) if n > 1 => Some((e2e - first) / (n - 1) as u32),
+            _ => None,
+        };
+        RequestMetrics {
+            ttfb: obs.ttfb,
+            ttft,
+            e2e,
+            latency: obs.latency,
+            tpot,
+            chunk_gaps: out.windows(2).map(|w| w[1] - w[0]).collect(),
+            output_tokens,
+            tokens_estimated,
+            tokens_per_second: output_tokens.and_then(|n| per_second(n, e2e)),
+            chunks: stream.events.len(),
+        }
+    }
+
+    pub fn max_gap(&self) -> Option<Duration> {
+        self.chunk_gaps.iter().max().copied()
+    }
+
+    pub fn mean_gap(&self) -> Option<Duration> {
+        let n = self.chunk_gaps.len();
+        (n > 0).then(|| self.chunk_gaps.iter().sum::<Duration>() / n as u32)
+    }
+
+    /// A metric by name, in seconds for times. `None` when it was not measured (a TTFT on a
+    /// non-streaming answer, a TPOT with one token).
+    pub fn get(&self, name: &str) -> Option<f64> {
+        let secs = |d: Duration| d.as_secs_f64();
+        match name {
+            "ttfb" => Some(secs(self.ttfb)),
+            "ttft" => self.ttft.map(secs),
+            "e2e" => Some(secs(self.e2e)),
+            "latency" => Some(secs(self.latency)),
+            "tpot" => self.tpot.map(secs),
+            "max_gap" => self.max_gap().map(secs),
+            "mean_gap" => self.mean_gap().map(secs),
+            "output_tokens" => self.output_tokens.map(|n| n as f64),
+            "tokens_per_second" => self.tokens_per_second,
+            "chunks" => Some(self.chunks as f64),
+            _ => None,
+        }
+    }
+
+    /// Everything measured, for JUnit properties (times in milliseconds).
+    pub fn properties(&self) -> Vec<(String, String)> {
+        let mut props = vec![];
+        for name in NAMES {
+            if let Some(v) = self.get(name) {
+                let (key, value) = match unit_of(name) {
+                    Some(Unit::Seconds) => (format!("{name}_ms"), format!("{:.3}", v * 1e3)),
+                    _ => (name.to_string(), crate::spec::compare::trim_float(v)),
+                };
+                props.push((key, value));
+            }
+        }
+        if self.tokens_estimated {
+            props.push(("output_tokens_source".into(), "estimate: output chunks (no usage)".into()));
+        }
+        props
+    }
+}
+
+fn per_second(tokens: u64, over: Duration) -> Option<f64> {
+    (over.as_secs_f64() > 0.0).then(|| tokens as f64 / over.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observed::StreamObservation;
+    use serde_json::json;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn stream_metrics_follow_the_definitions() {
+        let obs = Observed {
+            ttfb: ms(5),
+            latency: ms(400),
+            json: Some(json!({"usage": {"completion_tokens": 4}})),
+            stream: Some(StreamObservation {
+                events: vec![json!({}); 6],
+                output_arrivals: vec![ms(100), ms(150), ms(250), ms(400)],
+                ..StreamObservation::default()
+            }),
+            ..Observed::default()
+        };
+        let m = RequestMetrics::of(&obs);
+        assert_eq!(m.ttft, Some(ms(100)));
+        assert_eq!(m.e2e, ms(400));
+        assert_eq!(m.tpot, Some(ms(100)));
+        assert_eq!(m.chunk_gaps, vec![ms(50), ms(100), ms(150)]);
+        assert_eq!(m.max_gap(), Some(ms(150)));
+        assert_eq!(m.mean_gap(), Some(ms(100)));
+        assert_eq!(m.tokens_per_second, Some(10.0));
+        assert_eq!(m.chunks, 6);
+        assert!(!m.tokens_estimated);
+    }
+
+    #[test]
+    fn without_usage_chunks_are_counted_and_flagged() {
+        let obs = Observed {
+            latency: ms(300),
+            stream: Some(StreamObservation { output_arrivals: vec![ms(100), ms(200), ms(300)], ..Default::default() }),
+            ..Observed::default()
+        };
+        let m = RequestMetrics::of(&obs);
+        assert_eq!((m.output_tokens, m.tokens_estimated), (Some(3), true));
+        assert!(m.properties().iter().any(|(k, _)| k == "output_tokens_source"));
+    }
+
+    #[test]
+    fn non_streaming_gets_ttfb_e2e_and_rate() {
+        let obs = Observed {
+            ttfb: ms(10),
+            latency: ms(500),
+            json: Some(json!({"usage": {"completion_tokens": 50}})),
+            ..Observed::default()
+        };
+        let m = RequestMetrics::of(&obs);
+        assert_eq!((m.ttft, m.e2e, m.tokens_per_second), (None, ms(500), Some(100.0)));
+        assert_eq!(m.get("ttft"), None);
+    }
+}

@@ -1,0 +1,237 @@
+//! Streamed chunks → the response a non-streaming request would have got, so that the same
+//! JSONPath assertions work on both.
+//!
+//! Content, text and reasoning deltas concatenate; tool calls merge by `index` (id, type and
+//! name from the fragments that carry them, arguments concatenated); the last non-null
+//! `usage` wins; `finish_reason` is the last one sent for each choice.
+
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+#[derive(Default)]
+struct Choice {
+    role: Option<String>,
+    content: Option<String>,
+    text: Option<String>,
+    reasoning_content: Option<String>,
+    reasoning: Option<String>,
+    tool_calls: BTreeMap<u64, ToolCall>,
+    finish_reason: Option<Value>,
+}
+
+#[derive(Default)]
+struct ToolCall {
+    id: Option<String>,
+    kind: Option<String>,
+    name: String,
+    arguments: String,
+}
+
+/// True when a chunk carries generated output: content, text, reasoning or a tool-call delta.
+/// A role-only first chunk does not.
+pub fn carries_output(chunk: &Value) -> bool {
+    let Some(choices) = chunk.get("choices").and_then(Value::as_array) else { return false };
+    choices.iter().any(|c| {
+        let d = c.get("delta").unwrap_or(&Value::Null);
+        let non_empty = |v: Option<&Value>| v.and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+        non_empty(d.get("content"))
+            || non_empty(d.get("reasoning_content"))
+            || non_empty(d.get("reasoning"))
+            || non_empty(c.get("text"))
+            || d.get("tool_calls").and_then(Value::as_array).is_some_and(|t| !t.is_empty())
+    })
+}
+
+/// Number of `finish_reason`s each choice received (a conforming stream sends exactly one).
+pub fn finish_counts(chunks: &[Value]) -> BTreeMap<u64, usize> {
+    let mut counts = BTreeMap::new();
+    for chunk in chunks {
+        for c in chunk.get("choices").and_then(Value::as_array).into_iter().flatten() {
+            if c.get("finish_reason").is_some_and(|f| !f.is_null()) {
+                *counts.entry(c.get("index").and_then(Value::as_u64).unwrap_or(0)).or_default() += 1;
+            }
+        }
+    }
+    counts
+}
+
+pub fn reassemble(chunks: &[Value]) -> Value {
+    let first = chunks.first().cloned().unwrap_or(Value::Null);
+    let completions = first.get("object").and_then(Value::as_str) == Some("text_completion");
+    let mut choices: BTreeMap<u64, Choice> = BTreeMap::new();
+    let mut usage = Value::Null;
+    let mut fingerprint = None;
+    for chunk in chunks {
+        if chunk.get("usage").is_some_and(|u| !u.is_null()) {
+            usage = chunk["usage"].clone();
+        }
+        if let Some(f) = chunk.get("system_fingerprint").filter(|f| !f.is_null()) {
+            fingerprint = Some(f.clone());
+        }
+        for c in chunk.get("choices").and_then(Value::as_array).into_iter().flatten() {
+            let choice = choices.entry(c.get("index").and_then(Value::as_u64).unwrap_or(0)).or_default();
+            absorb(choice, c);
+        }
+    }
+    let choices: Vec<Value> = choices.into_iter().map(|(i, c)| render(i, c, completions)).collect();
+    let mut out = Map::new();
+    for key in ["id", "created", "model"] {
+        if let Some(v) = first.get(key) {
+            out.insert(key.into(), v.clone());
+        }
+    }
+    out.insert("object".into(), json!(if completions { "text_completion" } else { "chat.completion" }));
+    out.insert("choices".into(), Value::Array(choices));
+    out.insert("usage".into(), usage);
+    if let Some(f) = fingerprint {
+        out.insert("system_fingerprint".into(), f);
+    }
+    Value::Object(out)
+}
+
+fn absorb(choice: &mut Choice, c: &Value) {
+    let append = |slot: &mut Option<String>, v: Option<&Value>| {
+        if let Some(s) = v.and_then(Value::as_str) {
+            slot.get_or_insert_with(String::new).push_str(s);
+        }
+    };
+    append(&mut choice.text, c.get("text"));
+    if let Some(f) = c.get("finish_reason").filter(|f| !f.is_null()) {
+        choice.finish_reason = Some(f.clone());
+    }
+    let Some(delta) = c.get("delta") else { return };
+    if let Some(role) = delta.get("role").and_then(Value::as_str) {
+        choice.role = Some(role.to_string());
+    }
+    append(&mut choice.content, delta.get("content"));
+    append(&mut choice.reasoning_content, delta.get("reasoning_content"));
+    append(&mut choice.reasoning, delta.get("reasoning"));
+    for (n, tc) in delta.get("tool_calls").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        let index = tc.get("index").and_then(Value::as_u64).unwrap_or(n as u64);
+        let call = choice.tool_calls.entry(index).or_default();
+        if let Some(id) = tc.get("id").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+            call.id = Some(id.to_string());
+        }
+        if let Some(t) = tc.get("type").and_then(Value::as_str) {
+            call.kind = Some(t.to_string());
+        }
+        let f = tc.get("function").unwrap_or(&Value::Null);
+        // Names normally arrive whole, once; concatenating tolerates servers that split them.
+        if let Some(name) = f.get("name").and_then(Value::as_str) {
+            call.name.push_str(name);
+        }
+        if let Some(args) = f.get("arguments").and_then(Value::as_str) {
+            call.arguments.push_str(args);
+        }
+    }
+}
+
+fn render(index: u64, c: Choice, completions: bool) -> Value {
+    let finish = c.finish_reason.unwrap_or(Value::Null);
+    if completions {
+        return json!({"index": index, "text": c.text.unwrap_or_default(), "finish_reason": finish});
+    }
+    let mut message = Map::new();
+    message.insert("role".into(), json!(c.role.unwrap_or_else(|| "assistant".into())));
+    message.insert("content".into(), c.content.map_or(Value::Null, Value::String));
+    if let Some(r) = c.reasoning_content {
+        message.insert("reasoning_content".into(), json!(r));
+    }
+    if let Some(r) = c.reasoning {
+        message.insert("reasoning".into(), json!(r));
+    }
+    if !c.tool_calls.is_empty() {
+        let calls: Vec<Value> = c
+            .tool_calls
+            .into_values()
+            .map(|t| {
+                json!({
+                    "id": t.id,
+                    "type": t.kind.unwrap_or_else(|| "function".into()),
+                    "function": {"name": t.name, "arguments": t.arguments},
+                })
+            })
+            .collect();
+        message.insert("tool_calls".into(), Value::Array(calls));
+    }
+    json!({"index": index, "message": Value::Object(message), "finish_reason": finish})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(delta: Value, finish: Value) -> Value {
+        json!({"id": "c1", "object": "chat.completion.chunk", "created": 7, "model": "m",
+               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    }
+
+    #[test]
+    fn content_and_usage_as_a_non_streamed_response() {
+        let chunks = vec![
+            chunk(json!({"role": "assistant", "content": ""}), Value::Null),
+            chunk(json!({"content": "Hel"}), Value::Null),
+            chunk(json!({"content": "lo"}), json!("stop")),
+            json!({"id": "c1", "object": "chat.completion.chunk", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}),
+        ];
+        let r = reassemble(&chunks);
+        assert_eq!(r["object"], "chat.completion");
+        assert_eq!(r["choices"][0]["message"], json!({"role": "assistant", "content": "Hello"}));
+        assert_eq!(r["choices"][0]["finish_reason"], "stop");
+        assert_eq!(r["usage"]["completion_tokens"], 2);
+        assert!(!carries_output(&chunks[0]));
+        assert!(carries_output(&chunks[1]));
+        assert!(!carries_output(&chunks[3]));
+        assert_eq!(finish_counts(&chunks), BTreeMap::from([(0, 1)]));
+    }
+
+    #[test]
+    fn tool_calls_merge_by_index() {
+        let chunks = vec![
+            chunk(json!({"role": "assistant"}), Value::Null),
+            chunk(
+                json!({"tool_calls": [{"index": 0, "id": "call-1", "type": "function", "function": {"name": "get_weather"}}]}),
+                Value::Null,
+            ),
+            chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"ci"}}]}), Value::Null),
+            chunk(
+                json!({"tool_calls": [{"index": 1, "id": "call-2", "function": {"name": "other", "arguments": "{}"}}]}),
+                Value::Null,
+            ),
+            chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": "ty\": \"Paris\"}"}}]}), Value::Null),
+            chunk(json!({}), json!("tool_calls")),
+        ];
+        let r = reassemble(&chunks);
+        let calls = &r["choices"][0]["message"]["tool_calls"];
+        assert_eq!(
+            calls[0],
+            json!({"id": "call-1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}})
+        );
+        assert_eq!(calls[1]["function"]["name"], "other");
+        assert_eq!(r["choices"][0]["message"]["content"], Value::Null);
+        assert!(carries_output(&chunks[2]));
+    }
+
+    #[test]
+    fn reasoning_keeps_the_servers_field_name() {
+        let chunks = vec![
+            chunk(json!({"reasoning_content": "think"}), Value::Null),
+            chunk(json!({"content": "answer"}), json!("stop")),
+        ];
+        let r = reassemble(&chunks);
+        assert_eq!(r["choices"][0]["message"]["reasoning_content"], "think");
+        assert!(r["choices"][0]["message"].get("reasoning").is_none());
+        assert!(carries_output(&chunks[0]));
+    }
+
+    #[test]
+    fn completions_chunks() {
+        let chunks = vec![
+            json!({"id": "x", "object": "text_completion", "choices": [{"index": 0, "text": " 4", "finish_reason": null}]}),
+            json!({"id": "x", "object": "text_completion", "choices": [{"index": 0, "text": ",", "finish_reason": "length"}]}),
+        ];
+        let r = reassemble(&chunks);
+        assert_eq!(r["choices"][0], json!({"index": 0, "text": " 4,", "finish_reason": "length"}));
+        assert_eq!(r["object"], "text_completion");
+    }
+}

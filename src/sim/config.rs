@@ -1,0 +1,73 @@
+//! The simulator's settings: the flags of `llmspec sim`, also used in-process.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::units::parse_duration;
+
+/// Settings of the simulator. `Default` equals the flag defaults.
+#[derive(Args, Clone, Debug, PartialEq, Eq)]
+pub struct SimConfig {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Port to listen on; 0 picks a free port.
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+
+    /// Served model id; requests naming another model get 404.
+    #[arg(long, default_value = "sim-model")]
+    pub model: String,
+
+    /// Context length in tokens (prompt + completion).
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(2..))]
+    pub max_model_len: u32,
+
+    /// Extra delay before a non-streaming answer.
+    #[arg(long, default_value = "0ms", value_parser = parse_duration)]
+    pub latency: Duration,
+
+    /// Delay before the first chunk of a stream.
+    #[arg(long, default_value = "0ms", value_parser = parse_duration)]
+    pub ttft: Duration,
+
+    /// Delay between two chunks of a stream.
+    #[arg(long, default_value = "0ms", value_parser = parse_duration)]
+    pub chunk_delay: Duration,
+
+    /// Tokens carried by one stream chunk.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub tokens_per_chunk: u32,
+
+    /// Natural answer length in tokens, when max_tokens and the context allow it.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub output_tokens: u32,
+
+    /// Answer with a short reasoning text before the content.
+    #[arg(long)]
+    pub reasoning: bool,
+
+    /// Always send the usage chunk at the end of a stream.
+    #[arg(long)]
+    pub force_usage: bool,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 8000,
+            model: "sim-model".into(),
+            max_model_len: 4096,
+            latency: Duration::ZERO,
+            ttft: Duration::ZERO,
+            chunk_delay: Duration::ZERO,
+            tokens_per_chunk: 1,
+            output_tokens: 16,
+            reasoning: false,
+            force_usage: false,
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Per-request timing, length and fault settings: the configuration, overridden by
+//! `x-sim-*` request headers so that one simulator can serve many differently-shaped tests.
+
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+
+use super::config::SimConfig;
+use super::errors::ApiError;
+use crate::units::parse_duration;
+
+pub const HEADER_LATENCY: &str = "x-sim-latency";
+pub const HEADER_TTFT: &str = "x-sim-ttft";
+pub const HEADER_CHUNK_DELAY: &str = "x-sim-chunk-delay";
+pub const HEADER_TOKENS_PER_CHUNK: &str = "x-sim-tokens-per-chunk";
+pub const HEADER_OUTPUT_TOKENS: &str = "x-sim-output-tokens";
+pub const HEADER_FAULT: &str = "x-sim-fault";
+
+/// A deliberate misbehaviour, chosen with `x-sim-fault`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The connection is cut after a few chunks: the client sees a broken body.
+    ResetMidStream,
+    /// After a few chunks nothing more is sent; the connection is closed after 60 s.
+    Stall,
+    /// A normal stream without the final `data: [DONE]`.
+    NoDone,
+    /// After a few chunks, a vLLM error event then `[DONE]`; the status stays 200.
+    ErrorEvent,
+    /// One `data:` line with invalid JSON in the middle of the stream.
+    MalformedChunk,
+    /// A 500 with a vLLM error body, before the request is even validated.
+    Status500,
+    /// The connection is closed without any response.
+    Drop,
+    /// A valid 200 answer of about 10 MB.
+    HugeBody,
+}
+
+impl Fault {
+    pub const ALL: [(&'static str, Fault); 8] = [
+        ("reset-mid-stream", Fault::ResetMidStream),
+        ("stall", Fault::Stall),
+        ("no-done", Fault::NoDone),
+        ("error-event", Fault::ErrorEvent),
+        ("malformed-chunk", Fault::MalformedChunk),
+        ("status-500", Fault::Status500),
+        ("drop", Fault::Drop),
+        ("huge-body", Fault::HugeBody),
+    ];
+
+    fn parse(name: &str) -> Option<Fault> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+    }
+}
+
+/// How long a stalled response stays open.
+pub const STALL_FOR: Duration = Duration::from_secs(60);
+/// Content chunks sent before a mid-stream fault.
+pub const FAULT_AFTER_CHUNKS: u64 = 3;
+/// Size of the `huge-body` answer text.
+pub const HUGE_BODY_BYTES: usize = 10 * 1024 * 1024;
+
+#[derive(Clone, Debug)]
+pub struct Knobs {
+    pub latency: Duration,
+    pub ttft: Duration,
+    pub chunk_delay: Duration,
+    pub tokens_per_chunk: u64,
+    pub output_tokens: u64,
+    pub fault: Option<Fault>,
+}
+
+impl Knobs {
+    pub fn new(cfg: &SimConfig, headers: &HeaderMap) -> Result<Self, ApiError> {
+        let duration = |name: &str, default: Duration| -> Result<Duration, ApiError> {
+            match header(headers, name)? {
+                None => Ok(default),
+                Some(v) => header_duration(v).map_err(|e| ApiError::invalid(&e, name, Some(v))),
+            }
+        };
+        let count = |name: &str, default: u32| -> Result<u64, ApiError> {
+            match header(headers, name)? {
+                None => Ok(u64::from(default)),
+                Some(v) => match v.trim().parse::<u32>() {
+                    Ok(n) if n >= 1 => Ok(u64::from(n)),
+                    _ => Err(ApiError::invalid(&format!("{name} must be a whole number of at least 1"), name, Some(v))),
+                },
+            }
+        };
+        let fault = match header(headers, HEADER_FAULT)? {
+            None => None,
+            Some(v) => Some(Fault::parse(v.trim()).ok_or_else(|| {
+                let names: Vec<&str> = Fault::ALL.iter().map(|(n, _)| *n).collect();
+                ApiError::invalid(
+                    &format!("unknown fault `{v}`; valid faults: {}", names.join(", ")),
+                    HEADER_FAULT,
+                    None,
+                )
+            })?),
+        };
+        Ok(Self {
+            latency: duration(HEADER_LATENCY, cfg.latency)?,
+            ttft: duration(HEADER_TTFT, cfg.ttft)?,
+            chunk_delay: duration(HEADER_CHUNK_DELAY, cfg.chunk_delay)?,
+            tokens_per_chunk: count(HEADER_TOKENS_PER_CHUNK, cfg.tokens_per_chunk)?,
+            output_tokens: count(HEADER_OUTPUT_TOKENS, cfg.output_tokens)?,
+            fault,
+        })
+    }
+}
+
+/// Longest duration a header may ask for; also keeps the parse clear of float overflow.
+const MAX_HEADER_DURATION: Duration = Duration::from_secs(3600);
+
+fn header_duration(v: &str) -> Result<Duration, String> {
+    let v = v.trim();
+    if v.len() > 12 {
+        return Err(format!("`{v}` is too long for a duration"));
+    }
+    let d = parse_duration(v)?;
+    if d > MAX_HEADER_DURATION {
+        return Err(format!("`{v}` is longer than 1h"));
+    }
+    Ok(d)
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(v) => v.to_str().map(Some).map_err(|_| ApiError::invalid("header value is not visible ASCII", name, None)),
+    }
+}

@@ -1,0 +1,35 @@
+//! A deterministic OpenAI-compatible server that behaves like vLLM 0.32, for tests and
+//! benchmarks that must not depend on a real model.
+//!
+//! Routes: `GET /health`, `GET /ping`, `GET /version`, `GET /v1/models`,
+//! `POST /v1/chat/completions`, `POST /v1/completions`. Unknown routes and methods get
+//! FastAPI's `{"detail": …}` bodies, like vLLM.
+//!
+//! Per-request headers override the configuration: `x-sim-latency`, `x-sim-ttft`,
+//! `x-sim-chunk-delay` (durations such as `250ms`, at most 1h), `x-sim-tokens-per-chunk`,
+//! `x-sim-output-tokens` (whole numbers ≥ 1), and `x-sim-fault` (see [`Fault`]).
+//! The token arithmetic is documented in `text.rs`, the tool-call rules in `tools.rs`.
+
+mod answer;
+mod chat;
+mod completions;
+mod config;
+mod conn;
+mod errors;
+mod jsonfmt;
+mod knobs;
+mod request;
+mod respond;
+mod server;
+mod stream;
+mod text;
+mod tools;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::SimConfig;
+pub use knobs::{
+    Fault, HEADER_CHUNK_DELAY, HEADER_FAULT, HEADER_LATENCY, HEADER_OUTPUT_TOKENS, HEADER_TOKENS_PER_CHUNK, HEADER_TTFT,
+};
+pub use server::{SimHandle, run_blocking, serve, spawn};

@@ -1,0 +1,286 @@
+//! The parts of answering that chat and completions share: per-request settings and the
+//! faults that strike before validation, then turning a planned answer into a response
+//! (latency, the JSON body, the event stream, and the faults that break a response).
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::body::{Body as HttpBody, Bytes};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio::time::{Instant, sleep_until};
+
+use super::answer::{Answer, Body};
+use super::config::SimConfig;
+use super::conn::ConnControl;
+use super::errors::ApiError;
+use super::knobs::{Fault, HUGE_BODY_BYTES, Knobs, STALL_FOR};
+use super::request::{self, Object, Streaming};
+use super::stream::{BrokenBody, SseStream, StreamPlan, Usage};
+use super::text::{self, Style};
+
+pub(crate) const FINGERPRINT: &str = concat!("llmspec-sim-", env!("CARGO_PKG_VERSION"));
+
+/// A request that passed the shared checks.
+pub(crate) struct Front {
+    pub knobs: Knobs,
+    pub obj: Object,
+    pub streaming: Streaming,
+    pub start: Instant,
+}
+
+/// Why a request got no answer from the model.
+pub(crate) enum Refusal {
+    Error(ApiError),
+    /// The `drop` fault: the connection is already condemned.
+    Dropped,
+}
+
+impl From<ApiError> for Refusal {
+    fn from(e: ApiError) -> Self {
+        Refusal::Error(e)
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Error(e) => e.into_response(),
+            // Never written: the connection fails first.
+            Refusal::Dropped => StatusCode::NO_CONTENT.into_response(),
+        }
+    }
+}
+
+/// Reads the `x-sim-*` headers, applies the faults that need no valid request, decodes
+/// the body and runs the shared type checks.
+pub(crate) fn front(cfg: &SimConfig, conn: &ConnControl, headers: &HeaderMap, body: &[u8]) -> Result<Front, Refusal> {
+    let start = Instant::now();
+    let knobs = Knobs::new(cfg, headers)?;
+    match knobs.fault {
+        Some(Fault::Drop) => {
+            conn.kill();
+            return Err(Refusal::Dropped);
+        }
+        Some(Fault::Status500) => return Err(ApiError::internal().into()),
+        _ => {}
+    }
+    let obj = request::parse_body(headers, body)?;
+    request::check_types(&obj)?;
+    let streaming = request::streaming(&obj)?;
+    Ok(Front { knobs, obj, streaming, start })
+}
+
+/// A validated request and the answer planned for it.
+pub(crate) struct Job {
+    pub front: Front,
+    pub model: String,
+    pub force_usage: bool,
+    pub prompt_tokens: u64,
+    pub prompt_seed: u64,
+    pub choices: u32,
+    pub answer: Answer,
+}
+
+pub(crate) async fn reply(mut job: Job) -> Response {
+    let style = job.answer.style;
+    let id = match style {
+        Style::Chat => format!("chatcmpl-{}", unique_hex()),
+        Style::Completion => format!("cmpl-{}", unique_hex()),
+    };
+    let mut seeds: Vec<u64> = (0..job.choices).map(|c| text::choice_seed(job.prompt_seed, c)).collect();
+    let tool_ids: Vec<String> = match job.answer.body {
+        Body::Tool { .. } => seeds.iter().map(|_| format!("chatcmpl-tool-{}", unique_hex())).collect(),
+        Body::Text { .. } => Vec::new(),
+    };
+    if job.front.knobs.fault == Some(Fault::HugeBody) {
+        make_huge(&mut job, seeds.first().copied().unwrap_or(0));
+        seeds.truncate(1);
+    }
+    let per_choice = job.answer.completion_tokens();
+    let usage = Usage {
+        prompt: job.prompt_tokens,
+        completion: per_choice * u64::from(job.choices),
+        reasoning: job.answer.reasoning * u64::from(job.choices),
+    };
+    let created = unix_now();
+
+    if job.front.streaming.stream {
+        let send_usage = job.front.streaming.include_usage || job.force_usage;
+        let plan = StreamPlan {
+            id,
+            created,
+            model: job.model,
+            fingerprint: FINGERPRINT,
+            answer: job.answer,
+            seeds,
+            tool_ids,
+            usage: send_usage.then_some(usage),
+            knobs: job.front.knobs,
+            start: job.front.start,
+        };
+        let mut response = HttpBody::from_stream(SseStream::new(plan)).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
+        return response;
+    }
+
+    if !job.front.knobs.latency.is_zero() {
+        sleep_until(at(job.front.start, job.front.knobs.latency)).await;
+    }
+    let body = match style {
+        Style::Chat => chat_body(&job, &id, created, &seeds, &tool_ids, usage),
+        Style::Completion => completion_body(&job, &id, created, &seeds, usage),
+    };
+    match job.front.knobs.fault {
+        Some(fault @ (Fault::ResetMidStream | Fault::Stall | Fault::MalformedChunk)) => broken_json(&body, fault),
+        _ => Json(body).into_response(),
+    }
+}
+
+/// The `huge-body` fault: one plain answer of about 10 MB, sent in one piece.
+fn make_huge(job: &mut Job, seed: u64) {
+    let style = job.answer.style;
+    let tokens = text::tokens_for_bytes(style, seed, HUGE_BODY_BYTES);
+    job.answer = Answer::plan(style, false, tokens, None, tokens);
+    job.choices = 1;
+    let knobs = &mut job.front.knobs;
+    knobs.tokens_per_chunk = tokens;
+    knobs.ttft = Duration::ZERO;
+    knobs.chunk_delay = Duration::ZERO;
+    knobs.fault = None;
+}
+
+fn usage_json(usage: Usage) -> Value {
+    json!({
+        "prompt_tokens": usage.prompt,
+        "total_tokens": usage.prompt + usage.completion,
+        "completion_tokens": usage.completion,
+        "prompt_tokens_details": null,
+        "completion_tokens_details": (usage.reasoning > 0)
+            .then(|| json!({"reasoning_tokens": usage.reasoning})),
+    })
+}
+
+fn chat_body(job: &Job, id: &str, created: u64, seeds: &[u64], tool_ids: &[String], usage: Usage) -> Value {
+    let answer = &job.answer;
+    let reasoning = answer.reasoning_text();
+    let choices: Vec<Value> = seeds
+        .iter()
+        .enumerate()
+        .map(|(c, seed)| {
+            let mut message = json!({
+                "role": "assistant",
+                "refusal": null,
+                "annotations": null,
+                "audio": null,
+                "function_call": null,
+                "reasoning": reasoning,
+            });
+            match answer.complete_call() {
+                Some(call) => {
+                    message["content"] = if call.empty_content { json!("") } else { Value::Null };
+                    message["tool_calls"] = json!([{
+                        "id": tool_ids.get(c).map_or("", String::as_str),
+                        "type": "function",
+                        "function": {"name": call.name, "arguments": call.arguments},
+                    }]);
+                }
+                None => message["content"] = Value::String(answer.full_text(*seed)),
+            }
+            if reasoning.is_some() {
+                message["reasoning_content"] = json!(reasoning);
+            }
+            json!({
+                "index": c,
+                "message": message,
+                "logprobs": null,
+                "finish_reason": answer.finish_reason,
+                "stop_reason": null,
+                "token_ids": null,
+            })
+        })
+        .collect();
+    json!({
+        "id": id,
+        "object": "chat.completion",
+        "created": created,
+        "model": job.model,
+        "choices": choices,
+        "service_tier": null,
+        "system_fingerprint": FINGERPRINT,
+        "usage": usage_json(usage),
+        "prompt_logprobs": null,
+        "prompt_token_ids": null,
+        "kv_transfer_params": null,
+    })
+}
+
+fn completion_body(job: &Job, id: &str, created: u64, seeds: &[u64], usage: Usage) -> Value {
+    let choices: Vec<Value> = seeds
+        .iter()
+        .enumerate()
+        .map(|(c, seed)| {
+            json!({
+                "index": c,
+                "text": job.answer.full_text(*seed),
+                "logprobs": null,
+                "finish_reason": job.answer.finish_reason,
+                "stop_reason": null,
+                "token_ids": null,
+                "prompt_logprobs": null,
+                "prompt_token_ids": null,
+            })
+        })
+        .collect();
+    json!({
+        "id": id,
+        "object": "text_completion",
+        "created": created,
+        "model": job.model,
+        "choices": choices,
+        "service_tier": null,
+        "system_fingerprint": FINGERPRINT,
+        "usage": usage_json(usage),
+        "kv_transfer_params": null,
+    })
+}
+
+/// A non-streaming answer broken by a fault: the first half of the JSON, then an abort
+/// (`reset-mid-stream`), a hang then an abort (`stall`), or a clean end (`malformed-chunk`).
+fn broken_json(body: &Value, fault: Fault) -> Response {
+    let mut bytes = body.to_string().into_bytes();
+    bytes.truncate(bytes.len() / 2);
+    let head = Bytes::from(bytes);
+    let mut response = match fault {
+        Fault::MalformedChunk => HttpBody::from(head).into_response(),
+        Fault::Stall => HttpBody::from_stream(BrokenBody::new(head, Some(Instant::now() + STALL_FOR))).into_response(),
+        _ => HttpBody::from_stream(BrokenBody::new(head, None)).into_response(),
+    };
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn at(start: Instant, offset: Duration) -> Instant {
+    start.checked_add(offset).unwrap_or_else(|| start + Duration::from_secs(86_400 * 365))
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// 16 hex digits, different for every call in this process and across processes.
+pub(crate) fn unique_hex() -> String {
+    static BASE: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let base = *BASE.get_or_init(|| {
+        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+            ^ u64::from(std::process::id()).rotate_left(32)
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{:016x}", text::splitmix(base.wrapping_add(n)))
+}

@@ -1,0 +1,126 @@
+//! The HTTP server: routes, the informational endpoints, and the ways to run it.
+
+use std::io::{self, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use super::chat::chat_completions;
+use super::completions::completions;
+use super::config::SimConfig;
+use super::conn::{ConnControl, SimListener};
+use super::errors::detail;
+
+/// `created` of the model listing; fixed so that answers stay reproducible.
+const MODEL_CREATED: u64 = 1_735_689_600;
+/// Request bodies up to this size are read; long-context specs send large prompts.
+const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+pub(crate) struct App {
+    pub cfg: SimConfig,
+}
+
+fn router(cfg: SimConfig) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ping", get(health).post(health))
+        .route("/version", get(version))
+        .route("/v1/models", get(models))
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/completions", post(completions))
+        .fallback(|| async { detail(StatusCode::NOT_FOUND, "Not Found") })
+        .method_not_allowed_fallback(|| async { detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed") })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(Arc::new(App { cfg }))
+}
+
+async fn health() -> StatusCode {
+    StatusCode::OK
+}
+
+async fn version() -> Response {
+    Json(json!({"version": concat!("llmspec-sim ", env!("CARGO_PKG_VERSION"))})).into_response()
+}
+
+async fn models(State(app): State<Arc<App>>) -> Response {
+    let cfg = &app.cfg;
+    Json(json!({
+        "object": "list",
+        "data": [{
+            "id": cfg.model,
+            "object": "model",
+            "created": MODEL_CREATED,
+            "owned_by": "llmspec-sim",
+            "root": cfg.model,
+            "parent": null,
+            "max_model_len": cfg.max_model_len,
+        }],
+    }))
+    .into_response()
+}
+
+/// Serves the simulator on `listener` until this future is dropped.
+pub async fn serve(listener: TcpListener, cfg: SimConfig) -> io::Result<()> {
+    let app = router(cfg).into_make_service_with_connect_info::<ConnControl>();
+    axum::serve(SimListener(listener), app).await
+}
+
+/// A simulator running on the current runtime; dropping it stops the server.
+#[derive(Debug)]
+pub struct SimHandle {
+    pub addr: SocketAddr,
+    task: JoinHandle<io::Result<()>>,
+}
+
+impl SimHandle {
+    /// `http://HOST:PORT`, with a wildcard host replaced by loopback.
+    pub fn base_url(&self) -> String {
+        let ip = match self.addr.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        format!("http://{}", SocketAddr::new(ip, self.addr.port()))
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Binds `cfg.host:cfg.port` (port 0 picks a free one) and serves in a spawned task.
+pub async fn spawn(cfg: SimConfig) -> io::Result<SimHandle> {
+    let listener = TcpListener::bind((cfg.host.as_str(), cfg.port)).await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(serve(listener, cfg));
+    Ok(SimHandle { addr, task })
+}
+
+/// Runs the simulator on a new multi-threaded runtime until Ctrl-C. Prints one line,
+/// `llmspec sim listening on http://ADDR (model MODEL)`, once it accepts connections.
+pub fn run_blocking(cfg: SimConfig) -> io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = TcpListener::bind((cfg.host.as_str(), cfg.port)).await?;
+        let addr = listener.local_addr()?;
+        {
+            let mut out = io::stdout().lock();
+            writeln!(out, "llmspec sim listening on http://{addr} (model {})", cfg.model)?;
+            out.flush()?;
+        }
+        tokio::select! {
+            served = serve(listener, cfg) => served,
+            stop = tokio::signal::ctrl_c() => stop,
+        }
+    })
+}
