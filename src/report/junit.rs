@@ -41,11 +41,12 @@ impl Junit {
     /// A run that never started because the specs are broken still leaves a red report.
     pub fn spec_errors(&mut self, diagnostics: &[Diagnostic]) {
         let mut suite = TestSuite::new("spec errors");
+        suite.set_time(std::time::Duration::ZERO);
         for d in diagnostics {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
             status.set_type("spec").set_message(self.r(&d.message)).set_description(self.r(&d.render()));
             let mut case = TestCase::new(format!("spec error at {}", d.location()), status);
-            case.set_classname("spec errors");
+            case.set_classname("spec errors").set_time(std::time::Duration::ZERO);
             case.extra.insert("file".into(), d.source.path.clone().into());
             case.extra.insert("line".into(), d.loc.line.to_string().into());
             suite.add_test_case(case);

@@ -55,7 +55,14 @@ pub fn snippet(source: &Source, loc: Loc) -> String {
     let _ = writeln!(out, "{pad}--> {}:{}:{}", source.path, loc.line, loc.col);
     if let Some(text) = source.line(loc.line) {
         let col = loc.col.max(1) - 1;
-        let token = text.chars().skip(col).take_while(|c| !matches!(c, ' ' | '\t' | ':' | ',' | ']' | '}')).count();
+        let rest: Vec<char> = text.chars().skip(col).collect();
+        // A token ends at a blank, a flow separator, or a mapping colon (`key: value`); colons
+        // and brackets inside a JSONPath key belong to it.
+        let token = (0..rest.len())
+            .find(|&i| {
+                matches!(rest[i], ' ' | '\t' | ',' | '}') || (rest[i] == ':' && rest.get(i + 1).is_none_or(|c| *c == ' '))
+            })
+            .unwrap_or(rest.len());
         let _ = writeln!(out, "{pad} |");
         let _ = writeln!(out, "{} | {}", loc.line, text);
         let _ = writeln!(out, "{pad} | {}{}", " ".repeat(col), "^".repeat(token.max(1)));

@@ -1,0 +1,95 @@
+//! The JUnit report: valid for CI readers, complete, and free of secrets.
+
+use crate::support::{Sim, TempDir, assert_valid_junit, llmspec, llmspec_env};
+
+const MIXED: &str = r#"suite: mixed
+secrets:
+  token: ${env.LLMSPEC_TEST_TOKEN}
+defaults:
+  headers:
+    Authorization: Bearer ${token}
+    X-Custom-Secret: custom-header-secret
+  secret_headers: [X-Custom-Secret]
+tests:
+  - name: passes
+    request: { GET: /health }
+    expect: { status: 200 }
+  - name: fails
+    request:
+      POST: /v1/chat/completions
+      json:
+        messages: [{ role: user, content: "my token is ${token}" }]
+        max_tokens: 3
+    expect:
+      json:
+        $.choices[0].finish_reason: stop
+  - name: errors
+    request: { GET: "http://127.0.0.1:9/health" }
+  - name: skipped
+    skip: not today
+    request: { GET: /health }
+"#;
+
+#[test]
+fn the_report_validates_and_carries_every_verdict() {
+    let sim = Sim::start();
+    let dir = TempDir::new();
+    let spec = dir.write("mixed.yaml", MIXED);
+    let junit = dir.path("out/report.xml");
+    let out = llmspec_env(
+        &["run", spec.to_str().unwrap(), "--base-url", &sim.url(), "--junit", junit.to_str().unwrap()],
+        &[("LLMSPEC_TEST_TOKEN", "sk-very-secret-value")],
+    );
+    assert_eq!(out.code, 3, "{}", out.stdout);
+    assert_valid_junit(&junit);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains(r#"<testsuites name="llmspec" tests="4" skipped="1" failures="1" errors="1""#), "{xml}");
+    assert!(xml.contains(r#"<testcase name="passes" classname="mixed""#), "{xml}");
+    assert!(xml.contains(r#"line="10""#), "{xml}");
+    assert!(xml.contains(r#"<property name="latency_ms""#), "{xml}");
+    assert!(xml.contains(r#"<failure message="$.choices[0].finish_reason: expected == &quot;stop&quot;, got &quot;length&quot;" type="assertion">"#), "{xml}");
+    assert!(xml.contains("mixed.yaml:21:9"), "the failure body points at the spec line: {xml}");
+    assert!(xml.contains(r#"<error message="cannot connect to http://127.0.0.1:9/health"#), "{xml}");
+    assert!(xml.contains(r#"<skipped message="skipped by the spec: not today"/>"#), "{xml}");
+    for (name, text) in [("console", &out.stdout), ("junit", &xml)] {
+        assert!(!text.contains("sk-very-secret-value"), "the secret leaked into the {name} output");
+        assert!(!text.contains("custom-header-secret"), "a secret header leaked into the {name} output");
+    }
+    assert!(xml.contains("my token is ***"), "the request transcript shows the masked secret: {xml}");
+}
+
+#[test]
+fn secrets_from_the_command_line_are_masked_too() {
+    let sim = Sim::start();
+    let dir = TempDir::new();
+    let spec = dir.write(
+        "s.yaml",
+        r#"suite: s
+tests:
+  - name: echo
+    request:
+      POST: /v1/chat/completions
+      json: { messages: [{ role: user, content: "${key}" }], max_tokens: 2 }
+    expect: { status: 201 }
+"#,
+    );
+    let junit = dir.path("j.xml");
+    let out = llmspec(&["run", spec.to_str().unwrap(), "--base-url", &sim.url(), "--secret", "key=hunter2-secret", "--junit", junit.to_str().unwrap()]);
+    assert_eq!(out.code, 1);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(!out.stdout.contains("hunter2-secret") && !xml.contains("hunter2-secret"));
+    assert!(out.stdout.contains(r#""content":"***""#), "{}", out.stdout);
+}
+
+#[test]
+fn the_report_is_replaced_whole() {
+    let sim = Sim::start();
+    let dir = TempDir::new();
+    let spec = dir.write("ok.yaml", "suite: ok\ntests:\n  - name: h\n    request: { GET: /health }\n");
+    let junit = dir.write("j.xml", "old content that must disappear");
+    let out = llmspec(&["run", spec.to_str().unwrap(), "--base-url", &sim.url(), "--junit", junit.to_str().unwrap()]);
+    assert_eq!(out.code, 0);
+    assert_valid_junit(&junit);
+    let leftovers: Vec<_> = std::fs::read_dir(&dir.0).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(leftovers.len(), 2, "no temporary file is left behind: {leftovers:?}");
+}

@@ -1,0 +1,12 @@
+//! End-to-end tests: the real `llmspec` binary against the built-in simulator.
+//! One test binary (faster to link), grouped by theme.
+
+mod support;
+
+mod cli;
+mod failures;
+mod junit;
+mod schema;
+mod spec_errors;
+mod streaming;
+mod transport;
