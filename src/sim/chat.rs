@@ -50,10 +50,14 @@ fn plan(app: &App, front: Front) -> Result<Job, ApiError> {
     let prompt_tokens = conversation.tokens + tools_tokens;
     request::check_prompt(prompt_tokens, cfg)?;
     let limit = request::output_limit(requested, prompt_tokens, cfg);
-    let call = tools::decide(
-        &tools,
-        &Turn { last_user_text: &conversation.last_user_text, ends_with_user: conversation.ends_with_user },
-    );
+    let call = if cfg.no_tool_calls {
+        None
+    } else {
+        tools::decide(
+            &tools,
+            &Turn { last_user_text: &conversation.last_user_text, ends_with_user: conversation.ends_with_user },
+        )
+    };
     let answer = Answer::plan(Style::Chat, cfg.reasoning, front.knobs.output_tokens, call, limit);
     Ok(Job {
         model: cfg.model.clone(),

@@ -52,6 +52,15 @@ pub struct SimConfig {
     /// Always send the usage chunk at the end of a stream.
     #[arg(long)]
     pub force_usage: bool,
+
+    /// Never call a tool, whatever `tool_choice` says (as a base model does).
+    #[arg(long)]
+    pub no_tool_calls: bool,
+
+    /// Misbehave on every completion request, as `x-sim-fault` does for one: reset-mid-stream,
+    /// stall, no-done, error-event, malformed-chunk, status-500, drop or huge-body.
+    #[arg(long, value_parser = super::knobs::Fault::from_name)]
+    pub fault: Option<super::knobs::Fault>,
 }
 
 impl Default for SimConfig {
@@ -68,6 +77,8 @@ impl Default for SimConfig {
             output_tokens: 16,
             reasoning: false,
             force_usage: false,
+            no_tool_calls: false,
+            fault: None,
         }
     }
 }

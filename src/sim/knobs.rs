@@ -52,6 +52,14 @@ impl Fault {
     fn parse(name: &str) -> Option<Fault> {
         Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
     }
+
+    /// For the `--fault` flag: the fault, or the list of valid names.
+    pub fn from_name(name: &str) -> Result<Fault, String> {
+        Self::parse(name).ok_or_else(|| {
+            let names: Vec<&str> = Self::ALL.iter().map(|(n, _)| *n).collect();
+            format!("unknown fault `{name}`; valid faults: {}", names.join(", "))
+        })
+    }
 }
 
 /// How long a stalled response stays open.
@@ -89,7 +97,7 @@ impl Knobs {
             }
         };
         let fault = match header(headers, HEADER_FAULT)? {
-            None => None,
+            None => cfg.fault,
             Some(v) => Some(Fault::parse(v.trim()).ok_or_else(|| {
                 let names: Vec<&str> = Fault::ALL.iter().map(|(n, _)| *n).collect();
                 ApiError::invalid(

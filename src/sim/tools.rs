@@ -9,8 +9,11 @@
 //! * `"auto"` (the default when tools are given): only when the last message is from the
 //!   user and a tool matches it. A tool matches when the message contains, ignoring case,
 //!   the function's name, a part of the name of at least 4 letters (`get_weather` matches
-//!   "weather"), or the name of one of its parameters (`city`). The first matching tool
-//!   in list order wins. A last message from a tool (a result) is answered with text.
+//!   "weather"), or the name of one of its parameters (`city`); or when the message names
+//!   something (a capitalised word that does not start a sentence, such as "Paris" in
+//!   "Quel temps fait-il à Paris ?") and the tool takes a string argument. The first
+//!   matching tool in list order wins. A last message from a tool (a result) is answered
+//!   with text.
 //!
 //! # Arguments
 //!
@@ -169,7 +172,9 @@ pub(crate) struct Turn<'a> {
 
 /// Whether and what the simulated model calls.
 pub(crate) fn decide(tools: &Tools, turn: &Turn) -> Option<ToolCall> {
-    let matching = || tools.list.iter().find(|t| mentions(turn.last_user_text, t));
+    let names_something = Words::new(turn.last_user_text).proper;
+    let matching =
+        || tools.list.iter().find(|t| mentions(turn.last_user_text, t) || (names_something && takes_text(t)));
     let (tool, finish_reason, empty_content) = match &tools.choice {
         ToolChoice::None => return None,
         ToolChoice::Named(name) => (tools.list.iter().find(|t| &t.name == name)?, "stop", true),
@@ -198,10 +203,19 @@ fn mentions(text: &str, tool: &Tool) -> bool {
     part_found || param_found
 }
 
+fn takes_text(tool: &Tool) -> bool {
+    tool.parameters
+        .get("properties")
+        .and_then(Value::as_object)
+        .is_some_and(|props| props.values().any(|p| p.get("type").and_then(Value::as_str) == Some("string")))
+}
+
 /// Candidate values for free string properties, and the number of values still allowed
 /// (nested `minItems` could otherwise ask for billions).
 struct Words {
     candidates: Vec<String>,
+    /// The candidates are capitalised words the message names, not a fallback.
+    proper: bool,
     next: usize,
     budget: usize,
 }
@@ -225,10 +239,11 @@ impl Words {
                 sentence_start = true;
             }
         }
+        let proper = !candidates.is_empty();
         if candidates.is_empty() {
             candidates.push(last.unwrap_or_else(|| "sim".to_string()));
         }
-        Self { candidates, next: 0, budget: MAX_VALUES }
+        Self { candidates, proper, next: 0, budget: MAX_VALUES }
     }
 
     fn take(&mut self) -> String {

@@ -60,7 +60,8 @@ pub fn snippet(source: &Source, loc: Loc) -> String {
         // and brackets inside a JSONPath key belong to it.
         let token = (0..rest.len())
             .find(|&i| {
-                matches!(rest[i], ' ' | '\t' | ',' | '}') || (rest[i] == ':' && rest.get(i + 1).is_none_or(|c| *c == ' '))
+                matches!(rest[i], ' ' | '\t' | ',' | '}')
+                    || (rest[i] == ':' && rest.get(i + 1).is_none_or(|c| *c == ' '))
             })
             .unwrap_or(rest.len());
         let _ = writeln!(out, "{pad} |");

@@ -53,7 +53,11 @@ fn fail_fast_skips_what_remains() {
     let spec = dir.write("s.yaml", &TWO_TESTS.replacen("status: 200", "status: 201", 1));
     let out = llmspec(&["run", spec.to_str().unwrap(), "--base-url", &sim.url(), "--fail-fast"]);
     assert_eq!(out.code, 1);
-    assert!(out.stdout.contains("SKIP models (not run: --fail-fast stopped the run after a failure)"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("SKIP models (not run: --fail-fast stopped the run after a failure)"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("stopped early"), "{}", out.stdout);
 }
 

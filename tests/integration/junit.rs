@@ -74,7 +74,16 @@ tests:
 "#,
     );
     let junit = dir.path("j.xml");
-    let out = llmspec(&["run", spec.to_str().unwrap(), "--base-url", &sim.url(), "--secret", "key=hunter2-secret", "--junit", junit.to_str().unwrap()]);
+    let out = llmspec(&[
+        "run",
+        spec.to_str().unwrap(),
+        "--base-url",
+        &sim.url(),
+        "--secret",
+        "key=hunter2-secret",
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
     assert_eq!(out.code, 1);
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(!out.stdout.contains("hunter2-secret") && !xml.contains("hunter2-secret"));

@@ -7,6 +7,7 @@ mod cli;
 mod failures;
 mod junit;
 mod schema;
+mod seed_pack;
 mod spec_errors;
 mod streaming;
 mod transport;

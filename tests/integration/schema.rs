@@ -42,7 +42,11 @@ fn every_example_spec_declares_and_satisfies_the_schema() {
             file.display()
         );
         let relative = text.lines().next().unwrap().trim_start_matches("# yaml-language-server: $schema=");
-        assert!(file.parent().unwrap().join(relative).exists(), "{}: the schema path {relative} does not exist", file.display());
+        assert!(
+            file.parent().unwrap().join(relative).exists(),
+            "{}: the schema path {relative} does not exist",
+            file.display()
+        );
         let json = llmspec::spec::yaml::parse(&text).unwrap().to_json();
         let errors: Vec<String> = validator.iter_errors(&json).map(|e| format!("{}: {e}", e.instance_path())).collect();
         assert!(errors.is_empty(), "{} does not satisfy the schema: {errors:?}", file.display());

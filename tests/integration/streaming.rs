@@ -121,7 +121,10 @@ fn usage_can_be_left_out_and_tokens_are_then_estimated() {
 fn broken_streams_get_error_verdicts_that_say_why() {
     let sim = Sim::start();
     let dir = TempDir::new();
-    let body: String = ["reset-mid-stream", "stall", "no-done", "error-event", "malformed-chunk"].iter().map(|f| faulty(f, "")).collect();
+    let body: String = ["reset-mid-stream", "stall", "no-done", "error-event", "malformed-chunk"]
+        .iter()
+        .map(|f| faulty(f, ""))
+        .collect();
     let out = run_spec(&sim, &dir, &body);
     assert_eq!(out.code, 3, "{}", out.stdout);
     insta::assert_snapshot!(normalize(&out.stdout, Some(&dir.0)));
@@ -256,6 +259,11 @@ fn a_schema_check_validates_any_value() {
 "#,
     );
     assert_eq!(out.code, 1, "{}", out.stdout);
-    assert!(out.stdout.contains("error: schema $.usage: expected a value at $.usage valid against the usage.schema.json schema"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("error: schema $.usage: expected a value at $.usage valid against the usage.schema.json schema"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("at /completion_tokens: 5 is greater than the maximum of 2"), "{}", out.stdout);
 }

@@ -53,7 +53,8 @@ fn a_dropped_connection_is_an_error_and_the_run_goes_on() {
 fn a_reset_body_is_an_error() {
     let sim = Sim::start();
     let dir = TempDir::new();
-    let out = llmspec(&["run", &spec_with_header(&dir, "x-sim-fault: reset-mid-stream", "5s"), "--base-url", &sim.url()]);
+    let out =
+        llmspec(&["run", &spec_with_header(&dir, "x-sim-fault: reset-mid-stream", "5s"), "--base-url", &sim.url()]);
     assert_eq!(out.code, 3, "{}", out.stdout);
     assert!(out.stdout.contains("the connection broke after"), "{}", out.stdout);
     assert!(out.stdout.contains("PASS next test still runs"), "{}", out.stdout);
