@@ -26,12 +26,18 @@ pub struct Observed {
 /// A streamed answer as it arrived.
 #[derive(Debug, Clone, Default)]
 pub struct StreamObservation {
-    /// Every `data:` event parsed as JSON, in order (`[DONE]` excluded).
+    /// Every `data:` event parsed as JSON, in order (`[DONE]` excluded), when they were kept
+    /// (a spec that checks `expect.events` keeps them; load runs do not).
     pub events: Vec<serde_json::Value>,
-    /// When the network chunk carrying each event arrived, from sending the request.
-    pub arrivals: Vec<Duration>,
-    /// The arrivals of the events that carried output (content, reasoning, tool calls).
+    /// Events received (`[DONE]` excluded).
+    pub event_count: usize,
+    /// When the events that carried output (content, reasoning, tool calls) arrived, from
+    /// sending the request (the arrival of the network chunk that held them).
     pub output_arrivals: Vec<Duration>,
+    /// A chunk with a non-null `usage` arrived.
+    pub usage_seen: bool,
+    /// How many `finish_reason`s each choice received.
+    pub finish_counts: std::collections::BTreeMap<u64, usize>,
     pub done: bool,
     /// The `error` object of an error event sent inside the stream.
     pub error_event: Option<serde_json::Value>,

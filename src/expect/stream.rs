@@ -4,7 +4,6 @@ use super::Failure;
 use super::predicate::Predicate;
 use crate::metrics::RequestMetrics;
 use crate::observed::Observed;
-use crate::run::reassemble::finish_counts;
 use crate::spec::compare::Comparison;
 use crate::spec::yaml::Loc;
 
@@ -47,8 +46,8 @@ impl StreamCheck {
             }
         }
         if let Some((loc, bound)) = &self.chunks {
-            if !bound.holds(s.events.len() as f64) {
-                fail(*loc, "stream chunks", bound.to_string(), s.events.len().to_string());
+            if !bound.holds(s.event_count as f64) {
+                fail(*loc, "stream chunks", bound.to_string(), s.event_count.to_string());
             }
         }
         if let Some((loc, bound)) = &self.max_gap {
@@ -61,7 +60,7 @@ impl StreamCheck {
             }
         }
         if let Some(want) = self.usage {
-            let got = s.events.iter().any(|e| e.get("usage").is_some_and(|u| !u.is_null()));
+            let got = s.usage_seen;
             if got != want {
                 let says = |u: bool| if u { "a usage chunk" } else { "no usage chunk" };
                 fail(self.loc, "stream usage", says(want).into(), says(got).into());
@@ -73,7 +72,7 @@ impl StreamCheck {
             }
         }
         if self.one_finish_reason == Some(true) {
-            let counts = finish_counts(&s.events);
+            let counts = &s.finish_counts;
             if counts.is_empty() || counts.values().any(|&n| n != 1) {
                 let actual = if counts.is_empty() {
                     "no finish_reason".to_string()

@@ -1,5 +1,6 @@
 //! Measurements: per request, and (for load and soak runs) aggregated.
 
+pub mod aggregate;
 pub mod request;
 
 pub use request::RequestMetrics;

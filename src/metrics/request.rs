@@ -77,7 +77,7 @@ impl RequestMetrics {
             output_tokens,
             tokens_estimated,
             tokens_per_second: output_tokens.and_then(|n| per_second(n, e2e)),
-            chunks: stream.events.len(),
+            chunks: stream.event_count,
         }
     }
 
@@ -149,7 +149,7 @@ mod tests {
             latency: ms(400),
             json: Some(json!({"usage": {"completion_tokens": 4}})),
             stream: Some(StreamObservation {
-                events: vec![json!({}); 6],
+                event_count: 6,
                 output_arrivals: vec![ms(100), ms(150), ms(250), ms(400)],
                 ..StreamObservation::default()
             }),

@@ -15,8 +15,18 @@ pub struct Outgoing {
     pub headers: Vec<(String, String)>,
     pub body: Option<Vec<u8>>,
     pub timeout: Duration,
+    pub read: ReadOptions,
+}
+
+/// What to keep of an answer while reading it.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
     /// Longest silence allowed between two chunks of a streamed answer.
     pub idle_timeout: Duration,
+    /// Keep every streamed event (for `expect.events`).
+    pub keep_events: bool,
+    /// Bytes of a streamed answer's raw text to keep (for `expect.body` and transcripts).
+    pub keep_raw: usize,
 }
 
 /// Why no complete response was observed. Always a sentence a person can act on.
@@ -49,14 +59,13 @@ pub async fn exchange(client: &reqwest::Client, out: &Outgoing) -> Result<Observ
         .collect::<Vec<_>>();
     let is_stream = headers_of(&headers, "content-type").is_some_and(|ct| ct.starts_with("text/event-stream"));
     if is_stream {
-        let (stream, raw) = super::stream::read(&mut response, start, out.idle_timeout).await;
+        let (stream, raw, answer) = super::stream::read(&mut response, start, &out.read).await;
         let latency = start.elapsed();
-        let json = Some(super::reassemble::reassemble(&stream.events));
         return Ok(Observed {
             status,
             headers,
             body: raw,
-            json,
+            json: Some(answer),
             json_error: None,
             latency,
             ttfb,

@@ -15,7 +15,7 @@ use crate::spec::plan::{Body, CaptureSource, Plan, RequestPlan, TestPlan};
 use crate::text::trim_middle;
 use crate::units::format_duration;
 use event::{Event, Reporter, Summary, TestOutcome, Transcript, Verdict};
-use http::{Outgoing, TransportError};
+use http::{Outgoing, ReadOptions, TransportError};
 use regex::Regex;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -160,7 +160,7 @@ async fn run_test(
 fn stream_problem(test: &TestPlan, observed: &Observed) -> Option<String> {
     let s = observed.stream.as_ref()?;
     let expects = test.expect.stream.as_ref();
-    let received = format!("after {} events in {} network chunks", s.events.len(), s.network_chunks);
+    let received = format!("after {} events in {} network chunks", s.event_count, s.network_chunks);
     match &s.end {
         StreamEnd::Broken(cause) => return Some(format!("the stream broke {received}: {cause}")),
         StreamEnd::Stalled(idle) => {
@@ -222,7 +222,7 @@ fn prepare(req: &RequestPlan, captures: &HashMap<String, Value>, redactor: &Reda
         headers,
         body,
         timeout: req.timeout,
-        idle_timeout: req.idle_timeout,
+        read: ReadOptions { idle_timeout: req.idle_timeout, keep_events: true, keep_raw: 1024 * 1024 },
     })
 }
 

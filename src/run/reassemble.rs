@@ -42,51 +42,67 @@ pub fn carries_output(chunk: &Value) -> bool {
     })
 }
 
-/// Number of `finish_reason`s each choice received (a conforming stream sends exactly one).
-pub fn finish_counts(chunks: &[Value]) -> BTreeMap<u64, usize> {
-    let mut counts = BTreeMap::new();
-    for chunk in chunks {
-        for c in chunk.get("choices").and_then(Value::as_array).into_iter().flatten() {
-            if c.get("finish_reason").is_some_and(|f| !f.is_null()) {
-                *counts.entry(c.get("index").and_then(Value::as_u64).unwrap_or(0)).or_default() += 1;
-            }
-        }
-    }
-    counts
+/// Builds the answer chunk by chunk, so a stream never needs to be held whole in memory.
+#[derive(Default)]
+pub struct Reassembler {
+    head: Map<String, Value>,
+    completions: bool,
+    choices: BTreeMap<u64, Choice>,
+    usage: Value,
+    fingerprint: Option<Value>,
+    /// How many `finish_reason`s each choice received (a conforming stream sends one).
+    pub finish_counts: BTreeMap<u64, usize>,
+    /// A chunk with a non-null `usage` arrived.
+    pub usage_seen: bool,
+    started: bool,
 }
 
-pub fn reassemble(chunks: &[Value]) -> Value {
-    let first = chunks.first().cloned().unwrap_or(Value::Null);
-    let completions = first.get("object").and_then(Value::as_str) == Some("text_completion");
-    let mut choices: BTreeMap<u64, Choice> = BTreeMap::new();
-    let mut usage = Value::Null;
-    let mut fingerprint = None;
-    for chunk in chunks {
-        if chunk.get("usage").is_some_and(|u| !u.is_null()) {
-            usage = chunk["usage"].clone();
+impl Reassembler {
+    pub fn absorb(&mut self, chunk: &Value) {
+        if !self.started {
+            self.started = true;
+            self.completions = chunk.get("object").and_then(Value::as_str) == Some("text_completion");
+            for key in ["id", "created", "model"] {
+                if let Some(v) = chunk.get(key) {
+                    self.head.insert(key.into(), v.clone());
+                }
+            }
+        }
+        if let Some(u) = chunk.get("usage").filter(|u| !u.is_null()) {
+            self.usage = u.clone();
+            self.usage_seen = true;
         }
         if let Some(f) = chunk.get("system_fingerprint").filter(|f| !f.is_null()) {
-            fingerprint = Some(f.clone());
+            self.fingerprint = Some(f.clone());
         }
         for c in chunk.get("choices").and_then(Value::as_array).into_iter().flatten() {
-            let choice = choices.entry(c.get("index").and_then(Value::as_u64).unwrap_or(0)).or_default();
-            absorb(choice, c);
+            let index = c.get("index").and_then(Value::as_u64).unwrap_or(0);
+            if c.get("finish_reason").is_some_and(|f| !f.is_null()) {
+                *self.finish_counts.entry(index).or_default() += 1;
+            }
+            absorb(self.choices.entry(index).or_default(), c);
         }
     }
-    let choices: Vec<Value> = choices.into_iter().map(|(i, c)| render(i, c, completions)).collect();
-    let mut out = Map::new();
-    for key in ["id", "created", "model"] {
-        if let Some(v) = first.get(key) {
-            out.insert(key.into(), v.clone());
+
+    /// The answer in the shape a non-streaming request would have got.
+    pub fn response(&self) -> Value {
+        let mut out = self.head.clone();
+        let choices: Vec<Value> = self.choices.iter().map(|(i, c)| render(*i, c, self.completions)).collect();
+        out.insert("object".into(), json!(if self.completions { "text_completion" } else { "chat.completion" }));
+        out.insert("choices".into(), Value::Array(choices));
+        out.insert("usage".into(), self.usage.clone());
+        if let Some(f) = &self.fingerprint {
+            out.insert("system_fingerprint".into(), f.clone());
         }
+        Value::Object(out)
     }
-    out.insert("object".into(), json!(if completions { "text_completion" } else { "chat.completion" }));
-    out.insert("choices".into(), Value::Array(choices));
-    out.insert("usage".into(), usage);
-    if let Some(f) = fingerprint {
-        out.insert("system_fingerprint".into(), f);
-    }
-    Value::Object(out)
+}
+
+/// The whole list at once (tests and small streams).
+pub fn reassemble(chunks: &[Value]) -> Value {
+    let mut r = Reassembler::default();
+    chunks.iter().for_each(|c| r.absorb(c));
+    r.response()
 }
 
 fn absorb(choice: &mut Choice, c: &Value) {
@@ -126,28 +142,28 @@ fn absorb(choice: &mut Choice, c: &Value) {
     }
 }
 
-fn render(index: u64, c: Choice, completions: bool) -> Value {
-    let finish = c.finish_reason.unwrap_or(Value::Null);
+fn render(index: u64, c: &Choice, completions: bool) -> Value {
+    let finish = c.finish_reason.clone().unwrap_or(Value::Null);
     if completions {
-        return json!({"index": index, "text": c.text.unwrap_or_default(), "finish_reason": finish});
+        return json!({"index": index, "text": c.text.clone().unwrap_or_default(), "finish_reason": finish});
     }
     let mut message = Map::new();
-    message.insert("role".into(), json!(c.role.unwrap_or_else(|| "assistant".into())));
-    message.insert("content".into(), c.content.map_or(Value::Null, Value::String));
-    if let Some(r) = c.reasoning_content {
+    message.insert("role".into(), json!(c.role.clone().unwrap_or_else(|| "assistant".into())));
+    message.insert("content".into(), c.content.clone().map_or(Value::Null, Value::String));
+    if let Some(r) = &c.reasoning_content {
         message.insert("reasoning_content".into(), json!(r));
     }
-    if let Some(r) = c.reasoning {
+    if let Some(r) = &c.reasoning {
         message.insert("reasoning".into(), json!(r));
     }
     if !c.tool_calls.is_empty() {
         let calls: Vec<Value> = c
             .tool_calls
-            .into_values()
+            .values()
             .map(|t| {
                 json!({
                     "id": t.id,
-                    "type": t.kind.unwrap_or_else(|| "function".into()),
+                    "type": t.kind.clone().unwrap_or_else(|| "function".into()),
                     "function": {"name": t.name, "arguments": t.arguments},
                 })
             })
@@ -182,7 +198,10 @@ mod tests {
         assert!(!carries_output(&chunks[0]));
         assert!(carries_output(&chunks[1]));
         assert!(!carries_output(&chunks[3]));
-        assert_eq!(finish_counts(&chunks), BTreeMap::from([(0, 1)]));
+        let mut r = Reassembler::default();
+        chunks.iter().for_each(|c| r.absorb(c));
+        assert_eq!(r.finish_counts, BTreeMap::from([(0, 1)]));
+        assert!(r.usage_seen);
     }
 
     #[test]

@@ -111,6 +111,11 @@ pub fn format_quantity(value: f64, unit: Unit) -> String {
     }
 }
 
+/// `"3.000"` → `"3"`, `"2.500"` → `"2.5"`.
+pub fn trim_float_str(s: &str) -> String {
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s.to_string() }
+}
+
 /// `3.0` → `3`, `2.50` → `2.5`, at most 3 decimals.
 pub fn trim_float(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 {

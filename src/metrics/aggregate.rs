@@ -1,0 +1,405 @@
+//! Aggregates over many requests: counters and mergeable HDR histograms.
+//!
+//! Histograms keep memory fixed however long a soak runs, and two of them (from two workers or
+//! two machines) merge exactly: [`Series::to_json`] writes every non-empty bucket, and
+//! re-recording a bucket's value into an identically configured histogram lands in the same
+//! bucket.
+
+use super::RequestMetrics;
+use crate::spec::compare::Unit;
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// How one request ended, for the counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Every check held, bounds on latency and metrics included.
+    Good,
+    /// The answer was right, but a latency or metric bound did not hold.
+    Slow,
+    /// A functional check did not hold (status, body, JSON, tool call, ...).
+    Failed,
+    /// No verdict: connection refused, timeout, broken stream.
+    Error,
+}
+
+/// The distributions we keep, with how values are stored (integers, so times in µs).
+pub const SERIES: &[(&str, Unit, f64)] = &[
+    ("latency", Unit::Seconds, 1e6),
+    ("ttfb", Unit::Seconds, 1e6),
+    ("ttft", Unit::Seconds, 1e6),
+    ("e2e", Unit::Seconds, 1e6),
+    ("tpot", Unit::Seconds, 1e6),
+    ("chunk_gap", Unit::Seconds, 1e6),
+    ("tokens_per_second", Unit::Plain, 1e3),
+    ("output_tokens", Unit::Plain, 1.0),
+    ("schedule_lag", Unit::Seconds, 1e6),
+];
+
+/// Names of the single numbers a threshold can bound without an aggregate function.
+pub const SCALARS: &[&str] = &[
+    "count",
+    "successes",
+    "failures",
+    "errors",
+    "error_rate",
+    "success_rate",
+    "goodput",
+    "goodput_rate",
+    "req_per_s",
+    "output_tokens_per_s",
+    "client_cpu_s",
+];
+
+pub fn scalar_unit(name: &str) -> Unit {
+    match name {
+        "error_rate" | "success_rate" | "goodput_rate" => Unit::Fraction,
+        "client_cpu_s" => Unit::Seconds,
+        _ => Unit::Plain,
+    }
+}
+
+#[derive(Clone)]
+pub struct Series {
+    hist: Histogram<u64>,
+    scale: f64,
+}
+
+impl std::fmt::Debug for Series {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Series(n={})", self.hist.len())
+    }
+}
+
+/// Up to one hour in µs (or a million tokens/s in milli-tokens/s) at 3 significant digits.
+const HIGH: u64 = 3_600_000_000_000;
+
+impl Series {
+    fn new(scale: f64) -> Series {
+        let hist = Histogram::new_with_bounds(1, HIGH, 3)
+            .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable!()));
+        Series { hist, scale }
+    }
+
+    pub fn record(&mut self, value: f64) {
+        if value.is_finite() && value >= 0.0 {
+            self.hist.saturating_record(((value * self.scale).round() as u64).max(1));
+        }
+    }
+
+    pub fn len(&self) -> u64 {
+        self.hist.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hist.is_empty()
+    }
+
+    /// The value at a quantile (0..=1), in the series' unit (seconds for times).
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        (!self.is_empty()).then(|| self.hist.value_at_quantile(q) as f64 / self.scale)
+    }
+
+    pub fn min(&self) -> Option<f64> {
+        (!self.is_empty()).then(|| self.hist.min() as f64 / self.scale)
+    }
+
+    pub fn max(&self) -> Option<f64> {
+        (!self.is_empty()).then(|| self.hist.max() as f64 / self.scale)
+    }
+
+    pub fn mean(&self) -> Option<f64> {
+        (!self.is_empty()).then(|| self.hist.mean() / self.scale)
+    }
+
+    pub fn merge(&mut self, other: &Series) {
+        let _ = self.hist.add(&other.hist);
+    }
+
+    pub fn to_json(&self) -> Value {
+        let counts: Vec<Value> =
+            self.hist.iter_recorded().map(|v| json!([v.value_iterated_to(), v.count_at_value()])).collect();
+        json!({"scale": self.scale, "low": 1, "high": HIGH, "significant_digits": 3, "counts": counts})
+    }
+
+    pub fn from_json(v: &Value) -> Option<Series> {
+        let mut s = Series::new(v.get("scale")?.as_f64()?);
+        for pair in v.get("counts")?.as_array()? {
+            s.hist.saturating_record_n(pair.get(0)?.as_u64()?, pair.get(1)?.as_u64()?);
+        }
+        Some(s)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Aggregate {
+    pub count: u64,
+    pub good: u64,
+    pub slow: u64,
+    pub failed: u64,
+    pub errors: u64,
+    pub output_tokens: u64,
+    pub status: BTreeMap<u16, u64>,
+    pub series: BTreeMap<&'static str, Series>,
+    /// The measured window: from the first request sent after warm-up to the last answer.
+    pub duration: Duration,
+    /// CPU time the client used during the run (user + system), when the OS tells it.
+    pub client_cpu: Option<Duration>,
+}
+
+impl Default for Aggregate {
+    fn default() -> Self {
+        Aggregate {
+            count: 0,
+            good: 0,
+            slow: 0,
+            failed: 0,
+            errors: 0,
+            output_tokens: 0,
+            status: BTreeMap::new(),
+            series: SERIES.iter().map(|(name, _, scale)| (*name, Series::new(*scale))).collect(),
+            duration: Duration::ZERO,
+            client_cpu: None,
+        }
+    }
+}
+
+impl Aggregate {
+    pub fn record(
+        &mut self,
+        class: Class,
+        status: Option<u16>,
+        m: Option<&RequestMetrics>,
+        schedule_lag: Option<Duration>,
+    ) {
+        self.count += 1;
+        match class {
+            Class::Good => self.good += 1,
+            Class::Slow => self.slow += 1,
+            Class::Failed => self.failed += 1,
+            Class::Error => self.errors += 1,
+        }
+        if let Some(s) = status {
+            *self.status.entry(s).or_default() += 1;
+        }
+        if let Some(lag) = schedule_lag {
+            self.put("schedule_lag", lag.as_secs_f64());
+        }
+        let Some(m) = m else { return };
+        self.output_tokens += m.output_tokens.unwrap_or(0);
+        for (name, _, _) in SERIES {
+            match *name {
+                "chunk_gap" => {
+                    for gap in &m.chunk_gaps {
+                        self.put(name, gap.as_secs_f64());
+                    }
+                }
+                "schedule_lag" => {}
+                other => {
+                    if let Some(v) = m.get(other) {
+                        self.put(name, v);
+                    }
+                }
+            }
+        }
+    }
+
+    fn put(&mut self, name: &str, value: f64) {
+        if let Some(s) = self.series.get_mut(name) {
+            s.record(value);
+        }
+    }
+
+    pub fn merge(&mut self, other: &Aggregate) {
+        self.count += other.count;
+        self.good += other.good;
+        self.slow += other.slow;
+        self.failed += other.failed;
+        self.errors += other.errors;
+        self.output_tokens += other.output_tokens;
+        for (k, v) in &other.status {
+            *self.status.entry(*k).or_default() += v;
+        }
+        for (name, s) in &other.series {
+            if let Some(mine) = self.series.get_mut(name) {
+                mine.merge(s);
+            }
+        }
+        self.duration = self.duration.max(other.duration);
+        self.client_cpu = match (self.client_cpu, other.client_cpu) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+    }
+
+    fn rate(&self, n: u64) -> Option<f64> {
+        (self.count > 0).then(|| n as f64 / self.count as f64)
+    }
+
+    fn per_second(&self, n: u64) -> Option<f64> {
+        (self.duration > Duration::ZERO).then(|| n as f64 / self.duration.as_secs_f64())
+    }
+
+    /// A single number by name (see [`SCALARS`]).
+    pub fn scalar(&self, name: &str) -> Option<f64> {
+        match name {
+            "count" => Some(self.count as f64),
+            "successes" => Some((self.good + self.slow) as f64),
+            "failures" => Some(self.failed as f64),
+            "errors" => Some(self.errors as f64),
+            "error_rate" => self.rate(self.failed + self.errors),
+            "success_rate" => self.rate(self.good + self.slow),
+            "goodput" => self.per_second(self.good),
+            "goodput_rate" => self.rate(self.good),
+            "req_per_s" => self.per_second(self.count),
+            "output_tokens_per_s" => self.per_second(self.output_tokens),
+            "client_cpu_s" => self.client_cpu.map(|d| d.as_secs_f64()),
+            _ => None,
+        }
+    }
+
+    /// `p99(latency)`, `mean(ttft)`, ...: an aggregate function of a series.
+    pub fn stat(&self, function: &str, series: &str) -> Option<f64> {
+        let s = self.series.get(series)?;
+        match function {
+            "min" => s.min(),
+            "max" => s.max(),
+            "mean" | "avg" => s.mean(),
+            "median" => s.quantile(0.5),
+            f => {
+                let q: f64 = f.strip_prefix('p')?.parse().ok()?;
+                (0.0..=100.0).contains(&q).then_some(())?;
+                s.quantile(q / 100.0)
+            }
+        }
+    }
+
+    /// Every aggregate, for JUnit properties: times in milliseconds.
+    pub fn properties(&self) -> Vec<(String, String)> {
+        let mut props: Vec<(String, String)> = vec![];
+        for name in SCALARS {
+            if let Some(v) = self.scalar(name) {
+                let shown = match scalar_unit(name) {
+                    Unit::Fraction => format!("{:.6}", v),
+                    _ => format!("{:.3}", v),
+                };
+                props.push((name.to_string(), crate::spec::compare::trim_float_str(&shown)));
+            }
+        }
+        for (name, unit, _) in SERIES {
+            let s = &self.series[name];
+            if s.is_empty() {
+                continue;
+            }
+            let suffix = if *unit == Unit::Seconds { "_ms" } else { "" };
+            let factor = if *unit == Unit::Seconds { 1e3 } else { 1.0 };
+            for f in ["min", "mean", "p50", "p90", "p95", "p99", "max"] {
+                if let Some(v) = self.stat(f, name) {
+                    props.push((format!("{f}_{name}{suffix}"), format!("{:.3}", v * factor)));
+                }
+            }
+        }
+        for (code, n) in &self.status {
+            props.push((format!("status_{code}"), n.to_string()));
+        }
+        props
+    }
+
+    pub fn to_json(&self) -> Value {
+        let series: serde_json::Map<String, Value> =
+            self.series.iter().filter(|(_, s)| !s.is_empty()).map(|(k, s)| (k.to_string(), s.to_json())).collect();
+        let scalars: serde_json::Map<String, Value> =
+            SCALARS.iter().filter_map(|n| self.scalar(n).map(|v| (n.to_string(), json!(v)))).collect();
+        json!({
+            "count": self.count, "good": self.good, "slow": self.slow, "failed": self.failed, "errors": self.errors,
+            "output_tokens": self.output_tokens,
+            "status": self.status.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+            "duration_s": self.duration.as_secs_f64(),
+            "client_cpu_s": self.client_cpu.map(|d| d.as_secs_f64()),
+            "scalars": scalars,
+            "histograms": series,
+        })
+    }
+
+    pub fn from_json(v: &Value) -> Option<Aggregate> {
+        let mut a = Aggregate::default();
+        let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+        (a.count, a.good, a.slow, a.failed, a.errors, a.output_tokens) =
+            (n("count"), n("good"), n("slow"), n("failed"), n("errors"), n("output_tokens"));
+        for (k, c) in v.get("status")?.as_object()? {
+            a.status.insert(k.parse().ok()?, c.as_u64()?);
+        }
+        a.duration = Duration::from_secs_f64(v.get("duration_s")?.as_f64()?);
+        a.client_cpu = v.get("client_cpu_s").and_then(Value::as_f64).map(Duration::from_secs_f64);
+        for (name, s) in v.get("histograms")?.as_object()? {
+            if let (Some(slot), Some(series)) = (a.series.get_mut(name.as_str()), Series::from_json(s)) {
+                *slot = series;
+            }
+        }
+        Some(a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metrics(latency_ms: u64, tokens: u64) -> RequestMetrics {
+        let l = Duration::from_millis(latency_ms);
+        RequestMetrics {
+            latency: l,
+            e2e: l,
+            ttft: Some(l / 4),
+            output_tokens: Some(tokens),
+            tokens_per_second: Some(tokens as f64 / l.as_secs_f64()),
+            chunk_gaps: vec![Duration::from_millis(10), Duration::from_millis(30)],
+            ..RequestMetrics::default()
+        }
+    }
+
+    #[test]
+    fn counts_rates_and_percentiles() {
+        let mut a = Aggregate::default();
+        for i in 1..=100 {
+            a.record(Class::Good, Some(200), Some(&metrics(i * 10, 10)), None);
+        }
+        a.record(Class::Error, None, None, None);
+        a.duration = Duration::from_secs(10);
+        assert_eq!(a.scalar("count"), Some(101.0));
+        assert!((a.scalar("error_rate").unwrap() - 1.0 / 101.0).abs() < 1e-12);
+        assert_eq!(a.scalar("req_per_s"), Some(10.1));
+        assert_eq!(a.scalar("output_tokens_per_s"), Some(100.0));
+        let p50 = a.stat("p50", "latency").unwrap();
+        assert!((p50 - 0.5).abs() < 0.001, "{p50}");
+        let p99 = a.stat("p99", "latency").unwrap();
+        assert!((p99 - 0.99).abs() < 0.001, "{p99}");
+        assert_eq!(a.series["chunk_gap"].len(), 200);
+        assert!((a.stat("max", "chunk_gap").unwrap() - 0.030).abs() < 1e-4);
+        assert_eq!(a.stat("p50", "nope"), None);
+        assert_eq!(a.stat("p101", "latency"), None);
+    }
+
+    #[test]
+    fn merging_serialized_aggregates_is_exact() {
+        let (mut a, mut b, mut whole) = (Aggregate::default(), Aggregate::default(), Aggregate::default());
+        for i in 1..=500u64 {
+            let m = metrics(i * 7 % 1000 + 1, i % 13);
+            let target = if i % 2 == 0 { &mut a } else { &mut b };
+            target.record(Class::Good, Some(200), Some(&m), Some(Duration::from_micros(i)));
+            whole.record(Class::Good, Some(200), Some(&m), Some(Duration::from_micros(i)));
+        }
+        let a2 = Aggregate::from_json(&a.to_json()).unwrap();
+        let b2 = Aggregate::from_json(&serde_json::from_str(&b.to_json().to_string()).unwrap()).unwrap();
+        let mut merged = a2;
+        merged.merge(&b2);
+        for (name, _, _) in SERIES {
+            for f in ["min", "p50", "p90", "p99", "max"] {
+                assert_eq!(merged.stat(f, name), whole.stat(f, name), "{f}({name})");
+            }
+        }
+        assert_eq!(merged.count, 500);
+        assert_eq!(merged.output_tokens, whole.output_tokens);
+    }
+}
