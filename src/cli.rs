@@ -3,6 +3,7 @@
 use crate::exit;
 use crate::redact::Redactor;
 use crate::report::console::Console;
+use crate::report::json::JsonResults;
 use crate::report::junit::Junit;
 use crate::run::event::{Fanout, Reporter, Summary};
 use crate::run::{RunOptions, run};
@@ -11,6 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -64,6 +66,9 @@ struct RunArgs {
     /// Write a JUnit XML report to this file.
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
+    /// Write every verdict and aggregate (with mergeable histograms) as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
     /// Stop at the first failed test; the rest are reported as skipped.
     #[arg(long)]
     fail_fast: bool,
@@ -206,25 +211,32 @@ async fn run_command(mut args: RunArgs) -> u8 {
             let _ = stop_tx.send(true);
         }
     });
-    let mut reporters: Vec<Box<dyn Reporter>> =
-        vec![Box::new(Console::new(std::io::stdout(), color, redactor.clone()))];
-    let junit = args.junit.clone().map(|p| Arc::new(std::sync::Mutex::new(Junit::new(p, redactor.clone()))));
+    let console =
+        Console::new(std::io::stdout(), color, redactor.clone()).with_progress(std::io::stderr().is_terminal());
+    let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(console)];
+    let junit = args.junit.clone().map(|p| Arc::new(Mutex::new(Junit::new(p, redactor.clone()))));
     if let Some(j) = &junit {
+        reporters.push(Box::new(Shared(j.clone())));
+    }
+    let json = args.json.clone().map(|p| Arc::new(Mutex::new(JsonResults::new(p, redactor.clone()))));
+    if let Some(j) = &json {
         reporters.push(Box::new(Shared(j.clone())));
     }
     let options = RunOptions { tags: args.tags, name, fail_fast: args.fail_fast, stop };
     let summary = run(&plan, options, &mut Fanout(reporters), &redactor).await;
-    if let Some(e) = junit.and_then(|j| j.lock().ok().and_then(|j| j.write_error.clone())) {
+    let junit_error = junit.and_then(|j| j.lock().ok().and_then(|j| j.write_error.clone()));
+    let json_error = json.and_then(|j| j.lock().ok().and_then(|j| j.write_error.clone()));
+    if let Some(e) = junit_error.or(json_error) {
         eprintln!("error: {e}");
         return exit::INTERNAL_ERROR;
     }
     exit_code(&summary)
 }
 
-/// Lets the caller read the JUnit reporter's write error after the run.
-struct Shared(Arc<std::sync::Mutex<Junit>>);
+/// Lets the caller read a file reporter's write error after the run.
+struct Shared<R>(Arc<Mutex<R>>);
 
-impl Reporter for Shared {
+impl<R: Reporter> Reporter for Shared<R> {
     fn on(&mut self, event: &crate::run::event::Event<'_>) {
         if let Ok(mut j) = self.0.lock() {
             j.on(event);

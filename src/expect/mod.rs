@@ -3,6 +3,7 @@
 pub mod predicate;
 pub mod schema;
 pub mod stream;
+pub mod threshold;
 pub mod tools;
 
 use crate::metrics::RequestMetrics;
@@ -186,6 +187,13 @@ impl ExpectPlan {
             }
         }
         failures
+    }
+}
+
+impl ExpectPlan {
+    /// Bounds on time and metrics make a request "slow", not "wrong": they decide goodput.
+    pub fn is_bound(&self, f: &Failure) -> bool {
+        f.subject == "latency" || f.subject == "stream max_gap" || self.metrics.iter().any(|m| m.name == f.subject)
     }
 }
 

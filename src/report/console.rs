@@ -12,11 +12,26 @@ pub struct Console<W: Write> {
     out: W,
     color: bool,
     redactor: Arc<Redactor>,
+    /// Draw a progress line for load tests (on stderr, only when it is a terminal).
+    progress: bool,
+    progress_shown: bool,
 }
 
 impl<W: Write> Console<W> {
     pub fn new(out: W, color: bool, redactor: Arc<Redactor>) -> Self {
-        Console { out, color, redactor }
+        Console { out, color, redactor, progress: false, progress_shown: false }
+    }
+
+    pub fn with_progress(mut self, on: bool) -> Self {
+        self.progress = on;
+        self
+    }
+
+    fn clear_progress(&mut self) {
+        if self.progress_shown {
+            eprint!("\r\x1b[2K");
+            self.progress_shown = false;
+        }
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
@@ -35,12 +50,30 @@ impl<W: Write> Reporter for Console<W> {
     fn on(&mut self, event: &Event<'_>) {
         match event {
             Event::RunStarted { .. } | Event::SuiteFinished { .. } => {}
+            Event::Progress { test, progress, .. } => {
+                if self.progress {
+                    let total = progress.total.map_or(String::new(), |t| format!("/{t}"));
+                    let p50 = progress.p50_latency.map_or(String::new(), |v| {
+                        format!(", p50 latency {}", format_duration(std::time::Duration::from_secs_f64(v)))
+                    });
+                    eprint!("\r\x1b[2K  … {test}: {}{total} done, {} not passed{p50}", progress.done, progress.errors);
+                    self.progress_shown = true;
+                }
+            }
             Event::SuiteStarted { suite } => {
                 let title = self.paint("1", &suite.name);
                 self.print(&format!("{title} ({})\n", suite.source.path));
             }
             Event::TestFinished { suite, outcome } => {
-                let time = format_duration(outcome.duration);
+                self.clear_progress();
+                // A threshold has no duration of its own: show what it measured.
+                let time = match outcome.properties.iter().find(|(k, _)| k == "measured") {
+                    Some((_, v)) => format!("measured {v}"),
+                    None if outcome.aggregate.is_none() && outcome.properties.iter().any(|(k, _)| k == "limit") => {
+                        "not measured".into()
+                    }
+                    None => format_duration(outcome.duration),
+                };
                 let line = match &outcome.verdict {
                     Verdict::Passed => {
                         format!("  {} {} ({time})\n", self.paint("32", "PASS"), outcome.name)
@@ -52,6 +85,13 @@ impl<W: Write> Reporter for Console<W> {
                     Verdict::Skipped(reason) => format!("  {} {} ({reason})\n", self.paint("33", "SKIP"), outcome.name),
                 };
                 self.print(&line);
+                if let Some(agg) = &outcome.aggregate {
+                    self.print(&format!("    {}\n", aggregate_line(agg)));
+                }
+                for w in &outcome.warnings {
+                    let label = self.paint("33", "warning");
+                    self.print(&format!("    {label}: {w}\n"));
+                }
                 if matches!(outcome.verdict, Verdict::Failed(_) | Verdict::Error(_)) {
                     let detail = failure_detail(&suite.source, outcome);
                     let indented: String = detail.lines().map(|l| format!("    {l}\n")).collect();
@@ -59,6 +99,7 @@ impl<W: Write> Reporter for Console<W> {
                 }
             }
             Event::RunFinished { summary } => {
+                self.clear_progress();
                 let ok = summary.failed == 0 && summary.errors == 0;
                 let mut line = summary.line();
                 if let Some(why) = &summary.stopped_early {
@@ -69,4 +110,26 @@ impl<W: Write> Reporter for Console<W> {
             }
         }
     }
+}
+
+/// One line about a load test: how many, how fast, how it went.
+fn aggregate_line(agg: &crate::metrics::aggregate::Aggregate) -> String {
+    let time = |f: &str, s: &str| agg.stat(f, s).map(|v| format_duration(std::time::Duration::from_secs_f64(v)));
+    let mut parts = vec![format!(
+        "{} requests ({} errors, {} failed, {} slow), {:.2} req/s",
+        agg.count,
+        agg.errors,
+        agg.failed,
+        agg.slow,
+        agg.scalar("req_per_s").unwrap_or(0.0)
+    )];
+    for series in ["latency", "ttft", "tpot"] {
+        if let (Some(p50), Some(p99)) = (time("p50", series), time("p99", series)) {
+            parts.push(format!("{series} p50 {p50} p99 {p99}"));
+        }
+    }
+    if let Some(tps) = agg.scalar("output_tokens_per_s").filter(|v| *v > 0.0) {
+        parts.push(format!("{tps:.1} output tokens/s"));
+    }
+    parts.join("; ")
 }

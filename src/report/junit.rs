@@ -59,7 +59,7 @@ impl Junit {
 impl Reporter for Junit {
     fn on(&mut self, event: &Event<'_>) {
         match event {
-            Event::RunStarted { .. } => {}
+            Event::RunStarted { .. } | Event::Progress { .. } => {}
             Event::SuiteStarted { suite } => {
                 let mut ts = TestSuite::new(suite.name.clone());
                 ts.extra.insert("file".into(), suite.source.path.clone().into());
@@ -97,6 +97,10 @@ impl Reporter for Junit {
                 }
                 if let Some(t) = &outcome.transcript {
                     case.set_system_out(self.r(&transcript(t)));
+                }
+                if !outcome.warnings.is_empty() {
+                    let text: Vec<String> = outcome.warnings.iter().map(|w| format!("warning: {w}")).collect();
+                    case.set_system_err(self.r(&text.join("\n")));
                 }
                 if let Some(ts) = self.current.as_mut() {
                     ts.add_test_case(case);

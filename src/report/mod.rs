@@ -2,5 +2,6 @@
 //! section.
 
 pub mod console;
+pub mod json;
 pub mod junit;
 pub mod render;

@@ -6,11 +6,30 @@ use crate::spec::yaml::Loc;
 use std::time::Duration;
 
 pub enum Event<'a> {
-    RunStarted { suites: usize, tests: usize },
-    SuiteStarted { suite: &'a SuitePlan },
-    TestFinished { suite: &'a SuitePlan, outcome: &'a TestOutcome },
-    SuiteFinished { suite: &'a SuitePlan, duration: Duration },
-    RunFinished { summary: &'a Summary },
+    RunStarted {
+        suites: usize,
+        tests: usize,
+    },
+    SuiteStarted {
+        suite: &'a SuitePlan,
+    },
+    TestFinished {
+        suite: &'a SuitePlan,
+        outcome: &'a TestOutcome,
+    },
+    SuiteFinished {
+        suite: &'a SuitePlan,
+        duration: Duration,
+    },
+    /// A load test is under way (a few times a second).
+    Progress {
+        suite: &'a SuitePlan,
+        test: &'a str,
+        progress: &'a crate::run::load::Progress,
+    },
+    RunFinished {
+        summary: &'a Summary,
+    },
 }
 
 pub trait Reporter {
@@ -37,6 +56,10 @@ pub struct TestOutcome {
     /// What was measured, for JUnit `<properties>`: `latency_ms`, `status`, ...
     pub properties: Vec<(String, String)>,
     pub transcript: Option<Transcript>,
+    /// The aggregate of a test that sent many requests.
+    pub aggregate: Option<std::sync::Arc<crate::metrics::aggregate::Aggregate>>,
+    /// Doubts about the measurement itself (a client that may be the bottleneck).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

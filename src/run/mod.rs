@@ -2,16 +2,18 @@
 
 pub mod event;
 pub mod http;
+pub mod load;
 pub mod reassemble;
 pub mod sse;
 pub mod stream;
 
 use crate::expect::{self, Failure};
 use crate::metrics::RequestMetrics;
+use crate::metrics::aggregate::{Aggregate, Class};
 use crate::observed::{Observed, StreamEnd};
 use crate::redact::Redactor;
 use crate::spec::interp::{render, render_str};
-use crate::spec::plan::{Body, CaptureSource, Plan, RequestPlan, TestPlan};
+use crate::spec::plan::{Body, CaptureSource, Plan, RequestPlan, SuitePlan, TestPlan};
 use crate::text::trim_middle;
 use crate::units::format_duration;
 use event::{Event, Reporter, Summary, TestOutcome, Transcript, Verdict};
@@ -19,6 +21,7 @@ use http::{Outgoing, ReadOptions, TransportError};
 use regex::Regex;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::watch;
 
@@ -43,25 +46,30 @@ pub async fn run(plan: &Plan, mut opts: RunOptions, reporter: &mut dyn Reporter,
         reporter.on(&Event::SuiteStarted { suite });
         let mut captures: HashMap<String, Value> = HashMap::new();
         for test in &suite.tests {
-            let outcome = match skip_reason(test, &opts, &summary) {
-                Some(reason) => skipped(test, reason),
+            let outcomes = match skip_reason(test, &opts, &summary) {
+                Some(reason) => vec![skipped(test, reason)],
+                None if test.load.is_some() => {
+                    run_load(&client, suite, test, &captures, redactor, &opts, reporter).await
+                }
                 None => {
                     let mut stop = opts.stop.clone();
                     tokio::select! {
-                        outcome = run_test(&client, test, &mut captures, redactor) => outcome,
-                        _ = stop.wait_for(|s| *s) => skipped(test, "not finished: the run was interrupted".into()),
+                        outcomes = run_test(&client, test, &mut captures, redactor) => outcomes,
+                        _ = stop.wait_for(|s| *s) => vec![skipped(test, "not finished: the run was interrupted".into())],
                     }
                 }
             };
             if *opts.stop.borrow() && summary.stopped_early.is_none() {
                 summary.stopped_early = Some("interrupted".into());
             }
-            let failed = matches!(outcome.verdict, Verdict::Failed(_) | Verdict::Error(_));
-            if failed && opts.fail_fast && summary.stopped_early.is_none() {
-                summary.stopped_early = Some("--fail-fast stopped the run after a failure".into());
+            for outcome in &outcomes {
+                let failed = matches!(outcome.verdict, Verdict::Failed(_) | Verdict::Error(_));
+                if failed && opts.fail_fast && summary.stopped_early.is_none() {
+                    summary.stopped_early = Some("--fail-fast stopped the run after a failure".into());
+                }
+                summary.count(&outcome.verdict);
+                reporter.on(&Event::TestFinished { suite, outcome });
             }
-            summary.count(&outcome.verdict);
-            reporter.on(&Event::TestFinished { suite, outcome: &outcome });
         }
         reporter.on(&Event::SuiteFinished { suite, duration: suite_start.elapsed() });
     }
@@ -94,7 +102,49 @@ fn skipped(test: &TestPlan, reason: String) -> TestOutcome {
         duration: Default::default(),
         properties: vec![],
         transcript: None,
+        aggregate: None,
+        warnings: vec![],
     }
+}
+
+/// A test that sends many requests: its own outcome, then one per threshold.
+async fn run_load(
+    client: &reqwest::Client,
+    suite: &SuitePlan,
+    test: &Arc<TestPlan>,
+    captures: &HashMap<String, Value>,
+    redactor: &Redactor,
+    opts: &RunOptions,
+    reporter: &mut dyn Reporter,
+) -> Vec<TestOutcome> {
+    let Some(plan) = &test.load else { return vec![] };
+    let mut outcome = skipped(test, String::new());
+    let outgoing = match prepare(&test.request, captures, redactor) {
+        Ok(mut o) => {
+            o.read.keep_events = !test.expect.events.is_empty();
+            o.read.keep_raw = if test.expect.body.is_some() { o.read.keep_raw } else { 4096 };
+            o
+        }
+        Err(e) => {
+            outcome.verdict = Verdict::Error(e);
+            return vec![outcome];
+        }
+    };
+    let start = Instant::now();
+    let mut on_progress =
+        |progress: &load::Progress| reporter.on(&Event::Progress { suite, test: &test.name, progress });
+    let result = load::run(client.clone(), test.clone(), outgoing, plan, opts.stop.clone(), &mut on_progress).await;
+    outcome.duration = start.elapsed();
+    outcome.verdict = load::verdict(test, &result);
+    outcome.properties = result.aggregate.properties();
+    outcome.transcript = result.examples.first().map(|(_, _, t)| t.clone());
+    outcome.warnings = result.warnings.clone();
+    let mut outcomes = vec![];
+    let thresholds = load::threshold_outcomes(test, &result.aggregate);
+    outcome.aggregate = Some(Arc::new(result.aggregate));
+    outcomes.push(outcome);
+    outcomes.extend(thresholds);
+    outcomes
 }
 
 async fn run_test(
@@ -102,57 +152,121 @@ async fn run_test(
     test: &TestPlan,
     captures: &mut HashMap<String, Value>,
     redactor: &Redactor,
-) -> TestOutcome {
+) -> Vec<TestOutcome> {
     let start = Instant::now();
     let mut outcome = skipped(test, String::new());
     let outgoing = match prepare(&test.request, captures, redactor) {
         Ok(o) => o,
         Err(e) => {
             outcome.verdict = Verdict::Error(e);
-            return outcome;
+            return vec![outcome];
         }
     };
-    let mut transcript = Transcript {
+    let sent = sent_json(&outgoing);
+    let judged = judge(client, test, &outgoing, sent.as_ref()).await;
+    outcome.duration = start.elapsed();
+    outcome.transcript = Some(transcript(&outgoing, judged.observed.as_ref()));
+    if let (Some(observed), Some(metrics)) = (&judged.observed, &judged.metrics) {
+        outcome.properties = vec![("status".into(), observed.status.to_string())];
+        outcome.properties.extend(metrics.properties());
+        outcome.properties.push(("response_bytes".into(), response_bytes(observed).to_string()));
+    }
+    let mut thresholds = vec![];
+    if !test.thresholds.is_empty() {
+        let mut agg = Aggregate::default();
+        agg.record(judged.class, judged.observed.as_ref().map(|o| o.status), judged.metrics.as_ref(), None);
+        agg.duration = outcome.duration;
+        thresholds = load::threshold_outcomes(test, &agg);
+    }
+    outcome.verdict = judged.verdict;
+    if let Some(observed) = &judged.observed {
+        let missing = capture(test, observed, captures);
+        if !missing.is_empty() {
+            outcome.verdict = match outcome.verdict {
+                Verdict::Passed => Verdict::Failed(missing),
+                Verdict::Failed(mut f) => {
+                    f.extend(missing);
+                    Verdict::Failed(f)
+                }
+                other => other,
+            };
+        }
+    }
+    let mut outcomes = vec![outcome];
+    outcomes.extend(thresholds);
+    outcomes
+}
+
+/// One exchange, judged against the test's per-request expectations.
+pub(crate) struct Judged {
+    pub verdict: Verdict,
+    pub class: Class,
+    pub observed: Option<Observed>,
+    pub metrics: Option<RequestMetrics>,
+}
+
+pub(crate) async fn judge(
+    client: &reqwest::Client,
+    test: &TestPlan,
+    outgoing: &Outgoing,
+    sent: Option<&Value>,
+) -> Judged {
+    let observed = match http::exchange(client, outgoing).await {
+        Ok(o) => o,
+        Err(TransportError(message)) => {
+            return Judged { verdict: Verdict::Error(message), class: Class::Error, observed: None, metrics: None };
+        }
+    };
+    let metrics = RequestMetrics::of(&observed);
+    if let Some(problem) = stream_problem(test, &observed) {
+        return Judged {
+            verdict: Verdict::Error(problem),
+            class: Class::Error,
+            observed: Some(observed),
+            metrics: Some(metrics),
+        };
+    }
+    let mut failures = test.expect.evaluate(&observed, &metrics, sent);
+    if test.request.stream && observed.stream.is_none() && observed.status == 200 {
+        failures.push(Failure {
+            loc: test.loc,
+            subject: "stream".into(),
+            expected: "a text/event-stream answer to `stream: true`".into(),
+            actual: format!("a plain answer (content-type: {})", observed.header("content-type").unwrap_or("none")),
+        });
+    }
+    let class = if failures.is_empty() {
+        Class::Good
+    } else if failures.iter().all(|f| test.expect.is_bound(f)) {
+        Class::Slow
+    } else {
+        Class::Failed
+    };
+    let verdict = if failures.is_empty() { Verdict::Passed } else { Verdict::Failed(failures) };
+    Judged { verdict, class, observed: Some(observed), metrics: Some(metrics) }
+}
+
+/// The JSON body that was sent, for checks that read the request (tool schemas).
+pub(crate) fn sent_json(outgoing: &Outgoing) -> Option<Value> {
+    outgoing.body.as_deref().and_then(|b| serde_json::from_slice::<Value>(b).ok())
+}
+
+fn response_bytes(observed: &Observed) -> usize {
+    observed.stream.as_ref().map_or(observed.body.len(), |s| s.bytes)
+}
+
+pub(crate) fn transcript(outgoing: &Outgoing, observed: Option<&Observed>) -> Transcript {
+    let mut t = Transcript {
         request: format!("{} {}", outgoing.method, outgoing.url),
         request_body: outgoing.body.as_ref().map(|b| trim_middle(&String::from_utf8_lossy(b), 2000)),
         ..Transcript::default()
     };
-    let result = http::exchange(client, &outgoing).await;
-    outcome.duration = start.elapsed();
-    outcome.verdict = match result {
-        Err(TransportError(message)) => Verdict::Error(message),
-        Ok(observed) => {
-            transcript.status = Some(observed.status);
-            transcript.response_bytes = observed.stream.as_ref().map_or(observed.body.len(), |s| s.bytes);
-            transcript.response_body = trim_middle(&observed.body, 2000);
-            let metrics = RequestMetrics::of(&observed);
-            outcome.properties = vec![("status".into(), observed.status.to_string())];
-            outcome.properties.extend(metrics.properties());
-            outcome.properties.push(("response_bytes".into(), transcript.response_bytes.to_string()));
-            let sent = outgoing.body.as_deref().and_then(|b| serde_json::from_slice::<Value>(b).ok());
-            match stream_problem(test, &observed) {
-                Some(problem) => Verdict::Error(problem),
-                None => {
-                    let mut failures = test.expect.evaluate(&observed, &metrics, sent.as_ref());
-                    if test.request.stream && observed.stream.is_none() && observed.status == 200 {
-                        failures.push(Failure {
-                            loc: test.loc,
-                            subject: "stream".into(),
-                            expected: "a text/event-stream answer to `stream: true`".into(),
-                            actual: format!(
-                                "a plain answer (content-type: {})",
-                                observed.header("content-type").unwrap_or("none")
-                            ),
-                        });
-                    }
-                    failures.extend(capture(test, &observed, captures));
-                    if failures.is_empty() { Verdict::Passed } else { Verdict::Failed(failures) }
-                }
-            }
-        }
-    };
-    outcome.transcript = Some(transcript);
-    outcome
+    if let Some(o) = observed {
+        t.status = Some(o.status);
+        t.response_bytes = response_bytes(o);
+        t.response_body = trim_middle(&o.body, 2000);
+    }
+    t
 }
 
 /// A stream that did not end properly gets no verdict on its content, unless the spec

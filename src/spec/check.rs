@@ -4,11 +4,12 @@
 use super::compare::{Comparison, Unit};
 use super::de::Spanned;
 use super::model::{self, Capture, Predicate as RawPredicate};
-use super::plan::{Body, CapturePlan, CaptureSource, RequestPlan, TestPlan};
+use super::plan::{Arrival, Body, CapturePlan, CaptureSource, LoadPlan, RequestPlan, Stop, TestPlan};
 use super::yaml::Loc;
 use crate::expect::predicate::{Check, Predicate};
 use crate::expect::schema::{Schema, SchemaCheck};
 use crate::expect::stream::{MetricBound, StreamCheck};
+use crate::expect::threshold::Threshold;
 use crate::expect::tools::ToolCallCheck;
 use crate::expect::{ExpectPlan, HeaderCheck, JsonCheck, JsonQuery};
 use crate::metrics;
@@ -39,11 +40,43 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// A problem, at a position in the file being checked.
 pub type Problem = (Loc, String);
 
-pub fn test(raw: model::Test, ctx: &Context<'_>, problems: &mut Vec<Problem>) -> Option<TestPlan> {
+pub fn test(mut raw: model::Test, ctx: &Context<'_>, problems: &mut Vec<Problem>) -> Option<TestPlan> {
     let before = problems.len();
     let request = request(raw.request, ctx, problems);
+    let raw_thresholds = std::mem::take(&mut raw.expect.thresholds);
     let expect = expect(raw.expect, ctx, problems);
-    let captures = raw.capture.into_iter().filter_map(|(name, c)| capture(name, c, problems)).collect();
+    let captures: Vec<CapturePlan> =
+        raw.capture.into_iter().filter_map(|(name, c)| capture(name, c, problems)).collect();
+    let load = match (raw.repeat, raw.load) {
+        (Some(_), Some(l)) => {
+            problems.push((l.loc, "a test has `repeat` or `load`, not both".into()));
+            None
+        }
+        (Some(n), None) if n.value == 0 => {
+            problems.push((n.loc, "`repeat` must be at least 1".into()));
+            None
+        }
+        (Some(n), None) => Some(LoadPlan {
+            stop: Stop::Requests(n.value),
+            concurrency: Some(1),
+            rate: None,
+            arrival: Arrival::Constant,
+            warmup: 0,
+            seed: 1,
+        }),
+        (None, Some(l)) => load(l, problems),
+        (None, None) => None,
+    };
+    let thresholds = raw_thresholds
+        .into_iter()
+        .filter_map(|t| Threshold::parse(&t.value, t.loc).map_err(|e| problems.push((t.loc, e))).ok())
+        .collect();
+    if load.is_some() && !captures.is_empty() {
+        problems.push((
+            raw.name.loc,
+            "a test that sends many requests (`repeat`, `load`) cannot `capture`: capture in a test of its own".into(),
+        ));
+    }
     let request = request?;
     (problems.len() == before).then(|| TestPlan {
         name: raw.name.value,
@@ -53,7 +86,70 @@ pub fn test(raw: model::Test, ctx: &Context<'_>, problems: &mut Vec<Problem>) ->
         request,
         expect,
         captures,
+        load,
+        thresholds,
     })
+}
+
+fn load(raw: Spanned<model::Load>, problems: &mut Vec<Problem>) -> Option<LoadPlan> {
+    let l = raw.value;
+    let stop = match (l.requests, l.duration) {
+        (Some(0), None) => {
+            problems.push((raw.loc, "`requests` must be at least 1".into()));
+            return None;
+        }
+        (Some(n), None) => Stop::Requests(n),
+        (None, Some(d)) => Stop::Duration(duration(&d, problems)?),
+        _ => {
+            problems.push((raw.loc, "a load ends after `requests: N` or after `duration: D`: give exactly one".into()));
+            return None;
+        }
+    };
+    let rate = match l.rate {
+        Some(r) => Some(rate(&r, problems)?),
+        None => None,
+    };
+    if l.concurrency == Some(0) {
+        problems.push((raw.loc, "`concurrency` must be at least 1".into()));
+        return None;
+    }
+    let concurrency = match (l.concurrency, rate) {
+        (None, None) => Some(1),
+        (c, _) => c.map(|c| c as usize),
+    };
+    if l.arrival.is_some() && rate.is_none() {
+        problems.push((
+            raw.loc,
+            "`arrival` spaces the starts of a `rate`; without `rate` there is nothing to space".into(),
+        ));
+    }
+    Some(LoadPlan {
+        stop,
+        concurrency,
+        rate,
+        arrival: l.arrival.unwrap_or(Arrival::Constant),
+        warmup: l.warmup.unwrap_or(0),
+        seed: l.seed.unwrap_or(1),
+    })
+}
+
+/// `5/s`, `120/m`, `3600/h`, or a plain number of requests per second.
+fn rate(raw: &Spanned<String>, problems: &mut Vec<Problem>) -> Option<f64> {
+    let text = raw.value.trim();
+    let (n, per) = text.split_once('/').unwrap_or((text, "s"));
+    let seconds = match per.trim() {
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => f64::NAN,
+    };
+    match n.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() && seconds.is_finite() => Some(v / seconds),
+        _ => {
+            problems.push((raw.loc, format!("`{text}` is not a rate: write it as `5/s`, `120/m` or `3600/h`")));
+            None
+        }
+    }
 }
 
 fn request(raw: Spanned<model::Request>, ctx: &Context<'_>, problems: &mut Vec<Problem>) -> Option<RequestPlan> {

@@ -190,7 +190,7 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
             ));
         }
         if let Some(plan) = check::test(test, &ctx, &mut problems) {
-            plans.push(plan);
+            plans.push(Arc::new(plan));
         }
     }
     problems.extend(decode_errors.into_iter().map(|e| de_problem(e, root.loc)));

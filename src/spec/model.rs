@@ -68,6 +68,14 @@ pub struct Test {
     /// Report the test as skipped, with this reason, instead of running it.
     #[serde(default)]
     pub skip: Option<String>,
+    /// Send the request this many times, one after the other; every answer is checked and
+    /// the measurements are aggregated (for `thresholds`).
+    #[serde(default)]
+    pub repeat: Option<Spanned<u64>>,
+    /// Send the request many times, concurrently or at a rate; every answer is checked and the
+    /// measurements are aggregated (for `thresholds`).
+    #[serde(default)]
+    pub load: Option<Spanned<Load>>,
     /// The HTTP request to send.
     pub request: Spanned<Request>,
     /// What the response must satisfy. Every check is evaluated and reported.
@@ -158,6 +166,11 @@ pub struct Expect {
     /// JSON Schema checks on values of the answer.
     #[serde(default)]
     pub schema: Vec<Spanned<SchemaExpect>>,
+    /// Bounds on the aggregate of all the test's requests, each reported as its own JUnit
+    /// test case: `p99(latency) < 5s`, `mean(tokens_per_second) > 50`, `error_rate < 0.1%`.
+    /// Grammar in docs/thresholds.md.
+    #[serde(default)]
+    pub thresholds: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, JsonSchema, Debug, Default)]
@@ -216,6 +229,42 @@ pub struct SchemaExpect {
     /// Or a JSON (or YAML) schema file, relative to this spec file.
     #[serde(default)]
     pub file: Option<Spanned<String>>,
+}
+
+/// How many requests, how many at once, at what pace. A load always ends by itself: give
+/// `requests` or `duration`.
+#[derive(Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct Load {
+    /// Send this many requests (warm-up included).
+    #[serde(default)]
+    pub requests: Option<u64>,
+    /// Or keep sending for this long, e.g. `2m`.
+    #[serde(default)]
+    pub duration: Option<Spanned<String>>,
+    /// Requests in flight at once. Alone: a closed loop (each worker sends its next request
+    /// when the previous one is answered). With `rate`: a cap on the open loop.
+    #[serde(default)]
+    pub concurrency: Option<u64>,
+    /// Requests started per unit of time, whatever the answers do (open loop): `5/s`, `120/m`.
+    #[serde(default)]
+    pub rate: Option<Spanned<String>>,
+    /// Spacing of the starts with `rate`: `constant` (default) or `poisson` (random, seeded).
+    #[serde(default)]
+    pub arrival: Option<Arrival>,
+    /// The first requests warm the server up and are left out of the aggregates.
+    #[serde(default)]
+    pub warmup: Option<u64>,
+    /// Seed of the `poisson` arrivals, for repeatable runs (default 1).
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+#[derive(Deserialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Arrival {
+    Constant,
+    Poisson,
 }
 
 /// One status code or a list of them.

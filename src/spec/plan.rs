@@ -2,7 +2,9 @@
 
 use super::diag::Source;
 use super::yaml::Loc;
+use crate::expect::threshold::Threshold;
 use crate::expect::{ExpectPlan, JsonQuery};
+pub use crate::spec::model::Arrival;
 use regex::Regex;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +21,7 @@ pub struct SuitePlan {
     pub name: String,
     pub description: Option<String>,
     pub source: Arc<Source>,
-    pub tests: Vec<TestPlan>,
+    pub tests: Vec<Arc<TestPlan>>,
 }
 
 #[derive(Debug)]
@@ -31,6 +33,27 @@ pub struct TestPlan {
     pub request: RequestPlan,
     pub expect: ExpectPlan,
     pub captures: Vec<CapturePlan>,
+    /// Many requests instead of one (`repeat` or `load`).
+    pub load: Option<LoadPlan>,
+    pub thresholds: Vec<Threshold>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadPlan {
+    pub stop: Stop,
+    /// Requests in flight at once: the closed loop's workers, or the open loop's cap.
+    pub concurrency: Option<usize>,
+    /// Requests started per second (open loop).
+    pub rate: Option<f64>,
+    pub arrival: Arrival,
+    pub warmup: u64,
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Stop {
+    Requests(u64),
+    Duration(Duration),
 }
 
 #[derive(Debug, Clone)]

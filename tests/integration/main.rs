@@ -6,6 +6,7 @@ mod support;
 mod cli;
 mod failures;
 mod junit;
+mod load;
 mod schema;
 mod seed_pack;
 mod spec_errors;

@@ -1,0 +1,88 @@
+//! `--json FILE`: every verdict and every aggregate, histograms included, so that runs made on
+//! several machines can later be merged exactly (see `Aggregate::from_json`).
+
+use super::junit::write_atomically;
+use super::render::headline;
+use crate::redact::Redactor;
+use crate::run::event::{Event, Reporter, Verdict};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub struct JsonResults {
+    path: PathBuf,
+    redactor: Arc<Redactor>,
+    suites: Vec<Value>,
+    current: Option<(String, String, Vec<Value>)>,
+    pub write_error: Option<String>,
+}
+
+impl JsonResults {
+    pub fn new(path: PathBuf, redactor: Arc<Redactor>) -> JsonResults {
+        JsonResults { path, redactor, suites: vec![], current: None, write_error: None }
+    }
+}
+
+impl Reporter for JsonResults {
+    fn on(&mut self, event: &Event<'_>) {
+        match event {
+            Event::SuiteStarted { suite } => {
+                self.current = Some((suite.name.clone(), suite.source.path.clone(), vec![]))
+            }
+            Event::TestFinished { outcome, .. } => {
+                let verdict = match &outcome.verdict {
+                    Verdict::Passed => "passed",
+                    Verdict::Failed(_) => "failed",
+                    Verdict::Error(_) => "error",
+                    Verdict::Skipped(_) => "skipped",
+                };
+                let properties: serde_json::Map<String, Value> =
+                    outcome.properties.iter().map(|(k, v)| (k.clone(), json!(self.redactor.redact(v)))).collect();
+                let failures: Vec<Value> = match &outcome.verdict {
+                    Verdict::Failed(f) => f
+                        .iter()
+                        .map(|f| json!({"line": f.loc.line, "column": f.loc.col, "subject": f.subject, "expected": f.expected, "actual": self.redactor.redact(&f.actual)}))
+                        .collect(),
+                    _ => vec![],
+                };
+                let mut test = json!({
+                    "name": outcome.name,
+                    "line": outcome.loc.line,
+                    "verdict": verdict,
+                    "message": self.redactor.redact(&headline(outcome)),
+                    "duration_s": outcome.duration.as_secs_f64(),
+                    "properties": properties,
+                    "failures": failures,
+                    "warnings": outcome.warnings,
+                });
+                if let Some(agg) = &outcome.aggregate {
+                    test["aggregate"] = agg.to_json();
+                }
+                if let Some((_, _, tests)) = self.current.as_mut() {
+                    tests.push(test);
+                }
+            }
+            Event::SuiteFinished { duration, .. } => {
+                if let Some((name, file, tests)) = self.current.take() {
+                    self.suites.push(
+                        json!({"suite": name, "file": file, "duration_s": duration.as_secs_f64(), "tests": tests}),
+                    );
+                }
+            }
+            Event::RunFinished { summary } => {
+                let doc = json!({
+                    "llmspec": env!("CARGO_PKG_VERSION"),
+                    "summary": {
+                        "passed": summary.passed, "failed": summary.failed, "errors": summary.errors,
+                        "skipped": summary.skipped, "duration_s": summary.duration.as_secs_f64(),
+                        "stopped_early": summary.stopped_early,
+                    },
+                    "suites": self.suites,
+                });
+                let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+                self.write_error = write_atomically(&self.path, text.as_bytes()).err();
+            }
+            Event::RunStarted { .. } | Event::Progress { .. } => {}
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! Many requests for one test: a closed loop (workers send back to back) or an open loop
+//! (starts planned at a rate, optionally capped). Every answer is judged; the measurements go
+//! into an [`Aggregate`]. Always bounded: by a number of requests or a duration, and by each
+//! request's own timeout.
+
+use super::event::{TestOutcome, Transcript, Verdict};
+use super::http::Outgoing;
+use super::{Judged, judge, transcript};
+use crate::metrics::RequestMetrics;
+use crate::metrics::aggregate::{Aggregate, Class};
+use crate::spec::plan::{Arrival, LoadPlan, Stop, TestPlan};
+use serde_json::Value;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+
+/// Requests whose failures are shown in full; the rest are counted.
+const EXAMPLES: usize = 3;
+
+/// What a request task reports to the collector: small, so a soak never piles up answers.
+struct Sample {
+    index: u64,
+    sent: Instant,
+    done: Instant,
+    lag: Option<Duration>,
+    class: Class,
+    status: Option<u16>,
+    metrics: Option<RequestMetrics>,
+    /// Only for the first few requests that did not pass.
+    example: Option<(Verdict, Transcript)>,
+}
+
+/// Where the collector stands, for a progress display.
+pub struct Progress {
+    pub done: u64,
+    pub total: Option<u64>,
+    pub errors: u64,
+    pub p50_latency: Option<f64>,
+}
+
+pub struct LoadResult {
+    pub aggregate: Aggregate,
+    pub examples: Vec<(u64, Verdict, Transcript)>,
+    pub warnings: Vec<String>,
+    pub interrupted: bool,
+}
+
+struct Shared {
+    client: reqwest::Client,
+    test: Arc<TestPlan>,
+    outgoing: Outgoing,
+    sent: Option<Value>,
+    examples: AtomicUsize,
+    tx: mpsc::UnboundedSender<Sample>,
+}
+
+impl Shared {
+    async fn one(&self, index: u64, planned: Option<Instant>) {
+        let sent = Instant::now();
+        let Judged { verdict, class, observed, metrics } =
+            judge(&self.client, &self.test, &self.outgoing, self.sent.as_ref()).await;
+        let done = Instant::now();
+        let example = (class != Class::Good && self.examples.fetch_add(1, Ordering::Relaxed) < EXAMPLES)
+            .then(|| (verdict, transcript(&self.outgoing, observed.as_ref())));
+        let status = observed.as_ref().map(|o| o.status);
+        let lag = planned.map(|p| sent.saturating_duration_since(p));
+        let _ = self.tx.send(Sample { index, sent, done, lag, class, status, metrics, example });
+    }
+}
+
+pub async fn run(
+    client: reqwest::Client,
+    test: Arc<TestPlan>,
+    outgoing: Outgoing,
+    plan: &LoadPlan,
+    mut stop: watch::Receiver<bool>,
+    progress: &mut dyn FnMut(&Progress),
+) -> LoadResult {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let sent = super::sent_json(&outgoing);
+    let shared = Arc::new(Shared { client, test, outgoing, sent, examples: AtomicUsize::new(0), tx });
+    let cpu_before = crate::metrics::process::cpu_time();
+    let start = Instant::now();
+    let mut tasks = JoinSet::new();
+    match plan.rate {
+        None => spawn_closed(&mut tasks, &shared, plan, start),
+        Some(rate) => {
+            let (shared, plan) = (shared.clone(), plan.clone());
+            tasks.spawn(open_loop(shared, plan, rate, start));
+        }
+    }
+    drop(shared);
+
+    let total = match plan.stop {
+        Stop::Requests(n) => Some(n),
+        Stop::Duration(_) => None,
+    };
+    let mut result =
+        LoadResult { aggregate: Aggregate::default(), examples: vec![], warnings: vec![], interrupted: false };
+    let mut window: Option<(Instant, Instant)> = None;
+    let (mut done, mut errors) = (0u64, 0u64);
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            sample = rx.recv() => {
+                let Some(s) = sample else { break };
+                done += 1;
+                errors += u64::from(s.class != Class::Good);
+                if let Some((verdict, t)) = s.example {
+                    result.examples.push((s.index + 1, verdict, t));
+                }
+                if s.index >= plan.warmup {
+                    result.aggregate.record(s.class, s.status, s.metrics.as_ref(), s.lag);
+                    window = Some(window.map_or((s.sent, s.done), |(a, b)| (a.min(s.sent), b.max(s.done))));
+                }
+            }
+            _ = tick.tick() => progress(&Progress {
+                done,
+                total,
+                errors,
+                p50_latency: result.aggregate.stat("p50", "latency"),
+            }),
+            _ = stop.wait_for(|s| *s) => {
+                result.interrupted = true;
+                tasks.abort_all();
+                break;
+            }
+        }
+    }
+    let wall = start.elapsed();
+    result.aggregate.duration = window.map_or(Duration::ZERO, |(a, b)| b - a);
+    if let (Some(before), Some(after)) = (cpu_before, crate::metrics::process::cpu_time()) {
+        result.aggregate.client_cpu = Some(after.saturating_sub(before));
+    }
+    result.examples.sort_by_key(|(i, _, _)| *i);
+    result.warnings = warnings(&result.aggregate, plan, wall);
+    result
+}
+
+fn spawn_closed(tasks: &mut JoinSet<()>, shared: &Arc<Shared>, plan: &LoadPlan, start: Instant) {
+    let next = Arc::new(AtomicU64::new(0));
+    for _ in 0..plan.concurrency.unwrap_or(1) {
+        let (shared, next, stop) = (shared.clone(), next.clone(), plan.stop);
+        tasks.spawn(async move {
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let more = match stop {
+                    Stop::Requests(n) => index < n,
+                    Stop::Duration(d) => start.elapsed() < d,
+                };
+                if !more {
+                    break;
+                }
+                shared.one(index, None).await;
+            }
+        });
+    }
+}
+
+/// Starts requests at planned instants (absolute deadlines, so lateness never accumulates);
+/// with a concurrency cap, a start waits for a free slot and that wait counts as lag.
+async fn open_loop(shared: Arc<Shared>, plan: LoadPlan, rate: f64, start: Instant) {
+    let cap = plan.concurrency.map(|c| Arc::new(Semaphore::new(c)));
+    let mut requests = JoinSet::new();
+    let mut random = SplitMix(plan.seed);
+    let mut offset = 0.0f64;
+    for index in 0u64.. {
+        if let Stop::Requests(n) = plan.stop {
+            if index >= n {
+                break;
+            }
+        }
+        if index > 0 {
+            offset += match plan.arrival {
+                Arrival::Constant => 1.0 / rate,
+                Arrival::Poisson => -(1.0 - random.unit()).ln() / rate,
+            };
+        }
+        if let Stop::Duration(d) = plan.stop {
+            if offset >= d.as_secs_f64() {
+                break;
+            }
+        }
+        let planned = start + Duration::from_secs_f64(offset);
+        tokio::time::sleep_until(planned.into()).await;
+        let permit = match &cap {
+            Some(sem) => sem.clone().acquire_owned().await.ok(),
+            None => None,
+        };
+        let shared = shared.clone();
+        requests.spawn(async move {
+            shared.one(index, Some(planned)).await;
+            drop(permit);
+        });
+        // Reap finished requests as we go, so a long soak keeps no dead task handles.
+        while requests.try_join_next().is_some() {}
+    }
+    while requests.join_next().await.is_some() {}
+}
+
+/// When the client, not the server, may be what limits the run.
+fn warnings(agg: &Aggregate, plan: &LoadPlan, wall: Duration) -> Vec<String> {
+    let mut out = vec![];
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    if let Some(cpu) = agg.client_cpu {
+        let share = cpu.as_secs_f64() / (wall.as_secs_f64().max(1e-9) * cores);
+        if share > 0.8 && wall > Duration::from_millis(500) {
+            out.push(format!(
+                "llmspec itself used {:.0}% of this machine's {cores} cores: the client may be the bottleneck, not the server",
+                share * 100.0
+            ));
+        }
+    }
+    if let (Some(rate), Some(lag)) = (plan.rate, agg.stat("p99", "schedule_lag")) {
+        let tolerance = (0.1 / rate).max(0.010);
+        if lag > tolerance {
+            let why = if plan.concurrency.is_some() { "the concurrency cap or the client" } else { "the client" };
+            out.push(format!(
+                "requests left late: p99 schedule lag {} against a planned spacing of {}; {why} could not keep the rate",
+                crate::units::format_duration(Duration::from_secs_f64(lag)),
+                crate::units::format_duration(Duration::from_secs_f64(1.0 / rate)),
+            ));
+        }
+    }
+    out
+}
+
+/// A small, seedable generator: Poisson arrivals must be repeatable from run to run.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn unit(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The main verdict of a load test. Without thresholds every request must pass every check;
+/// with thresholds, slow requests are the thresholds' business, and failed ones too when a
+/// threshold bounds them (`error_rate`, `success_rate`, `goodput`...).
+pub fn verdict(test: &TestPlan, result: &LoadResult) -> Verdict {
+    let agg = &result.aggregate;
+    if result.interrupted {
+        return Verdict::Error(format!("interrupted after {} requests", agg.count));
+    }
+    let tolerated = test.thresholds.iter().any(|t| t.bounds_errors());
+    let bad = agg.failed + agg.errors + if test.thresholds.is_empty() { agg.slow } else { 0 };
+    if bad == 0 || tolerated {
+        return Verdict::Passed;
+    }
+    let summary = format!(
+        "{bad} of {} requests did not pass: {} errors, {} failed checks{}",
+        agg.count,
+        agg.errors,
+        agg.failed,
+        if test.thresholds.is_empty() {
+            format!(", {} over a latency or metric bound", agg.slow)
+        } else {
+            String::new()
+        }
+    );
+    let mut failures = vec![crate::expect::Failure {
+        loc: test.loc,
+        subject: "requests".into(),
+        expected: "every request to pass its checks".into(),
+        actual: summary.clone(),
+    }];
+    for (i, v, _) in &result.examples {
+        if let Verdict::Failed(f) = v {
+            failures.extend(
+                f.iter()
+                    .map(|f| crate::expect::Failure { subject: format!("request {i}: {}", f.subject), ..f.clone() }),
+            );
+        }
+    }
+    if agg.errors > 0 && agg.failed == 0 {
+        let first = result.examples.iter().find_map(|(i, v, _)| match v {
+            Verdict::Error(m) => Some(format!("; first error (request {i}): {m}")),
+            _ => None,
+        });
+        return Verdict::Error(format!("{summary}{}", first.unwrap_or_default()));
+    }
+    Verdict::Failed(failures)
+}
+
+/// One JUnit case per threshold, named by its expression.
+pub fn threshold_outcomes(test: &TestPlan, agg: &Aggregate) -> Vec<TestOutcome> {
+    test.thresholds
+        .iter()
+        .map(|t| {
+            let measured = t.measure(agg);
+            let verdict = match t.evaluate(agg) {
+                Ok(_) => Verdict::Passed,
+                Err(actual) => Verdict::Failed(vec![crate::expect::Failure {
+                    loc: t.loc,
+                    subject: t.text.clone(),
+                    expected: t.bound.to_string(),
+                    actual,
+                }]),
+            };
+            let mut properties = vec![("limit".to_string(), t.bound.to_string())];
+            if let Some(v) = measured {
+                properties.push(("measured".into(), t.show(v)));
+            }
+            TestOutcome {
+                name: format!("{}: {}", test.name, t.text),
+                loc: t.loc,
+                verdict,
+                duration: Duration::ZERO,
+                properties,
+                transcript: None,
+                aggregate: None,
+                warnings: vec![],
+            }
+        })
+        .collect()
+}

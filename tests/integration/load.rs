@@ -1,0 +1,184 @@
+//! Many requests per test: loops, counts, thresholds as JUnit cases, JSON results, warnings.
+
+use crate::support::{Sim, TempDir, assert_valid_junit, llmspec, llmspec_env};
+use llmspec::metrics::aggregate::Aggregate;
+use llmspec::sim::SimConfig;
+use std::time::{Duration, Instant};
+
+fn spec(dir: &TempDir, test: &str) -> String {
+    let text = format!("suite: load\ntests:\n{test}");
+    dir.write("load.yaml", &text).to_str().unwrap().to_string()
+}
+
+fn chat(load: &str, headers: &str, expect: &str) -> String {
+    format!(
+        r#"  - name: load test
+    {load}
+    request:
+      POST: /v1/chat/completions
+      stream: true
+      headers: {{ {headers} }}
+      json: {{ messages: [{{ role: user, content: hi }}], max_tokens: 8 }}
+    expect:
+      status: 200
+{expect}"#
+    )
+}
+
+fn results(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn a_closed_loop_sends_every_request_and_checks_each() {
+    let sim = Sim::start();
+    let dir = TempDir::new();
+    let json = dir.path("r.json");
+    let s = spec(
+        &dir,
+        &chat(
+            "load: { requests: 20, concurrency: 10, warmup: 2 }",
+            "x-a: b",
+            "      thresholds: [success_rate == 100%]\n",
+        ),
+    );
+    let out = llmspec(&["run", &s, "--base-url", &sim.url(), "--json", json.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("18 requests (0 errors, 0 failed, 0 slow)"),
+        "warm-up requests are left out: {}",
+        out.stdout
+    );
+    let r = results(&json);
+    let test = &r["suites"][0]["tests"][0];
+    assert_eq!(test["aggregate"]["count"], 18);
+    assert_eq!(test["properties"]["count"], "18");
+    assert!(test["properties"]["p99_ttft_ms"].is_string(), "{test}");
+    assert!(test["aggregate"]["histograms"]["chunk_gap"]["counts"].as_array().unwrap().len() > 1);
+    assert_eq!(r["suites"][0]["tests"][1]["name"], "load test: success_rate == 100%");
+}
+
+#[test]
+fn json_results_from_two_runs_merge_into_one_aggregate() {
+    let sim = Sim::start();
+    let dir = TempDir::new();
+    let s = spec(&dir, &chat("repeat: 5", "x-sim-ttft: 5ms", ""));
+    let mut parts = vec![];
+    for name in ["a.json", "b.json"] {
+        let path = dir.path(name);
+        assert_eq!(llmspec(&["run", &s, "--base-url", &sim.url(), "--json", path.to_str().unwrap()]).code, 0);
+        parts.push(Aggregate::from_json(&results(&path)["suites"][0]["tests"][0]["aggregate"]).unwrap());
+    }
+    let mut merged = parts[0].clone();
+    merged.merge(&parts[1]);
+    assert_eq!(merged.count, 10);
+    assert_eq!(merged.series["ttft"].len(), 10);
+    let lows = parts.iter().filter_map(|p| p.stat("min", "ttft")).fold(f64::MAX, f64::min);
+    assert_eq!(merged.stat("min", "ttft"), Some(lows));
+}
+
+#[test]
+fn an_open_loop_keeps_its_rate_and_records_schedule_lag() {
+    let sim = Sim::start();
+    let dir = TempDir::new();
+    let json = dir.path("r.json");
+    let s = spec(&dir, &chat("load: { requests: 10, rate: 50/s, arrival: poisson, seed: 7 }", "x-a: b", ""));
+    let out = llmspec(&["run", &s, "--base-url", &sim.url(), "--json", json.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let props = &results(&json)["suites"][0]["tests"][0]["properties"];
+    assert!(props["p99_schedule_lag_ms"].is_string(), "{props}");
+}
+
+#[test]
+fn a_client_that_cannot_keep_the_rate_says_so() {
+    let sim = Sim::start();
+    let dir = TempDir::new();
+    let s = spec(&dir, &chat("load: { requests: 8, rate: 100/s, concurrency: 1 }", "x-sim-ttft: 60ms", ""));
+    let out = llmspec(&["run", &s, "--base-url", &sim.url()]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(out.stdout.contains("warning: requests left late: p99 schedule lag"), "{}", out.stdout);
+}
+
+#[test]
+fn a_duration_bounded_load_ends_by_itself() {
+    let sim = Sim::start();
+    let dir = TempDir::new();
+    let s = spec(&dir, &chat("load: { duration: 600ms, concurrency: 2 }", "x-sim-ttft: 20ms", ""));
+    let started = Instant::now();
+    let out = llmspec(&["run", &s, "--base-url", &sim.url()]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    let line = out.stdout.lines().find(|l| l.contains(" requests (")).unwrap();
+    let count: u64 = line.trim().split(' ').next().unwrap().parse().unwrap();
+    assert!(count >= 4, "{line}");
+}
+
+#[test]
+fn failed_requests_are_counted_and_the_first_shown_in_full() {
+    let sim = Sim::start();
+    let dir = TempDir::new();
+    let s = spec(&dir, &chat("load: { requests: 6, concurrency: 3 }", "x-sim-fault: status-500", ""));
+    let out = llmspec(&["run", &s, "--base-url", &sim.url()]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stdout.contains("6 of 6 requests did not pass: 0 errors, 6 failed checks"), "{}", out.stdout);
+    assert_eq!(out.stdout.matches("error: request ").count(), 3, "the first three are shown: {}", out.stdout);
+}
+
+#[test]
+fn an_error_budget_threshold_decides_instead_of_every_request() {
+    let sim = Sim::start();
+    let dir = TempDir::new();
+    let s = spec(&dir, &chat("repeat: 4", "x-sim-fault: status-500", "      thresholds: [error_rate < 50%]\n"));
+    let junit = dir.path("j.xml");
+    let out = llmspec(&["run", &s, "--base-url", &sim.url(), "--junit", junit.to_str().unwrap()]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stdout.contains("PASS load test ("), "{}", out.stdout);
+    assert!(out.stdout.contains("FAIL load test: error_rate < 50% (measured 100%)"), "{}", out.stdout);
+    assert_valid_junit(&junit);
+}
+
+#[test]
+fn the_seed_performance_tests_pass_on_a_fast_server_and_fail_per_threshold_on_a_slow_one() {
+    let fast = Sim::start();
+    let out = llmspec(&["run", "specs/vllm-medium/10-performance.yaml", "--base-url", &fast.url()]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+
+    let slow = Sim::with(SimConfig {
+        ttft: Duration::from_millis(1100),
+        chunk_delay: Duration::from_millis(40),
+        output_tokens: 40,
+        ..SimConfig::default()
+    });
+    let dir = TempDir::new();
+    let junit = dir.path("perf.xml");
+    let env =
+        [("LOAD_REQUESTS", "4"), ("LOAD_CONCURRENCY", "2"), ("THROUGHPUT_MAX_TOKENS", "40"), ("LOAD_MAX_TOKENS", "40")];
+    let out = llmspec_env(
+        &[
+            "run",
+            "specs/vllm-medium/10-performance.yaml",
+            "--base-url",
+            &slow.url(),
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+        &env,
+    );
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert_valid_junit(&junit);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    for failing in [
+        "10 throughput: mean(tokens_per_second) &gt; 50",
+        "10 throughput: p50(ttft) &lt; 1s",
+        "11 concurrent load: p50(latency) &lt; 2s",
+        "11 concurrent load: p50(ttft) &lt; 1s",
+    ] {
+        let at =
+            xml.find(&format!(r#"<testcase name="{failing}""#)).unwrap_or_else(|| panic!("no case {failing}: {xml}"));
+        let case = &xml[at..at + xml[at..].find("</testcase>").unwrap()];
+        assert!(case.contains("<failure"), "{failing} should fail: {case}");
+    }
+    for passing in ["11 concurrent load: success_rate == 100%", "11 concurrent load: p99(latency) &lt; 5s"] {
+        assert!(xml.contains(&format!(r#"<testcase name="{passing}" classname="vllm-medium performance" time="0.000" file="specs/vllm-medium/10-performance.yaml" line="#)), "{passing}");
+    }
+}
