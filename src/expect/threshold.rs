@@ -84,7 +84,12 @@ impl Threshold {
             };
             return Err(format!("`{lhs}` is bounded by {want}, not `{}`", rhs.trim()));
         }
-        Ok(Threshold { loc, text: format!("{lhs} {bound}", bound = rhs.trim()), expr, bound, unit })
+        let name = match &expr {
+            Expr::Stat { function, series } => format!("{function}({series})"),
+            Expr::Scalar(name) => name.clone(),
+        };
+        let quantity = rhs.trim().trim_start_matches(['<', '>', '=', '!']).trim();
+        Ok(Threshold { loc, text: format!("{name} {} {quantity}", bound.op.symbol()), expr, bound, unit })
     }
 
     /// The measured value, or `None` when nothing was measured (no streamed request for a TTFT).
@@ -147,7 +152,7 @@ mod tests {
         ] {
             assert!(parse(t).is_ok(), "{t}: {:?}", parse(t).err());
         }
-        assert_eq!(parse("p99( latency )<5s").unwrap().text, "p99(latency) <5s");
+        assert_eq!(parse("p99( latency )<5s").unwrap().text, "p99(latency) < 5s");
     }
 
     #[test]
