@@ -1,9 +1,47 @@
 //! The editor schema of spec files, generated from the spec types.
 
 use crate::spec::model::SuiteFile;
+use serde_json::{Value, json};
 
 /// Pretty JSON, as checked in at `schemas/llmspec.schema.json`.
 pub fn generate() -> String {
-    let schema = schemars::schema_for!(SuiteFile);
+    let mut schema = serde_json::to_value(schemars::schema_for!(SuiteFile)).unwrap_or_default();
+    allow_references(&mut schema);
+    if let Some(defs) = schema.get_mut("$defs").and_then(Value::as_object_mut) {
+        defs.insert(
+            "Reference".into(),
+            json!({
+                "description": "A whole `${name}` or `${env.NAME:-default}` reference, replaced by a value of the right type.",
+                "type": "string",
+                "pattern": "^\\$\\{.+\\}$"
+            }),
+        );
+    }
     serde_json::to_string_pretty(&schema).unwrap_or_default()
+}
+
+/// Numbers and booleans may be written as a whole reference (`requests: "${n}"`), which
+/// interpolation turns into a value of the right type before decoding.
+fn allow_references(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            let typed = match map.get("type") {
+                Some(Value::String(t)) => matches!(t.as_str(), "integer" | "number" | "boolean"),
+                Some(Value::Array(ts)) => ts.iter().any(|t| matches!(t.as_str(), Some("integer" | "number" | "boolean"))),
+                _ => false,
+            };
+            if typed {
+                let original = Value::Object(std::mem::take(map));
+                let description = original.get("description").cloned();
+                map.insert("anyOf".into(), json!([original, {"$ref": "#/$defs/Reference"}]));
+                if let Some(d) = description {
+                    map.insert("description".into(), d);
+                }
+                return;
+            }
+            map.values_mut().for_each(allow_references);
+        }
+        Value::Array(items) => items.iter_mut().for_each(allow_references),
+        _ => {}
+    }
 }
