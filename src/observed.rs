@@ -18,6 +18,8 @@ pub struct Observed {
     pub latency: Duration,
     /// From sending the request to the response headers.
     pub ttfb: Duration,
+    /// The instant the request was sent: every duration here counts from it.
+    pub sent_at: Option<std::time::Instant>,
     /// Present when the answer was a `text/event-stream`; `json` is then the reassembled
     /// response.
     pub stream: Option<StreamObservation>,

@@ -27,7 +27,9 @@ fn allow_references(v: &mut Value) {
         Value::Object(map) => {
             let typed = match map.get("type") {
                 Some(Value::String(t)) => matches!(t.as_str(), "integer" | "number" | "boolean"),
-                Some(Value::Array(ts)) => ts.iter().any(|t| matches!(t.as_str(), Some("integer" | "number" | "boolean"))),
+                Some(Value::Array(ts)) => {
+                    ts.iter().any(|t| matches!(t.as_str(), Some("integer" | "number" | "boolean")))
+                }
                 _ => false,
             };
             if typed {

@@ -93,18 +93,37 @@ group_alive() {
   ps -e -o pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'
 }
 
-# Print the pid from the pid file of PORT if that process is alive and is ours (its command line
-# contains MARKER); otherwise remove a stale pid file and fail.
+# Start time of process $1 in clock ticks since boot (field 22 of /proc/PID/stat), which tells a
+# process apart from a later one that reuses its pid.
+proc_start() {
+  local s
+  s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  s=${s##*) }
+  # shellcheck disable=SC2086
+  set -- $s
+  echo "${20}"
+}
+
+# Print the pid from the pid file of PORT if that server (its process group) is still alive and
+# is the one we started; otherwise remove the stale pid file and fail.
 live_pid() {
-  local port=$1 marker=$2 f pid
+  local port=$1 f pid want have
   f=$(pid_file "$port")
   [[ -f $f ]] || return 1
   pid=$(head -c 32 "$f" | tr -dc 0-9)
-  if [[ -n $pid ]] && group_alive "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$marker"; then
-    echo "$pid"
-    return 0
+  if [[ -n $pid ]] && group_alive "$pid"; then
+    want=$(cat "$f.start" 2>/dev/null || true)
+    if ! have=$(proc_start "$pid"); then
+      # The leader is gone but members of its group remain: still ours to stop.
+      echo "$pid"
+      return 0
+    fi
+    if [[ -z $want || $want == "$have" ]]; then
+      echo "$pid"
+      return 0
+    fi
   fi
-  rm -f "$f"
+  rm -f "$f" "$f.start"
   return 1
 }
 
@@ -129,18 +148,18 @@ stop_group() {
   return 0
 }
 
-# start_server PORT MARKER HEALTH_TIMEOUT STOP_TIMEOUT -- COMMAND...
+# start_server PORT HEALTH_TIMEOUT STOP_TIMEOUT -- COMMAND...
 # Starts COMMAND in a new session (so it and all its children form one process group whose id is
 # the pid in the pid file), logs to $DIR/run/PORT.log, and waits until /health answers 200.
 start_server() {
-  local port=$1 marker=$2 health_timeout=$3 stop_timeout=$4
-  shift 4
+  local port=$1 health_timeout=$2 stop_timeout=$3
+  shift 3
   [[ ${1:-} == -- ]] && shift
-  local pidf logf pid t0 deadline code last=""
+  local pidf logf pid child t0 deadline code last=""
   pidf=$(pid_file "$port")
   logf=$(log_file "$port")
 
-  if pid=$(live_pid "$port" "$marker"); then
+  if pid=$(live_pid "$port"); then
     if [[ $(health_code "$port") == 200 ]]; then
       log "already running on 127.0.0.1:$port (pid $pid)"
       echo "http://127.0.0.1:$port"
@@ -148,22 +167,25 @@ start_server() {
     fi
     die "a server of ours (pid $pid) holds port $port but is not healthy; run '$0 stop $port' first"
   fi
-  port_in_use "$port" && die "127.0.0.1:$port is already in use by another program"
+  if port_in_use "$port"; then
+    die "127.0.0.1:$port is already in use by another program"
+  fi
 
   mkdir -p "$DIR/run"
-  rm -f "$pidf"
+  rm -f "$pidf" "$pidf.start"
   log "starting: $*"
   log "log file: $logf"
   t0=$(now)
   # setsid: a new session and process group. The inner shell writes its own pid, which is also
   # the group id, then becomes the server with exec.
-  setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidf" "$@" >"$logf" 2>&1 </dev/null &
-  local child=$!
+  setsid bash -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$pidf" "$@" >"$logf" 2>&1 </dev/null &
+  child=$!
 
   deadline=$((SECONDS + 10))
   while [[ ! -s $pidf ]] && ((SECONDS < deadline)); do sleep 0.05; done
   [[ -s $pidf ]] || die "the server did not start (no pid file after 10 s); log: $logf"
   pid=$(tr -dc 0-9 <"$pidf")
+  proc_start "$pid" >"$pidf.start" || true
 
   deadline=$((SECONDS + health_timeout))
   while :; do
@@ -171,7 +193,7 @@ start_server() {
     [[ $code == 200 ]] && break
     if ! group_alive "$pid"; then
       wait "$child" 2>/dev/null || true
-      rm -f "$pidf"
+      rm -f "$pidf" "$pidf.start"
       log "the server exited before it was healthy; last 40 lines of $logf:"
       tail -n 40 "$logf" >&2 || true
       exit 1
@@ -179,9 +201,10 @@ start_server() {
     if ((SECONDS >= deadline)); then
       log "no 200 from http://127.0.0.1:$port/health after ${health_timeout} s (last status: $code); last 40 lines of $logf:"
       tail -n 40 "$logf" >&2 || true
+      log "stopping it"
       stop_group "$pid" "$stop_timeout"
       wait "$child" 2>/dev/null || true
-      rm -f "$pidf"
+      rm -f "$pidf" "$pidf.start"
       exit 1
     fi
     if [[ $code != "$last" ]]; then
@@ -194,24 +217,26 @@ start_server() {
   echo "http://127.0.0.1:$port"
 }
 
-# stop_server PORT MARKER TIMEOUT: safe when nothing runs.
+# stop_server PORT TIMEOUT: safe when nothing runs.
 stop_server() {
-  local port=$1 marker=$2 timeout=$3 pid t0
-  if ! pid=$(live_pid "$port" "$marker"); then
+  local port=$1 timeout=$2 pid t0 f
+  f=$(pid_file "$port")
+  if ! pid=$(live_pid "$port"); then
     log "nothing of ours is running on port $port"
     return 0
   fi
   t0=$(now)
-  log "stopping pid $pid (process group) on port $port"
+  log "stopping pid $pid and its process group (port $port)"
   stop_group "$pid" "$timeout"
-  rm -f "$(pid_file "$port")"
+  rm -f "$f" "$f.start"
   log "stopped in $(elapsed "$t0" "$(now)") s"
 }
 
+# status_server PORT: prints the base URL and succeeds when our server runs there.
 status_server() {
-  local port=$1 marker=$2 pid
-  if pid=$(live_pid "$port" "$marker"); then
-    log "running on 127.0.0.1:$port (pid $pid), /health: $(health_code "$port")"
+  local port=$1 pid
+  if pid=$(live_pid "$port"); then
+    log "running on 127.0.0.1:$port (pid $pid), GET /health -> $(health_code "$port")"
     echo "http://127.0.0.1:$port"
     return 0
   fi

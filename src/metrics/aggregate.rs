@@ -51,10 +51,12 @@ pub const SCALARS: &[&str] = &[
     "req_per_s",
     "output_tokens_per_s",
     "client_cpu_s",
+    "client_peak_rss_mb",
 ];
 
 pub fn scalar_unit(name: &str) -> Unit {
     match name {
+        "client_peak_rss_mb" => Unit::Plain,
         "error_rate" | "success_rate" | "goodput_rate" => Unit::Fraction,
         "client_cpu_s" => Unit::Seconds,
         _ => Unit::Plain,
@@ -147,6 +149,8 @@ pub struct Aggregate {
     pub duration: Duration,
     /// CPU time the client used during the run (user + system), when the OS tells it.
     pub client_cpu: Option<Duration>,
+    /// The client process's highest resident memory so far, in bytes.
+    pub client_peak_rss: Option<u64>,
 }
 
 impl Default for Aggregate {
@@ -162,6 +166,7 @@ impl Default for Aggregate {
             series: SERIES.iter().map(|(name, _, scale)| (*name, Series::new(*scale))).collect(),
             duration: Duration::ZERO,
             client_cpu: None,
+            client_peak_rss: None,
         }
     }
 }
@@ -232,6 +237,7 @@ impl Aggregate {
             (Some(a), Some(b)) => Some(a + b),
             (a, b) => a.or(b),
         };
+        self.client_peak_rss = self.client_peak_rss.max(other.client_peak_rss);
     }
 
     fn rate(&self, n: u64) -> Option<f64> {
@@ -256,6 +262,7 @@ impl Aggregate {
             "req_per_s" => self.per_second(self.count),
             "output_tokens_per_s" => self.per_second(self.output_tokens),
             "client_cpu_s" => self.client_cpu.map(|d| d.as_secs_f64()),
+            "client_peak_rss_mb" => self.client_peak_rss.map(|b| b as f64 / (1024.0 * 1024.0)),
             _ => None,
         }
     }
@@ -318,6 +325,7 @@ impl Aggregate {
             "status": self.status.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
             "duration_s": self.duration.as_secs_f64(),
             "client_cpu_s": self.client_cpu.map(|d| d.as_secs_f64()),
+            "client_peak_rss_bytes": self.client_peak_rss,
             "scalars": scalars,
             "histograms": series,
         })
@@ -333,6 +341,7 @@ impl Aggregate {
         }
         a.duration = Duration::from_secs_f64(v.get("duration_s")?.as_f64()?);
         a.client_cpu = v.get("client_cpu_s").and_then(Value::as_f64).map(Duration::from_secs_f64);
+        a.client_peak_rss = v.get("client_peak_rss_bytes").and_then(Value::as_u64);
         for (name, s) in v.get("histograms")?.as_object()? {
             if let (Some(slot), Some(series)) = (a.series.get_mut(name.as_str()), Series::from_json(s)) {
                 *slot = series;

@@ -16,10 +16,18 @@ pub fn cpu_time() -> Option<Duration> {
 
 /// Resident memory of this process, in bytes.
 pub fn rss_bytes() -> Option<u64> {
+    status_kb("VmRSS:").map(|kb| kb * 1024)
+}
+
+/// The highest resident memory this process has had, in bytes.
+pub fn peak_rss_bytes() -> Option<u64> {
+    status_kb("VmHWM:").map(|kb| kb * 1024)
+}
+
+fn status_kb(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 #[cfg(test)]
@@ -28,5 +36,6 @@ mod tests {
     fn reads_its_own_usage() {
         assert!(super::cpu_time().is_some());
         assert!(super::rss_bytes().unwrap() > 1024 * 1024);
+        assert!(super::peak_rss_bytes().unwrap() >= super::rss_bytes().unwrap() / 2);
     }
 }

@@ -69,6 +69,7 @@ pub async fn exchange(client: &reqwest::Client, out: &Outgoing) -> Result<Observ
             json_error: None,
             latency,
             ttfb,
+            sent_at: Some(start),
             stream: Some(stream),
         });
     }
@@ -98,7 +99,7 @@ pub async fn exchange(client: &reqwest::Client, out: &Outgoing) -> Result<Observ
             Err(e) => (None, Some(e.to_string())),
         }
     };
-    Ok(Observed { status, headers, body, json, json_error, latency, ttfb, stream: None })
+    Ok(Observed { status, headers, body, json, json_error, latency, ttfb, sent_at: Some(start), stream: None })
 }
 
 fn headers_of<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {

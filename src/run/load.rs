@@ -134,6 +134,7 @@ pub async fn run(
     if let (Some(before), Some(after)) = (cpu_before, crate::metrics::process::cpu_time()) {
         result.aggregate.client_cpu = Some(after.saturating_sub(before));
     }
+    result.aggregate.client_peak_rss = crate::metrics::process::peak_rss_bytes();
     result.examples.sort_by_key(|(i, _, _)| *i);
     result.warnings = warnings(&result.aggregate, plan, wall);
     result

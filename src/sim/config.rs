@@ -61,6 +61,12 @@ pub struct SimConfig {
     /// stall, no-done, error-event, malformed-chunk, status-500, drop or huge-body.
     #[arg(long, value_parser = super::knobs::Fault::from_name)]
     pub fault: Option<super::knobs::Fault>,
+
+    /// Add `"sim_sent_us"` to every streamed chunk: the wall-clock time (µs since the Unix
+    /// epoch) at which the chunk is handed to the connection. A client on the same machine can
+    /// compare its own arrival times with it.
+    #[arg(long)]
+    pub stamp: bool,
 }
 
 impl Default for SimConfig {
@@ -79,6 +85,7 @@ impl Default for SimConfig {
             force_usage: false,
             no_tool_calls: false,
             fault: None,
+            stamp: false,
         }
     }
 }

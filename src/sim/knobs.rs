@@ -77,6 +77,8 @@ pub struct Knobs {
     pub tokens_per_chunk: u64,
     pub output_tokens: u64,
     pub fault: Option<Fault>,
+    /// Write the server's send time into each streamed chunk (`--stamp`).
+    pub stamp: bool,
 }
 
 impl Knobs {
@@ -114,6 +116,7 @@ impl Knobs {
             tokens_per_chunk: count(HEADER_TOKENS_PER_CHUNK, cfg.tokens_per_chunk)?,
             output_tokens: count(HEADER_OUTPUT_TOKENS, cfg.output_tokens)?,
             fault,
+            stamp: cfg.stamp,
         })
     }
 }

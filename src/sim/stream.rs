@@ -371,6 +371,15 @@ impl Stream for SseStream {
                 ready!(sleep.as_mut().poll(cx));
             }
             match this.advance() {
+                Emit::Frame(s) if this.plan.knobs.stamp && s.starts_with("data: {") => {
+                    // The wall clock, not Instant: the client reading it runs in another process.
+                    let us = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap_or_default()
+                        .as_micros();
+                    let stamped = format!("data: {{\"sim_sent_us\":{us},{}", &s["data: {".len()..]);
+                    return Poll::Ready(Some(Ok(Bytes::from(stamped))));
+                }
                 Emit::Frame(s) => return Poll::Ready(Some(Ok(Bytes::from(s)))),
                 Emit::Skip => {}
                 Emit::Fail(why) => {
