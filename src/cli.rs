@@ -78,6 +78,12 @@ struct RunArgs {
     /// Start the built-in simulator on a free local port and run against it (no GPU needed).
     #[arg(long, conflicts_with = "base_url")]
     sim: bool,
+    /// Let `exec` steps and `command` samples run commands.
+    #[arg(long)]
+    allow_exec: bool,
+    /// Shorten every soak to at most this long (for CI).
+    #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration)]
+    soak_duration: Option<Duration>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -222,7 +228,14 @@ async fn run_command(mut args: RunArgs) -> u8 {
     if let Some(j) = &json {
         reporters.push(Box::new(Shared(j.clone())));
     }
-    let options = RunOptions { tags: args.tags, name, fail_fast: args.fail_fast, stop };
+    let options = RunOptions {
+        tags: args.tags,
+        name,
+        fail_fast: args.fail_fast,
+        stop,
+        allow_exec: args.allow_exec,
+        soak_cap: args.soak_duration,
+    };
     let summary = run(&plan, options, &mut Fanout(reporters), &redactor).await;
     let junit_error = junit.and_then(|j| j.lock().ok().and_then(|j| j.write_error.clone()));
     let json_error = json.and_then(|j| j.lock().ok().and_then(|j| j.write_error.clone()));

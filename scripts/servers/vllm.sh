@@ -199,6 +199,8 @@ cmd_install() {
   rm -f "$DIR/.complete"
   mkdir -p "$DIR"
   trap on_install_exit EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
   INSTALL_T0=$(now)
   log "installing into $DIR with $("$PY" --version 2>&1) ($(command -v "$PY"))"
 

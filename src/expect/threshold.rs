@@ -8,13 +8,41 @@ use crate::metrics::aggregate::{Aggregate, SCALARS, SERIES, scalar_unit};
 use crate::spec::compare::{Comparison, Unit};
 use crate::spec::yaml::Loc;
 use crate::suggest::closest;
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
-    /// `p99(latency)`, `mean(ttft)`, `max(chunk_gap)`.
+    /// `p99(latency)`, `mean(ttft)`, `max(chunk_gap)`: a statistic of the requests.
     Stat { function: String, series: String },
     /// `error_rate`, `req_per_s`, ...
     Scalar(String),
+    /// `max(rss_mb)`, `last(queue)`: a statistic of a sampled series.
+    Sampled { function: String, name: String },
+    /// `slope(rss_mb)`: least-squares slope of a sampled series after the warm-up window.
+    Slope(String),
+    /// `drift(latency)`: the last time window's median against the first's.
+    Drift(String),
+    /// `recovery`: a value a step recorded with `as:`.
+    Step(String),
+}
+
+/// Names a threshold may use besides the built-in ones.
+#[derive(Debug, Default, Clone)]
+pub struct Names {
+    pub samples: Vec<String>,
+    pub steps: Vec<String>,
+}
+
+/// Everything a threshold can be computed from.
+pub struct Measurements<'a> {
+    pub aggregate: &'a Aggregate,
+    /// Aggregates of consecutive time windows (soak runs).
+    pub windows: &'a [Aggregate],
+    /// Sampled series: (seconds since the start, value).
+    pub samples: &'a BTreeMap<String, Vec<(f64, f64)>>,
+    /// Samples before this many seconds are left out of slopes (warm-up).
+    pub fit_after: f64,
+    pub steps: &'a BTreeMap<String, f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -28,84 +56,140 @@ pub struct Threshold {
 }
 
 const FUNCTIONS: &[&str] = &["min", "max", "mean", "avg", "median", "p50", "p90", "p95", "p99", "p99.9"];
+const SAMPLE_FUNCTIONS: &[&str] = &["min", "max", "mean", "avg", "first", "last"];
+
+fn series_unit(name: &str) -> Option<Unit> {
+    SERIES.iter().find(|(n, _, _)| *n == name).map(|(_, u, _)| *u)
+}
 
 impl Threshold {
-    pub fn parse(text: &str, loc: Loc) -> Result<Threshold, String> {
+    pub fn parse(text: &str, loc: Loc, names: &Names) -> Result<Threshold, String> {
         let t = text.trim();
         let op_at = t.find(['<', '>', '=', '!']).ok_or_else(|| {
             format!("`{t}` is not a threshold: write it as `p99(latency) < 5s` or `error_rate < 0.1%`")
         })?;
         let (lhs, rhs) = t.split_at(op_at);
         let lhs = lhs.trim();
-        let expr = match lhs.split_once('(') {
+        let series_names: Vec<&str> = SERIES.iter().map(|(n, _, _)| *n).collect();
+        let sample_names: Vec<&str> = names.samples.iter().map(String::as_str).collect();
+        let (expr, unit) = match lhs.split_once('(') {
             Some((function, rest)) => {
-                let series =
+                let arg =
                     rest.strip_suffix(')').ok_or_else(|| format!("`{lhs}` lacks its closing parenthesis"))?.trim();
                 let function = function.trim();
-                let known_p = function
-                    .strip_prefix('p')
-                    .and_then(|q| q.parse::<f64>().ok())
-                    .is_some_and(|q| (0.0..=100.0).contains(&q));
-                if !known_p && !FUNCTIONS.contains(&function) {
-                    return Err(unknown("function", function, FUNCTIONS, "pNN (any percentile)"));
+                let is_sample = sample_names.contains(&arg);
+                let check_arg = |allowed: &[&str]| {
+                    if allowed.contains(&arg) {
+                        return Ok(());
+                    }
+                    let known: Vec<&str> = series_names.iter().chain(&sample_names).copied().collect();
+                    Err(unknown("series", arg, &known, ""))
+                };
+                match function {
+                    "slope" => {
+                        if !is_sample {
+                            return Err(format!("slope() applies to a sampled series (under `sample:`), not `{arg}`"));
+                        }
+                        (Expr::Slope(arg.into()), Unit::PerSecond)
+                    }
+                    "drift" => {
+                        check_arg(&series_names)?;
+                        (Expr::Drift(arg.into()), Unit::Fraction)
+                    }
+                    f if is_sample => {
+                        if !SAMPLE_FUNCTIONS.contains(&f) {
+                            return Err(unknown("function for a sampled series", f, SAMPLE_FUNCTIONS, "slope"));
+                        }
+                        (Expr::Sampled { function: f.into(), name: arg.into() }, Unit::Plain)
+                    }
+                    f => {
+                        let known_p = f
+                            .strip_prefix('p')
+                            .and_then(|q| q.parse::<f64>().ok())
+                            .is_some_and(|q| (0.0..=100.0).contains(&q));
+                        if !known_p && !FUNCTIONS.contains(&f) {
+                            return Err(unknown("function", f, FUNCTIONS, "pNN (any percentile), slope, drift"));
+                        }
+                        check_arg(&series_names)?;
+                        (Expr::Stat { function: f.into(), series: arg.into() }, series_unit(arg).unwrap_or(Unit::Plain))
+                    }
                 }
-                if !SERIES.iter().any(|(n, _, _)| *n == series) {
-                    let names: Vec<&str> = SERIES.iter().map(|(n, _, _)| *n).collect();
-                    return Err(unknown("series", series, &names, ""));
-                }
-                Expr::Stat { function: function.to_string(), series: series.to_string() }
+            }
+            None if SCALARS.contains(&lhs) => (Expr::Scalar(lhs.into()), scalar_unit(lhs)),
+            None if names.steps.iter().any(|s| s == lhs) => (Expr::Step(lhs.into()), Unit::Seconds),
+            None if series_names.contains(&lhs) || sample_names.contains(&lhs) => {
+                return Err(format!(
+                    "`{lhs}` is a series: bound one of its statistics, e.g. `p99({lhs})` or `max({lhs})`"
+                ));
             }
             None => {
-                if !SCALARS.contains(&lhs) {
-                    let mut names: Vec<&str> = SCALARS.to_vec();
-                    names.extend(SERIES.iter().map(|(n, _, _)| *n));
-                    let mut message = unknown("value", lhs, SCALARS, "");
-                    if SERIES.iter().any(|(n, _, _)| *n == lhs) {
-                        message = format!("`{lhs}` is a distribution: bound one of its statistics, e.g. `p99({lhs})`");
-                    }
-                    return Err(message);
-                }
-                Expr::Scalar(lhs.to_string())
+                let known: Vec<&str> = SCALARS.iter().copied().chain(names.steps.iter().map(String::as_str)).collect();
+                return Err(unknown("value", lhs, &known, ""));
             }
         };
         let bound = Comparison::parse(rhs)?;
-        let unit = match &expr {
-            Expr::Stat { series, .. } => {
-                SERIES.iter().find(|(n, _, _)| n == series).map(|(_, u, _)| *u).unwrap_or(Unit::Plain)
-            }
-            Expr::Scalar(name) => scalar_unit(name),
-        };
         let compatible = bound.unit == unit || (unit == Unit::Fraction && bound.unit == Unit::Plain);
         if !compatible {
             let want = match unit {
                 Unit::Seconds => "a duration, e.g. `< 2s`",
                 Unit::Fraction => "a percentage, e.g. `< 0.1%`",
+                Unit::PerSecond => "a rate of change, e.g. `< 50/h`",
                 Unit::Plain => "a number, e.g. `> 50`",
             };
             return Err(format!("`{lhs}` is bounded by {want}, not `{}`", rhs.trim()));
         }
         let name = match &expr {
             Expr::Stat { function, series } => format!("{function}({series})"),
-            Expr::Scalar(name) => name.clone(),
+            Expr::Sampled { function, name } => format!("{function}({name})"),
+            Expr::Slope(n) => format!("slope({n})"),
+            Expr::Drift(n) => format!("drift({n})"),
+            Expr::Scalar(n) | Expr::Step(n) => n.clone(),
         };
         let quantity = rhs.trim().trim_start_matches(['<', '>', '=', '!']).trim();
         Ok(Threshold { loc, text: format!("{name} {} {quantity}", bound.op.symbol()), expr, bound, unit })
     }
 
     /// The measured value, or `None` when nothing was measured (no streamed request for a TTFT).
-    pub fn measure(&self, agg: &Aggregate) -> Option<f64> {
+    pub fn measure(&self, m: &Measurements<'_>) -> Option<f64> {
         match &self.expr {
-            Expr::Stat { function, series } => agg.stat(function, series),
-            Expr::Scalar(name) => agg.scalar(name),
+            Expr::Stat { function, series } => m.aggregate.stat(function, series),
+            Expr::Scalar(name) => m.aggregate.scalar(name),
+            Expr::Sampled { function, name } => crate::metrics::series::stat(m.samples.get(name)?, function),
+            Expr::Slope(name) => self.fit(m, name).map(|f| f.slope),
+            Expr::Drift(series) => {
+                let median = |a: &Aggregate| a.stat("p50", series);
+                let first = m.windows.iter().find_map(median)?;
+                let last = m.windows.iter().rev().find_map(median)?;
+                (first > 0.0).then(|| (last - first) / first)
+            }
+            Expr::Step(name) => m.steps.get(name).copied(),
         }
     }
 
+    /// The line fitted for a `slope()` threshold, on the samples after the warm-up.
+    pub fn fit(&self, m: &Measurements<'_>, name: &str) -> Option<crate::metrics::series::Fit> {
+        let points: Vec<(f64, f64)> = m.samples.get(name)?.iter().copied().filter(|(t, _)| *t >= m.fit_after).collect();
+        crate::metrics::series::fit(&points)
+    }
+
     /// `Ok(measured)` when the bound holds; `Err(what was measured)` when it does not.
-    pub fn evaluate(&self, agg: &Aggregate) -> Result<String, String> {
-        match self.measure(agg) {
-            Some(v) if self.bound.holds(v) => Ok(self.show(v)),
-            Some(v) => Err(self.show(v)),
-            None => Err("not measured: no request produced this value".into()),
+    pub fn evaluate(&self, m: &Measurements<'_>) -> Result<String, String> {
+        let shown = |v: f64| match &self.expr {
+            Expr::Slope(name) => match self.fit(m, name) {
+                Some(f) => format!("{} (R² {:.2}, {} samples)", self.show(v), f.r2, f.points),
+                None => self.show(v),
+            },
+            _ => self.show(v),
+        };
+        match self.measure(m) {
+            Some(v) if self.bound.holds(v) => Ok(shown(v)),
+            Some(v) => Err(shown(v)),
+            None => Err(match &self.expr {
+                Expr::Slope(_) => "not measured: fewer than 2 samples after the warm-up window".into(),
+                Expr::Drift(_) => "not measured: no time windows with samples".into(),
+                Expr::Step(_) => "not measured: the step did not complete".into(),
+                _ => "not measured: no request produced this value".into(),
+            }),
         }
     }
 
@@ -135,7 +219,16 @@ mod tests {
     use std::time::Duration;
 
     fn parse(t: &str) -> Result<Threshold, String> {
-        Threshold::parse(t, Loc::default())
+        let names = Names { samples: vec!["rss_mb".into()], steps: vec!["recovery".into()] };
+        Threshold::parse(t, Loc::default(), &names)
+    }
+
+    fn measure<'a>(
+        agg: &'a Aggregate,
+        samples: &'a BTreeMap<String, Vec<(f64, f64)>>,
+        steps: &'a BTreeMap<String, f64>,
+    ) -> Measurements<'a> {
+        Measurements { aggregate: agg, windows: &[], samples, fit_after: 10.0, steps }
     }
 
     #[test]
@@ -161,7 +254,7 @@ mod tests {
         assert!(parse("q99(latency) < 5s").unwrap_err().starts_with("unknown function `q99`"));
         assert_eq!(
             parse("latency < 5s").unwrap_err(),
-            "`latency` is a distribution: bound one of its statistics, e.g. `p99(latency)`"
+            "`latency` is a series: bound one of its statistics, e.g. `p99(latency)` or `max(latency)`"
         );
         assert_eq!(
             parse("p99(latency) < 5").unwrap_err(),
@@ -169,6 +262,27 @@ mod tests {
         );
         assert!(parse("error_rate").unwrap_err().contains("not a threshold"));
         assert!(parse("error_rate < 5s").is_err());
+        assert_eq!(
+            parse("slope(latency) < 5/h").unwrap_err(),
+            "slope() applies to a sampled series (under `sample:`), not `latency`"
+        );
+        assert!(parse("slope(rss_mb) < 50").unwrap_err().contains("a rate of change"));
+        assert!(parse("rss_mb < 50").unwrap_err().contains("is a series"));
+        assert!(parse("recovery < 30").is_err());
+    }
+
+    #[test]
+    fn soak_and_step_values() {
+        let agg = Aggregate::default();
+        let leak: Vec<(f64, f64)> = (0..60).map(|i| (i as f64, 100.0 + i as f64 / 60.0)).collect();
+        let samples = BTreeMap::from([("rss_mb".to_string(), leak)]);
+        let steps = BTreeMap::from([("recovery".to_string(), 12.5)]);
+        let m = measure(&agg, &samples, &steps);
+        assert_eq!(parse("slope(rss_mb) < 50/h").unwrap().evaluate(&m).unwrap_err(), "60/h (R² 1.00, 50 samples)");
+        assert!(parse("slope(rss_mb) < 100/h").unwrap().evaluate(&m).is_ok());
+        assert_eq!(parse("max(rss_mb) < 200").unwrap().evaluate(&m), Ok("100.983".into()));
+        assert_eq!(parse("recovery < 30s").unwrap().evaluate(&m), Ok("12.50s".into()));
+        assert!(parse("drift(latency) < 20%").unwrap().evaluate(&m).unwrap_err().contains("no time windows"));
     }
 
     #[test]
@@ -179,9 +293,11 @@ mod tests {
             agg.record(Class::Good, Some(200), Some(&m), None);
         }
         agg.record(Class::Error, None, None, None);
-        assert_eq!(parse("p50(latency) < 2s").unwrap().evaluate(&agg), Ok("300ms".into()));
-        assert_eq!(parse("p99(latency) < 2s").unwrap().evaluate(&agg), Err("5.00s".into()));
-        assert_eq!(parse("error_rate < 0.1%").unwrap().evaluate(&agg), Err("16.667%".into()));
-        assert!(parse("p50(ttft) < 1s").unwrap().evaluate(&agg).unwrap_err().starts_with("not measured"));
+        let (samples, steps) = (BTreeMap::new(), BTreeMap::new());
+        let m = measure(&agg, &samples, &steps);
+        assert_eq!(parse("p50(latency) < 2s").unwrap().evaluate(&m), Ok("300ms".into()));
+        assert_eq!(parse("p99(latency) < 2s").unwrap().evaluate(&m), Err("5.00s".into()));
+        assert_eq!(parse("error_rate < 0.1%").unwrap().evaluate(&m), Err("16.667%".into()));
+        assert!(parse("p50(ttft) < 1s").unwrap().evaluate(&m).unwrap_err().starts_with("not measured"));
     }
 }

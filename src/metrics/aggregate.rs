@@ -75,8 +75,8 @@ impl std::fmt::Debug for Series {
     }
 }
 
-/// Up to one hour in µs (or a million tokens/s in milli-tokens/s) at 3 significant digits.
-const HIGH: u64 = 3_600_000_000_000;
+/// Up to one hour in µs (or 3.6 million tokens/s in milli-tokens/s) at 3 significant digits.
+const HIGH: u64 = 3_600_000_000;
 
 impl Series {
     fn new(scale: f64) -> Series {

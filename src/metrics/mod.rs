@@ -2,6 +2,8 @@
 
 pub mod aggregate;
 pub mod process;
+pub mod prometheus;
 pub mod request;
+pub mod series;
 
 pub use request::RequestMetrics;

@@ -39,7 +39,11 @@ pub fn one_failure(source: &Source, f: &Failure) -> String {
 
 /// The first line of a verdict, for a JUnit `message` attribute or a summary.
 pub fn headline(outcome: &TestOutcome) -> String {
-    match &outcome.verdict {
+    headline_of(&outcome.verdict)
+}
+
+pub fn headline_of(verdict: &Verdict) -> String {
+    match verdict {
         Verdict::Passed => "passed".into(),
         Verdict::Failed(failures) => {
             let first = &failures[0];
@@ -55,6 +59,9 @@ pub fn headline(outcome: &TestOutcome) -> String {
 }
 
 pub fn transcript(t: &Transcript) -> String {
+    if t.request.is_empty() {
+        return t.notes.iter().map(|n| format!("{n}\n")).collect();
+    }
     let mut out = format!("request: {}\n", t.request);
     if let Some(body) = &t.request_body {
         let _ = writeln!(out, "request body: {body}");

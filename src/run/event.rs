@@ -60,6 +60,20 @@ pub struct TestOutcome {
     pub aggregate: Option<std::sync::Arc<crate::metrics::aggregate::Aggregate>>,
     /// Doubts about the measurement itself (a client that may be the bottleneck).
     pub warnings: Vec<String>,
+    /// Time series of a test that ran for a while: samples, windows, per-request latencies.
+    pub series: Option<std::sync::Arc<RunSeries>>,
+}
+
+/// What a long run saw over time, for the JSON results and the plot.
+#[derive(Debug, Clone, Default)]
+pub struct RunSeries {
+    /// Sampled series: (seconds since the start, value).
+    pub samples: std::collections::BTreeMap<String, Vec<(f64, f64)>>,
+    /// Aggregates of consecutive windows of `window`.
+    pub windows: Vec<crate::metrics::aggregate::Aggregate>,
+    pub window: Duration,
+    /// Every measured request: (seconds since the start, latency in seconds, passed).
+    pub requests: Vec<(f64, f64, bool)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -80,6 +94,8 @@ pub struct Transcript {
     pub status: Option<u16>,
     pub response_bytes: usize,
     pub response_body: String,
+    /// What lifecycle steps did, one entry per step.
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -6,6 +6,7 @@
 use super::event::{TestOutcome, Transcript, Verdict};
 use super::http::Outgoing;
 use super::{Judged, judge, transcript};
+use crate::expect::threshold::Measurements;
 use crate::metrics::RequestMetrics;
 use crate::metrics::aggregate::{Aggregate, Class};
 use crate::spec::plan::{Arrival, LoadPlan, Stop, TestPlan};
@@ -18,6 +19,16 @@ use tokio::task::JoinSet;
 
 /// Requests whose failures are shown in full; the rest are counted.
 const EXAMPLES: usize = 3;
+/// Requests kept individually for the plot; a longer run keeps the first ones.
+const MAX_TIMELINE: usize = 200_000;
+
+/// Soak windows default to a sixth of the run: enough to see a trend, each with enough requests.
+pub fn default_window(plan: &LoadPlan) -> Duration {
+    match plan.stop {
+        Stop::Duration(d) => (d / 6).max(Duration::from_millis(100)),
+        Stop::Requests(_) => Duration::from_secs(60),
+    }
+}
 
 /// What a request task reports to the collector: small, so a soak never piles up answers.
 struct Sample {
@@ -42,6 +53,10 @@ pub struct Progress {
 
 pub struct LoadResult {
     pub aggregate: Aggregate,
+    /// Soak runs: the aggregate of each consecutive time window.
+    pub windows: Vec<Aggregate>,
+    /// Every measured request: (seconds since the start, latency, passed), for plots.
+    pub timeline: Vec<(f64, f64, bool)>,
     pub examples: Vec<(u64, Verdict, Transcript)>,
     pub warnings: Vec<String>,
     pub interrupted: bool,
@@ -59,8 +74,9 @@ struct Shared {
 impl Shared {
     async fn one(&self, index: u64, planned: Option<Instant>) {
         let sent = Instant::now();
+        let Some(exchange) = &self.test.exchange else { return };
         let Judged { verdict, class, observed, metrics } =
-            judge(&self.client, &self.test, &self.outgoing, self.sent.as_ref()).await;
+            judge(&self.client, exchange, &self.outgoing, self.sent.as_ref()).await;
         let done = Instant::now();
         let example = (class != Class::Good && self.examples.fetch_add(1, Ordering::Relaxed) < EXAMPLES)
             .then(|| (verdict, transcript(&self.outgoing, observed.as_ref())));
@@ -97,9 +113,16 @@ pub async fn run(
         Stop::Requests(n) => Some(n),
         Stop::Duration(_) => None,
     };
-    let mut result =
-        LoadResult { aggregate: Aggregate::default(), examples: vec![], warnings: vec![], interrupted: false };
-    let mut window: Option<(Instant, Instant)> = None;
+    let mut result = LoadResult {
+        aggregate: Aggregate::default(),
+        windows: vec![],
+        timeline: vec![],
+        examples: vec![],
+        warnings: vec![],
+        interrupted: false,
+    };
+    let window = plan.soak.then(|| plan.window.unwrap_or_else(|| default_window(plan)));
+    let mut measured: Option<(Instant, Instant)> = None;
     let (mut done, mut errors) = (0u64, 0u64);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
@@ -113,7 +136,19 @@ pub async fn run(
                 }
                 if s.index >= plan.warmup {
                     result.aggregate.record(s.class, s.status, s.metrics.as_ref(), s.lag);
-                    window = Some(window.map_or((s.sent, s.done), |(a, b)| (a.min(s.sent), b.max(s.done))));
+                    measured = Some(measured.map_or((s.sent, s.done), |(a, b)| (a.min(s.sent), b.max(s.done))));
+                    let at = (s.sent - start).as_secs_f64();
+                    if let Some(w) = window {
+                        let i = (at / w.as_secs_f64().max(1e-3)) as usize;
+                        if result.windows.len() <= i {
+                            result.windows.resize_with(i + 1, Aggregate::default);
+                        }
+                        result.windows[i].record(s.class, s.status, s.metrics.as_ref(), s.lag);
+                    }
+                    if result.timeline.len() < MAX_TIMELINE {
+                        let latency = s.metrics.as_ref().map_or((s.done - s.sent).as_secs_f64(), |m| m.latency.as_secs_f64());
+                        result.timeline.push((at, latency, s.class == Class::Good));
+                    }
                 }
             }
             _ = tick.tick() => progress(&Progress {
@@ -130,7 +165,7 @@ pub async fn run(
         }
     }
     let wall = start.elapsed();
-    result.aggregate.duration = window.map_or(Duration::ZERO, |(a, b)| b - a);
+    result.aggregate.duration = measured.map_or(Duration::ZERO, |(a, b)| b - a);
     if let (Some(before), Some(after)) = (cpu_before, crate::metrics::process::cpu_time()) {
         result.aggregate.client_cpu = Some(after.saturating_sub(before));
     }
@@ -291,12 +326,12 @@ pub fn verdict(test: &TestPlan, result: &LoadResult) -> Verdict {
 }
 
 /// One JUnit case per threshold, named by its expression.
-pub fn threshold_outcomes(test: &TestPlan, agg: &Aggregate) -> Vec<TestOutcome> {
+pub fn threshold_outcomes(test: &TestPlan, m: &Measurements<'_>) -> Vec<TestOutcome> {
     test.thresholds
         .iter()
         .map(|t| {
-            let measured = t.measure(agg);
-            let verdict = match t.evaluate(agg) {
+            let measured = t.measure(m);
+            let verdict = match t.evaluate(m) {
                 Ok(_) => Verdict::Passed,
                 Err(actual) => Verdict::Failed(vec![crate::expect::Failure {
                     loc: t.loc,
@@ -318,6 +353,7 @@ pub fn threshold_outcomes(test: &TestPlan, agg: &Aggregate) -> Vec<TestOutcome> 
                 transcript: None,
                 aggregate: None,
                 warnings: vec![],
+                series: None,
             }
         })
         .collect()

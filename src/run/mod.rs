@@ -4,23 +4,27 @@ pub mod event;
 pub mod http;
 pub mod load;
 pub mod reassemble;
+pub mod sample;
 pub mod sse;
+pub mod steps;
 pub mod stream;
 
+use crate::expect::threshold::Measurements;
 use crate::expect::{self, Failure};
 use crate::metrics::RequestMetrics;
 use crate::metrics::aggregate::{Aggregate, Class};
 use crate::observed::{Observed, StreamEnd};
 use crate::redact::Redactor;
 use crate::spec::interp::{render, render_str};
-use crate::spec::plan::{Body, CaptureSource, Plan, RequestPlan, SuitePlan, TestPlan};
+use crate::spec::plan::{Body, CaptureSource, Exchange, Plan, RequestPlan, Stop, SuitePlan, TestPlan};
 use crate::text::trim_middle;
 use crate::units::format_duration;
+use event::RunSeries;
 use event::{Event, Reporter, Summary, TestOutcome, Transcript, Verdict};
 use http::{Outgoing, ReadOptions, TransportError};
 use regex::Regex;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::watch;
@@ -33,6 +37,10 @@ pub struct RunOptions {
     pub fail_fast: bool,
     /// Becomes true when the run must stop (Ctrl-C); the test in flight is abandoned.
     pub stop: watch::Receiver<bool>,
+    /// `--allow-exec`: lifecycle `exec` steps and `command` samples may run.
+    pub allow_exec: bool,
+    /// `--soak-duration`: no soak runs longer than this.
+    pub soak_cap: Option<std::time::Duration>,
 }
 
 pub async fn run(plan: &Plan, mut opts: RunOptions, reporter: &mut dyn Reporter, redactor: &Redactor) -> Summary {
@@ -54,7 +62,7 @@ pub async fn run(plan: &Plan, mut opts: RunOptions, reporter: &mut dyn Reporter,
                 None => {
                     let mut stop = opts.stop.clone();
                     tokio::select! {
-                        outcomes = run_test(&client, test, &mut captures, redactor) => outcomes,
+                        outcomes = run_test(&client, test, &mut captures, redactor, &opts) => outcomes,
                         _ = stop.wait_for(|s| *s) => vec![skipped(test, "not finished: the run was interrupted".into())],
                     }
                 }
@@ -73,6 +81,7 @@ pub async fn run(plan: &Plan, mut opts: RunOptions, reporter: &mut dyn Reporter,
         }
         reporter.on(&Event::SuiteFinished { suite, duration: suite_start.elapsed() });
     }
+    steps::stop_background();
     summary.duration = start.elapsed();
     opts.stop.mark_unchanged();
     reporter.on(&Event::RunFinished { summary: &summary });
@@ -104,6 +113,7 @@ fn skipped(test: &TestPlan, reason: String) -> TestOutcome {
         transcript: None,
         aggregate: None,
         warnings: vec![],
+        series: None,
     }
 }
 
@@ -117,32 +127,55 @@ async fn run_load(
     opts: &RunOptions,
     reporter: &mut dyn Reporter,
 ) -> Vec<TestOutcome> {
-    let Some(plan) = &test.load else { return vec![] };
+    let (Some(plan), Some(exchange)) = (&test.load, &test.exchange) else { return vec![] };
+    let mut plan = plan.clone();
+    if let (true, Some(cap), Stop::Duration(d)) = (plan.soak, opts.soak_cap, plan.stop) {
+        plan.stop = Stop::Duration(d.min(cap));
+    }
     let mut outcome = skipped(test, String::new());
-    let outgoing = match prepare(&test.request, captures, redactor) {
-        Ok(mut o) => {
-            o.read.keep_events = !test.expect.events.is_empty();
-            o.read.keep_raw = if test.expect.body.is_some() { o.read.keep_raw } else { 4096 };
-            o
-        }
+    let prepared = prepare(&exchange.request, captures, redactor).and_then(|o| {
+        let samplers = sample::Sampler::prepare(&test.samples, captures, opts.allow_exec)?;
+        Ok((o, samplers))
+    });
+    let (mut outgoing, samplers) = match prepared {
+        Ok(p) => p,
         Err(e) => {
             outcome.verdict = Verdict::Error(e);
             return vec![outcome];
         }
     };
+    outgoing.read.keep_events = !exchange.expect.events.is_empty();
+    outgoing.read.keep_raw = if exchange.expect.body.is_some() { outgoing.read.keep_raw } else { 4096 };
     let start = Instant::now();
+    let sampling = sample::start(samplers, client.clone(), start);
     let mut on_progress =
         |progress: &load::Progress| reporter.on(&Event::Progress { suite, test: &test.name, progress });
-    let result = load::run(client.clone(), test.clone(), outgoing, plan, opts.stop.clone(), &mut on_progress).await;
+    let result = load::run(client.clone(), test.clone(), outgoing, &plan, opts.stop.clone(), &mut on_progress).await;
+    let series = sampling.stop().await;
     outcome.duration = start.elapsed();
     outcome.verdict = load::verdict(test, &result);
     outcome.properties = result.aggregate.properties();
+    outcome.properties.extend(sample::properties(&series));
     outcome.transcript = result.examples.first().map(|(_, _, t)| t.clone());
     outcome.warnings = result.warnings.clone();
-    let mut outcomes = vec![];
-    let thresholds = load::threshold_outcomes(test, &result.aggregate);
+    let window = plan.window.unwrap_or_else(|| load::default_window(&plan));
+    let steps = BTreeMap::new();
+    let measurements = Measurements {
+        aggregate: &result.aggregate,
+        windows: &result.windows,
+        samples: &series,
+        fit_after: plan.fit_after.unwrap_or(window).as_secs_f64(),
+        steps: &steps,
+    };
+    let thresholds = load::threshold_outcomes(test, &measurements);
+    outcome.series = Some(Arc::new(RunSeries {
+        samples: series.clone(),
+        windows: result.windows.clone(),
+        window,
+        requests: result.timeline.clone(),
+    }));
     outcome.aggregate = Some(Arc::new(result.aggregate));
-    outcomes.push(outcome);
+    let mut outcomes = vec![outcome];
     outcomes.extend(thresholds);
     outcomes
 }
@@ -152,10 +185,14 @@ async fn run_test(
     test: &TestPlan,
     captures: &mut HashMap<String, Value>,
     redactor: &Redactor,
+    opts: &RunOptions,
 ) -> Vec<TestOutcome> {
+    let Some(exchange) = &test.exchange else {
+        return steps::run(client, test, captures, redactor, opts).await;
+    };
     let start = Instant::now();
     let mut outcome = skipped(test, String::new());
-    let outgoing = match prepare(&test.request, captures, redactor) {
+    let outgoing = match prepare(&exchange.request, captures, redactor) {
         Ok(o) => o,
         Err(e) => {
             outcome.verdict = Verdict::Error(e);
@@ -163,7 +200,7 @@ async fn run_test(
         }
     };
     let sent = sent_json(&outgoing);
-    let judged = judge(client, test, &outgoing, sent.as_ref()).await;
+    let judged = judge(client, exchange, &outgoing, sent.as_ref()).await;
     outcome.duration = start.elapsed();
     outcome.transcript = Some(transcript(&outgoing, judged.observed.as_ref()));
     if let (Some(observed), Some(metrics)) = (&judged.observed, &judged.metrics) {
@@ -176,7 +213,9 @@ async fn run_test(
         let mut agg = Aggregate::default();
         agg.record(judged.class, judged.observed.as_ref().map(|o| o.status), judged.metrics.as_ref(), None);
         agg.duration = outcome.duration;
-        thresholds = load::threshold_outcomes(test, &agg);
+        let (samples, steps) = (BTreeMap::new(), BTreeMap::new());
+        let m = Measurements { aggregate: &agg, windows: &[], samples: &samples, fit_after: 0.0, steps: &steps };
+        thresholds = load::threshold_outcomes(test, &m);
     }
     outcome.verdict = judged.verdict;
     if let Some(observed) = &judged.observed {
@@ -197,7 +236,7 @@ async fn run_test(
     outcomes
 }
 
-/// One exchange, judged against the test's per-request expectations.
+/// One exchange, judged against its per-request expectations.
 pub(crate) struct Judged {
     pub verdict: Verdict,
     pub class: Class,
@@ -207,7 +246,7 @@ pub(crate) struct Judged {
 
 pub(crate) async fn judge(
     client: &reqwest::Client,
-    test: &TestPlan,
+    exchange: &Exchange,
     outgoing: &Outgoing,
     sent: Option<&Value>,
 ) -> Judged {
@@ -218,7 +257,7 @@ pub(crate) async fn judge(
         }
     };
     let metrics = RequestMetrics::of(&observed);
-    if let Some(problem) = stream_problem(test, &observed) {
+    if let Some(problem) = stream_problem(exchange, &observed) {
         return Judged {
             verdict: Verdict::Error(problem),
             class: Class::Error,
@@ -226,10 +265,10 @@ pub(crate) async fn judge(
             metrics: Some(metrics),
         };
     }
-    let mut failures = test.expect.evaluate(&observed, &metrics, sent);
-    if test.request.stream && observed.stream.is_none() && observed.status == 200 {
+    let mut failures = exchange.expect.evaluate(&observed, &metrics, sent);
+    if exchange.request.stream && observed.stream.is_none() && observed.status == 200 {
         failures.push(Failure {
-            loc: test.loc,
+            loc: exchange.loc,
             subject: "stream".into(),
             expected: "a text/event-stream answer to `stream: true`".into(),
             actual: format!("a plain answer (content-type: {})", observed.header("content-type").unwrap_or("none")),
@@ -237,7 +276,7 @@ pub(crate) async fn judge(
     }
     let class = if failures.is_empty() {
         Class::Good
-    } else if failures.iter().all(|f| test.expect.is_bound(f)) {
+    } else if failures.iter().all(|f| exchange.expect.is_bound(f)) {
         Class::Slow
     } else {
         Class::Failed
@@ -271,9 +310,9 @@ pub(crate) fn transcript(outgoing: &Outgoing, observed: Option<&Observed>) -> Tr
 
 /// A stream that did not end properly gets no verdict on its content, unless the spec
 /// expects exactly that (`stream: { done: false }` or `stream: { error: ... }`).
-fn stream_problem(test: &TestPlan, observed: &Observed) -> Option<String> {
+fn stream_problem(exchange: &Exchange, observed: &Observed) -> Option<String> {
     let s = observed.stream.as_ref()?;
-    let expects = test.expect.stream.as_ref();
+    let expects = exchange.expect.stream.as_ref();
     let received = format!("after {} events in {} network chunks", s.event_count, s.network_chunks);
     match &s.end {
         StreamEnd::Broken(cause) => return Some(format!("the stream broke {received}: {cause}")),
@@ -286,7 +325,7 @@ fn stream_problem(test: &TestPlan, observed: &Observed) -> Option<String> {
         StreamEnd::TimedOut => {
             return Some(format!(
                 "the stream did not finish within {} {received} (timeout)",
-                format_duration(test.request.timeout)
+                format_duration(exchange.request.timeout)
             ));
         }
         StreamEnd::Done | StreamEnd::Eof => {}

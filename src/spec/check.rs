@@ -4,12 +4,15 @@
 use super::compare::{Comparison, Unit};
 use super::de::Spanned;
 use super::model::{self, Capture, Predicate as RawPredicate};
-use super::plan::{Arrival, Body, CapturePlan, CaptureSource, LoadPlan, RequestPlan, Stop, TestPlan};
+use super::plan::{
+    Arrival, Body, CapturePlan, CaptureSource, Exchange, LoadPlan, RequestPlan, SamplePlan, SampleSource, StepKind,
+    StepPlan, Stop, TestPlan,
+};
 use super::yaml::Loc;
 use crate::expect::predicate::{Check, Predicate};
 use crate::expect::schema::{Schema, SchemaCheck};
 use crate::expect::stream::{MetricBound, StreamCheck};
-use crate::expect::threshold::Threshold;
+use crate::expect::threshold::{Names, Threshold};
 use crate::expect::tools::ToolCallCheck;
 use crate::expect::{ExpectPlan, HeaderCheck, JsonCheck, JsonQuery};
 use crate::metrics;
@@ -40,55 +43,223 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// A problem, at a position in the file being checked.
 pub type Problem = (Loc, String);
 
-pub fn test(mut raw: model::Test, ctx: &Context<'_>, problems: &mut Vec<Problem>) -> Option<TestPlan> {
+/// `request_misspelt`: an unknown key already said "did you mean `request`", so a missing
+/// request needs no second message.
+pub fn test(
+    mut raw: model::Test,
+    ctx: &Context<'_>,
+    request_misspelt: bool,
+    problems: &mut Vec<Problem>,
+) -> Option<TestPlan> {
     let before = problems.len();
-    let request = request(raw.request, ctx, problems);
     let raw_thresholds = std::mem::take(&mut raw.expect.thresholds);
-    let expect = expect(raw.expect, ctx, problems);
-    let captures: Vec<CapturePlan> =
-        raw.capture.into_iter().filter_map(|(name, c)| capture(name, c, problems)).collect();
-    let load = match (raw.repeat, raw.load) {
-        (Some(_), Some(l)) => {
-            problems.push((l.loc, "a test has `repeat` or `load`, not both".into()));
+    let exchange = match (raw.request, raw.steps.is_empty()) {
+        (Some(request), true) => exchange(request, raw.expect, ctx, problems),
+        (None, false) => None,
+        (Some(request), false) => {
+            problems.push((request.loc, "a test has a `request` or `steps`, not both".into()));
             None
         }
-        (Some(n), None) if n.value == 0 => {
+        (None, true) => {
+            if !request_misspelt {
+                problems.push((raw.name.loc, "a test needs a `request` (or lifecycle `steps`)".into()));
+            }
+            None
+        }
+    };
+    let steps: Vec<StepPlan> = raw.steps.into_iter().filter_map(|s| step(s, ctx, problems)).collect();
+    let captures: Vec<CapturePlan> =
+        raw.capture.into_iter().filter_map(|(name, c)| capture(name, c, problems)).collect();
+    let many = [raw.repeat.is_some(), raw.load.is_some(), raw.soak.is_some()].iter().filter(|b| **b).count();
+    let load = match (raw.repeat, raw.load, raw.soak) {
+        _ if many > 1 => {
+            problems.push((raw.name.loc, "a test has one of `repeat`, `load` or `soak`, not several".into()));
+            None
+        }
+        (Some(n), _, _) if n.value == 0 => {
             problems.push((n.loc, "`repeat` must be at least 1".into()));
             None
         }
-        (Some(n), None) => Some(LoadPlan {
-            stop: Stop::Requests(n.value),
-            concurrency: Some(1),
-            rate: None,
-            arrival: Arrival::Constant,
-            warmup: 0,
-            seed: 1,
-        }),
-        (None, Some(l)) => load(l, problems),
-        (None, None) => None,
+        (Some(n), _, _) => Some(LoadPlan { stop: Stop::Requests(n.value), ..LoadPlan::once() }),
+        (_, Some(l), _) => load(l, problems),
+        (_, _, Some(s)) => soak(s, problems),
+        _ => None,
+    };
+    let samples: Vec<SamplePlan> =
+        raw.sample.into_iter().filter_map(|(name, s)| sample(name, s, ctx, load.as_ref(), problems)).collect();
+    if !samples.is_empty() && load.is_none() {
+        problems.push((
+            samples[0].loc,
+            "samples are taken while a test runs for a while: use them with `soak` or `load`".into(),
+        ));
+    }
+    let names = Names {
+        samples: samples.iter().map(|s| s.name.clone()).collect(),
+        steps: steps.iter().filter_map(|s| s.as_name.clone()).collect(),
     };
     let thresholds = raw_thresholds
         .into_iter()
-        .filter_map(|t| Threshold::parse(&t.value, t.loc).map_err(|e| problems.push((t.loc, e))).ok())
+        .filter_map(|t| Threshold::parse(&t.value, t.loc, &names).map_err(|e| problems.push((t.loc, e))).ok())
         .collect();
     if load.is_some() && !captures.is_empty() {
         problems.push((
             raw.name.loc,
-            "a test that sends many requests (`repeat`, `load`) cannot `capture`: capture in a test of its own".into(),
+            "a test that sends many requests (`repeat`, `load`, `soak`) cannot `capture`: capture in a test of its own"
+                .into(),
         ));
     }
-    let request = request?;
+    if load.is_some() && !steps.is_empty() {
+        problems.push((
+            raw.name.loc,
+            "lifecycle `steps` run once: they cannot be combined with `repeat`, `load` or `soak`".into(),
+        ));
+    }
     (problems.len() == before).then(|| TestPlan {
         name: raw.name.value,
         loc: raw.name.loc,
         tags: raw.tags,
         skip: raw.skip,
-        request,
-        expect,
+        exchange,
+        steps,
         captures,
         load,
+        samples,
         thresholds,
     })
+}
+
+fn exchange(
+    request: Spanned<model::Request>,
+    expect: model::Expect,
+    ctx: &Context<'_>,
+    problems: &mut Vec<Problem>,
+) -> Option<Exchange> {
+    let loc = request.loc;
+    let request = self::request(request, ctx, problems);
+    let expect = self::expect(expect, ctx, problems);
+    Some(Exchange { loc, request: request?, expect })
+}
+
+fn step(raw: Spanned<model::Step>, ctx: &Context<'_>, problems: &mut Vec<Problem>) -> Option<StepPlan> {
+    let loc = raw.loc;
+    let s = raw.value;
+    let as_name = s.as_name.map(|n| n.value);
+    let kind = match (s.exec, s.sleep, s.wait_until) {
+        (Some(e), None, None) => {
+            if e.command.is_empty() || e.command[0].is_empty() {
+                problems.push((loc, "`exec` needs a program to run".into()));
+                return None;
+            }
+            let timeout = match &e.timeout {
+                Some(t) => parse_duration(t).map_err(|m| problems.push((loc, m))).ok()?,
+                None => Duration::from_secs(60),
+            };
+            StepKind::Exec {
+                command: e.command,
+                background: e.background,
+                timeout,
+                expect_exit: e.expect_exit.unwrap_or(0),
+            }
+        }
+        (None, Some(d), None) => StepKind::Sleep(duration(&d, problems)?),
+        (None, None, Some(w)) => {
+            let timeout = duration(&w.timeout, problems);
+            let every = match &w.every {
+                Some(e) => duration(e, problems),
+                None => Some(Duration::from_secs(1)),
+            };
+            let exchange = exchange(w.request, w.expect, ctx, problems);
+            StepKind::WaitUntil { exchange: exchange?, timeout: timeout?, every: every?, from: w.from.map(|f| f.value) }
+        }
+        _ => {
+            problems.push((loc, "a step is exactly one of `exec`, `sleep` or `wait_until`".into()));
+            return None;
+        }
+    };
+    Some(StepPlan { loc, kind, as_name })
+}
+
+fn soak(raw: Spanned<model::Soak>, problems: &mut Vec<Problem>) -> Option<LoadPlan> {
+    let s = raw.value;
+    let total = duration(&s.duration, problems)?;
+    let (rate, concurrency) = match (&s.interval, s.concurrency) {
+        (Some(i), None) => {
+            let every = duration(i, problems)?;
+            if every.is_zero() {
+                problems.push((i.loc, "`interval` must be longer than zero".into()));
+                return None;
+            }
+            (Some(1.0 / every.as_secs_f64()), None)
+        }
+        (None, Some(c)) if c > 0 => (None, Some(c as usize)),
+        _ => {
+            problems.push((
+                raw.loc,
+                "a soak sends one request every `interval`, or holds `concurrency` requests in flight: give one".into(),
+            ));
+            return None;
+        }
+    };
+    let window = match &s.window {
+        Some(w) => Some(duration(w, problems)?),
+        None => None,
+    };
+    let fit_after = match &s.warmup {
+        Some(w) => Some(duration(w, problems)?),
+        None => None,
+    };
+    Some(LoadPlan { stop: Stop::Duration(total), concurrency, rate, window, fit_after, soak: true, ..LoadPlan::once() })
+}
+
+fn sample(
+    name: String,
+    raw: Spanned<model::SampleSource>,
+    ctx: &Context<'_>,
+    load: Option<&LoadPlan>,
+    problems: &mut Vec<Problem>,
+) -> Option<SamplePlan> {
+    let loc = raw.loc;
+    let s = raw.value;
+    let source = match (s.prometheus, s.process, s.command) {
+        (Some(p), None, None) => {
+            let path = p.path.unwrap_or_else(|| "/metrics".into());
+            let url = if path.starts_with("http://") || path.starts_with("https://") {
+                path
+            } else if let Some(base) = ctx.base_url {
+                format!("{}/{}", base.trim_end_matches('/'), path.trim_start_matches('/'))
+            } else {
+                problems.push((
+                    loc,
+                    "a Prometheus path needs a base URL: set `defaults.base_url` or give a full URL".into(),
+                ));
+                return None;
+            };
+            SampleSource::Prometheus { url, metric: p.metric, labels: p.labels }
+        }
+        (None, Some(p), None) => {
+            let pid = p.pid.map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
+            if pid.is_none() == p.name.is_none() {
+                problems.push((loc, "a process is named by exactly one of `pid` or `name`".into()));
+                return None;
+            }
+            SampleSource::Process { pid, name: p.name }
+        }
+        (None, None, Some(c)) if !c.is_empty() => SampleSource::Command(c),
+        _ => {
+            problems.push((loc, "a sample comes from exactly one of `prometheus`, `process` or `command`".into()));
+            return None;
+        }
+    };
+    let interval = load.and_then(|l| l.rate).map(|r| Duration::from_secs_f64(1.0 / r));
+    let every = match &s.every {
+        Some(e) => duration(e, problems)?,
+        None => interval.map_or(Duration::from_secs(5), |i| i.min(Duration::from_secs(5))),
+    };
+    if every.is_zero() {
+        problems.push((loc, "`every` must be longer than zero".into()));
+        return None;
+    }
+    Some(SamplePlan { name, loc, source, every, scale: s.scale.unwrap_or(1.0) })
 }
 
 fn load(raw: Spanned<model::Load>, problems: &mut Vec<Problem>) -> Option<LoadPlan> {
@@ -130,6 +301,7 @@ fn load(raw: Spanned<model::Load>, problems: &mut Vec<Problem>) -> Option<LoadPl
         arrival: l.arrival.unwrap_or(Arrival::Constant),
         warmup: l.warmup.unwrap_or(0),
         seed: l.seed.unwrap_or(1),
+        ..LoadPlan::once()
     })
 }
 

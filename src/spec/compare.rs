@@ -47,6 +47,8 @@ pub enum Unit {
     Seconds,
     /// Written with `%`, stored as a fraction (`0.1%` is 0.001).
     Fraction,
+    /// A change per unit of time (`50/h`, `1/s`), stored per second.
+    PerSecond,
     Plain,
 }
 
@@ -98,6 +100,17 @@ pub fn parse_quantity(text: &str) -> Result<(f64, Unit), String> {
     if let Ok(v) = t.parse::<f64>() {
         return Ok((v, Unit::Plain));
     }
+    if let Some((n, per)) = t.split_once('/') {
+        let seconds = match per.trim() {
+            "s" => 1.0,
+            "m" | "min" => 60.0,
+            "h" => 3600.0,
+            "d" => 86400.0,
+            _ => return Err(format!("`{t}`: a rate is written per s, m, h or d, e.g. `50/h`")),
+        };
+        let v: f64 = n.trim().parse().map_err(|_| format!("`{t}` is not a rate such as `50/h`"))?;
+        return Ok((v / seconds, Unit::PerSecond));
+    }
     parse_duration(t)
         .map(|d| (d.as_secs_f64(), Unit::Seconds))
         .map_err(|_| format!("`{t}` is neither a number, a percentage nor a duration (250ms, 5s, 2m)"))
@@ -107,6 +120,7 @@ pub fn format_quantity(value: f64, unit: Unit) -> String {
     match unit {
         Unit::Seconds => format_duration(Duration::from_secs_f64(value.max(0.0))),
         Unit::Fraction => format!("{}%", trim_float(value * 100.0)),
+        Unit::PerSecond => format!("{}/h", trim_float(value * 3600.0)),
         Unit::Plain => trim_float(value),
     }
 }
@@ -141,6 +155,9 @@ mod tests {
         assert!((c.rhs - 0.001).abs() < 1e-12);
         let c = Comparison::parse("<= 250ms").unwrap();
         assert_eq!(c.rhs, 0.25);
+        let c = Comparison::parse("< 50/h").unwrap();
+        assert_eq!((c.unit, c.to_string()), (Unit::PerSecond, "< 50/h".to_string()));
+        assert!(Comparison::parse("< 5/week").is_err());
     }
 
     #[test]

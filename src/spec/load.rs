@@ -125,11 +125,22 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
         }
         None => vec![],
     };
+    // What each test makes available to later ones: its captures and its steps' `as` names.
+    let step_names = |t: &Node| -> Vec<String> {
+        match t.get("steps").map(|s| &s.value) {
+            Some(Value::Seq(steps)) => steps.iter().filter_map(|s| s.get("as").map(Node::scalar_text)).collect(),
+            _ => vec![],
+        }
+    };
     let captures_by_test: Vec<Vec<String>> = test_nodes
         .iter()
-        .map(|t| match t.get("capture").map(|c| &c.value) {
-            Some(Value::Map(entries)) => entries.iter().map(|(k, _)| k.scalar_text()).collect(),
-            _ => vec![],
+        .map(|t| {
+            let mut names = match t.get("capture").map(|c| &c.value) {
+                Some(Value::Map(entries)) => entries.iter().map(|(k, _)| k.scalar_text()).collect(),
+                _ => vec![],
+            };
+            names.extend(step_names(t));
+            names
         })
         .collect();
     let all_captures: BTreeSet<String> = captures_by_test.iter().flatten().cloned().collect();
@@ -147,11 +158,18 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
     }
     let mut tests = test_nodes;
     for (i, test) in tests.iter_mut().enumerate() {
+        let own_steps = step_names(test);
         if let Value::Map(entries) = &mut test.value {
             for (key, value) in entries.iter_mut() {
-                let is_request = key.as_str() == Some("request");
-                scope.allow_captures = is_request;
-                scope.interpolate(value, is_request, &mut interp_errors);
+                // What is sent or run late enough to use captures (and this test's own steps).
+                let late = matches!(key.as_str(), Some("request" | "steps" | "sample"));
+                scope.allow_captures = late;
+                let before = scope.captures.clone();
+                if key.as_str() == Some("steps") {
+                    scope.captures.extend(own_steps.iter().cloned());
+                }
+                scope.interpolate(value, late, &mut interp_errors);
+                scope.captures = before;
             }
         }
         scope.captures.extend(captures_by_test[i].iter().cloned());
@@ -177,9 +195,11 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
     let mut plans = vec![];
     let mut names: HashMap<String, usize> = HashMap::new();
     for node in &tests {
+        let before = decode_errors.len();
         let Some(test) = from_node_collecting::<Test>(node, &mut decode_errors) else {
             continue;
         };
+        let misspelt = decode_errors[before..].iter().any(|e| e.message.contains("did you mean `request`"));
         if let Some(first) = names.insert(test.name.value.clone(), test.name.loc.line) {
             problems.push((
                 test.name.loc,
@@ -189,7 +209,7 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
                 ),
             ));
         }
-        if let Some(plan) = check::test(test, &ctx, &mut problems) {
+        if let Some(plan) = check::test(test, &ctx, misspelt, &mut problems) {
             plans.push(Arc::new(plan));
         }
     }

@@ -76,8 +76,19 @@ pub struct Test {
     /// measurements are aggregated (for `thresholds`).
     #[serde(default)]
     pub load: Option<Spanned<Load>>,
-    /// The HTTP request to send.
-    pub request: Spanned<Request>,
+    /// Keep sending the request for a long time, cut into time windows, while sampling the
+    /// server (`sample`). For stability and leak tests.
+    #[serde(default)]
+    pub soak: Option<Spanned<Soak>>,
+    /// Series sampled from the server while the test runs (with `soak` or `load`).
+    #[serde(default)]
+    pub sample: BTreeMap<String, Spanned<SampleSource>>,
+    /// Lifecycle steps run in order instead of a request: `exec`, `sleep`, `wait_until`.
+    #[serde(default)]
+    pub steps: Vec<Spanned<Step>>,
+    /// The HTTP request to send (not with `steps`).
+    #[serde(default)]
+    pub request: Option<Spanned<Request>>,
     /// What the response must satisfy. Every check is evaluated and reported.
     #[serde(default)]
     pub expect: Expect,
@@ -258,6 +269,173 @@ pub struct Load {
     /// Seed of the `poisson` arrivals, for repeatable runs (default 1).
     #[serde(default)]
     pub seed: Option<u64>,
+}
+
+/// A long run: one request every `interval`, or `concurrency` requests in flight, for
+/// `duration` (`--soak-duration` on the command line can shorten it).
+#[derive(Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct Soak {
+    /// How long, e.g. `1h`.
+    pub duration: Spanned<String>,
+    /// Send one request every this long (an open loop), e.g. `30s`.
+    #[serde(default)]
+    pub interval: Option<Spanned<String>>,
+    /// Or hold this many requests in flight (a closed loop).
+    #[serde(default)]
+    pub concurrency: Option<u64>,
+    /// Length of the time windows the aggregates are cut into (default: a sixth of `duration`).
+    #[serde(default)]
+    pub window: Option<Spanned<String>>,
+    /// Samples taken before this are left out of slopes (default: one window).
+    #[serde(default)]
+    pub warmup: Option<Spanned<String>>,
+}
+
+/// Where a sampled value comes from: exactly one of `prometheus`, `process` or `command`.
+#[derive(Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct SampleSource {
+    /// A metric of a Prometheus text endpoint.
+    #[serde(default)]
+    pub prometheus: Option<PrometheusSource>,
+    /// Resident memory (MB) of a local process and its children, from /proc.
+    #[serde(default)]
+    pub process: Option<ProcessSource>,
+    /// A command whose output's first number is the value (needs `--allow-exec`), e.g.
+    /// `[docker, stats, --no-stream, --format, "{{.MemUsage}}", my-vllm]`; a unit after the
+    /// number (KiB, MiB, GiB, kB, MB, GB) converts the value to MB.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    /// Sampling period (default 5s, or the soak interval if shorter).
+    #[serde(default)]
+    pub every: Option<Spanned<String>>,
+    /// Multiply the value by this, e.g. `1e-6` for bytes → MB.
+    #[serde(default)]
+    pub scale: Option<f64>,
+}
+
+#[derive(Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusSource {
+    /// Path on the suite's base URL (default `/metrics`), or a full URL.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// The metric name, e.g. `process_resident_memory_bytes` or `vllm:num_requests_running`.
+    pub metric: String,
+    /// Only samples with these labels count; matching samples are summed.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessSource {
+    /// A process id (a number, or a `${capture}` from a `exec` step with `background: true`).
+    #[serde(default)]
+    pub pid: Option<serde_json::Value>,
+    /// Or every process whose command name or command line contains this.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// One lifecycle step: exactly one of `exec`, `sleep` or `wait_until`.
+#[derive(Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Run a command (no shell): a list of words, or a mapping. Needs `--allow-exec`.
+    #[serde(default)]
+    pub exec: Option<Exec>,
+    /// Wait this long, e.g. `2s`.
+    #[serde(default)]
+    pub sleep: Option<Spanned<String>>,
+    /// Repeat a request every `every` until its expectations hold or `timeout` runs out.
+    #[serde(default)]
+    pub wait_until: Option<WaitUntil>,
+    /// Record this step's duration under this name, for thresholds (`recovery < 30s`) and
+    /// later steps (`${recovery}`, in seconds). An `exec` with `background: true` records the
+    /// process id instead.
+    #[serde(default, rename = "as")]
+    pub as_name: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exec {
+    pub command: Vec<String>,
+    pub background: bool,
+    pub timeout: Option<String>,
+    pub expect_exit: Option<i64>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ExecMap {
+    /// The program and its arguments.
+    command: Vec<String>,
+    /// Start it and go on without waiting (its pid is recorded by `as`).
+    #[serde(default)]
+    background: Option<bool>,
+    /// Longest run allowed (default 60s).
+    #[serde(default)]
+    timeout: Option<String>,
+    /// The exit status that counts as success (default 0).
+    #[serde(default)]
+    expect_exit: Option<i64>,
+}
+
+impl<'de> Deserialize<'de> for Exec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Exec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a command as a list of words, or a mapping with `command`")
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Exec, A::Error> {
+                let command = Vec::<String>::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(Exec { command, background: false, timeout: None, expect_exit: None })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Exec, A::Error> {
+                let m = ExecMap::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(Exec {
+                    command: m.command,
+                    background: m.background == Some(true),
+                    timeout: m.timeout,
+                    expect_exit: m.expect_exit,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for Exec {
+    fn schema_name() -> Cow<'static, str> {
+        "Exec".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let map = generator.subschema_for::<ExecMap>();
+        json_schema!({
+            "description": "A command as a list of words (no shell), or a mapping with `command`.",
+            "anyOf": [{"type": "array", "items": {"type": "string"}, "minItems": 1}, map]
+        })
+    }
+}
+
+#[derive(Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct WaitUntil {
+    pub request: Spanned<Request>,
+    #[serde(default)]
+    pub expect: Expect,
+    /// Give up after this long, e.g. `60s`.
+    pub timeout: Spanned<String>,
+    /// Try again after this long (default 1s).
+    #[serde(default)]
+    pub every: Option<Spanned<String>>,
+    /// Measure from the start of an earlier step (its `as` name) instead of this one's.
+    #[serde(default)]
+    pub from: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq)]

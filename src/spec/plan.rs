@@ -30,12 +30,73 @@ pub struct TestPlan {
     pub loc: Loc,
     pub tags: Vec<String>,
     pub skip: Option<String>,
+    /// The request and its expectations (absent for a test made of steps).
+    pub exchange: Option<Exchange>,
+    pub steps: Vec<StepPlan>,
+    pub captures: Vec<CapturePlan>,
+    /// Many requests instead of one (`repeat`, `load` or `soak`).
+    pub load: Option<LoadPlan>,
+    pub samples: Vec<SamplePlan>,
+    pub thresholds: Vec<Threshold>,
+}
+
+/// A request and what its answer must satisfy.
+#[derive(Debug)]
+pub struct Exchange {
+    pub loc: Loc,
     pub request: RequestPlan,
     pub expect: ExpectPlan,
-    pub captures: Vec<CapturePlan>,
-    /// Many requests instead of one (`repeat` or `load`).
-    pub load: Option<LoadPlan>,
-    pub thresholds: Vec<Threshold>,
+}
+
+#[derive(Debug)]
+pub struct StepPlan {
+    pub loc: Loc,
+    pub kind: StepKind,
+    /// Records the step's duration (or a background process's pid) under this name.
+    pub as_name: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum StepKind {
+    /// May hold `${...}` references to earlier captures and steps.
+    Exec {
+        command: Vec<String>,
+        background: bool,
+        timeout: Duration,
+        expect_exit: i64,
+    },
+    Sleep(Duration),
+    WaitUntil {
+        exchange: Exchange,
+        timeout: Duration,
+        every: Duration,
+        from: Option<String>,
+    },
+}
+
+#[derive(Debug)]
+pub struct SamplePlan {
+    pub name: String,
+    pub loc: Loc,
+    pub source: SampleSource,
+    pub every: Duration,
+    pub scale: f64,
+}
+
+#[derive(Debug)]
+pub enum SampleSource {
+    /// The URL may hold `${...}` references.
+    Prometheus {
+        url: String,
+        metric: String,
+        labels: std::collections::BTreeMap<String, String>,
+    },
+    /// The pid may hold `${...}` references.
+    Process {
+        pid: Option<String>,
+        name: Option<String>,
+    },
+    Command(Vec<String>),
 }
 
 #[derive(Debug, Clone)]
@@ -48,6 +109,28 @@ pub struct LoadPlan {
     pub arrival: Arrival,
     pub warmup: u64,
     pub seed: u64,
+    /// Soak runs: cut the aggregates into windows of this length (default: a sixth).
+    pub window: Option<Duration>,
+    /// Soak runs: samples before this are left out of slopes (default: one window).
+    pub fit_after: Option<Duration>,
+    pub soak: bool,
+}
+
+impl LoadPlan {
+    /// One request; the base the other shapes are written from.
+    pub fn once() -> LoadPlan {
+        LoadPlan {
+            stop: Stop::Requests(1),
+            concurrency: Some(1),
+            rate: None,
+            arrival: Arrival::Constant,
+            warmup: 0,
+            seed: 1,
+            window: None,
+            fit_after: None,
+            soak: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

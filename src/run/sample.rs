@@ -1,0 +1,243 @@
+//! Samples taken from the server while a test runs: a Prometheus metric, the memory of a local
+//! process tree, or a command's output. Each source is read on its own period by its own task.
+
+use crate::spec::interp::render_str;
+use crate::spec::plan::{SamplePlan, SampleSource};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// A sample source with every reference resolved.
+pub struct Sampler {
+    name: String,
+    source: Source,
+    every: Duration,
+    scale: f64,
+}
+
+enum Source {
+    Prometheus { url: String, metric: String, labels: BTreeMap<String, String> },
+    Process { pid: Option<u32>, name: Option<String> },
+    Command(Vec<String>),
+}
+
+impl Sampler {
+    pub fn prepare(
+        plans: &[SamplePlan],
+        captures: &HashMap<String, Value>,
+        allow_exec: bool,
+    ) -> Result<Vec<Sampler>, String> {
+        plans
+            .iter()
+            .map(|p| {
+                let source = match &p.source {
+                    SampleSource::Prometheus { url, metric, labels } => Source::Prometheus {
+                        url: render_str(url, captures)?,
+                        metric: metric.clone(),
+                        labels: labels.clone(),
+                    },
+                    SampleSource::Process { pid, name } => {
+                        let pid = match pid {
+                            Some(p) => {
+                                let text = render_str(p, captures)?;
+                                Some(
+                                    text.trim()
+                                        .parse()
+                                        .map_err(|_| format!("sample `{}`: `{text}` is not a process id", p))?,
+                                )
+                            }
+                            None => None,
+                        };
+                        Source::Process { pid, name: name.clone() }
+                    }
+                    SampleSource::Command(words) => {
+                        if !allow_exec {
+                            return Err(format!("sample `{}` runs a command: refused without --allow-exec", p.name));
+                        }
+                        Source::Command(words.iter().map(|w| render_str(w, captures)).collect::<Result<_, _>>()?)
+                    }
+                };
+                Ok(Sampler { name: p.name.clone(), source, every: p.every, scale: p.scale })
+            })
+            .collect()
+    }
+
+    async fn read(&self, client: &reqwest::Client) -> Option<f64> {
+        let raw = match &self.source {
+            Source::Prometheus { url, metric, labels } => {
+                let text = client.get(url).timeout(Duration::from_secs(5)).send().await.ok()?.text().await.ok()?;
+                crate::metrics::prometheus::value(&text, metric, labels)
+            }
+            Source::Process { pid, name } => process_tree_rss_mb(*pid, name.as_deref()),
+            Source::Command(words) => {
+                let run = tokio::process::Command::new(&words[0]).args(&words[1..]).kill_on_drop(true).output();
+                let out = tokio::time::timeout(Duration::from_secs(10), run).await.ok()?.ok()?;
+                first_quantity_mb(&String::from_utf8_lossy(&out.stdout))
+            }
+        };
+        raw.map(|v| v * self.scale)
+    }
+}
+
+type Series = BTreeMap<String, Vec<(f64, f64)>>;
+
+pub struct Sampling {
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    series: Arc<Mutex<Series>>,
+}
+
+/// Starts every sampler; times are seconds since `start`.
+pub fn start(samplers: Vec<Sampler>, client: reqwest::Client, start: Instant) -> Sampling {
+    let (stop, stopped) = watch::channel(false);
+    let series = Arc::new(Mutex::new(Series::new()));
+    let tasks = samplers
+        .into_iter()
+        .map(|sampler| {
+            let (client, series, mut stopped) = (client.clone(), series.clone(), stopped.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(sampler.every);
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        _ = stopped.wait_for(|s| *s) => break,
+                    }
+                    if let Some(v) = sampler.read(&client).await {
+                        let t = start.elapsed().as_secs_f64();
+                        if let Ok(mut s) = series.lock() {
+                            s.entry(sampler.name.clone()).or_default().push((t, v));
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    drop(stopped);
+    Sampling { stop, tasks, series }
+}
+
+impl Sampling {
+    pub async fn stop(self) -> Series {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.series.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+/// For JUnit: how many samples, and first, last, min and max of each series.
+pub fn properties(series: &Series) -> Vec<(String, String)> {
+    let mut props = vec![];
+    for (name, points) in series {
+        props.push((format!("samples_{name}"), points.len().to_string()));
+        for f in ["first", "last", "min", "max"] {
+            if let Some(v) = crate::metrics::series::stat(points, f) {
+                props.push((format!("{f}_{name}"), crate::spec::compare::trim_float(v)));
+            }
+        }
+        if let Some(fit) = crate::metrics::series::fit(points) {
+            props.push((format!("slope_{name}_per_h"), crate::spec::compare::trim_float(fit.slope * 3600.0)));
+            props.push((format!("r2_{name}"), format!("{:.3}", fit.r2)));
+        }
+    }
+    props
+}
+
+/// Resident memory in MB of a process (or of every process whose name or command line holds
+/// `name`) and all their descendants. The server may be a tree: vLLM runs an API server, an
+/// engine and workers.
+pub fn process_tree_rss_mb(pid: Option<u32>, name: Option<&str>) -> Option<f64> {
+    let me = std::process::id();
+    let mut parent: HashMap<u32, u32> = HashMap::new();
+    let mut roots = vec![];
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(p) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else { continue };
+        let Some(after) = stat.rfind(')').map(|i| &stat[i + 2..]) else { continue };
+        if let Some(pp) = after.split_whitespace().nth(1).and_then(|v| v.parse().ok()) {
+            parent.insert(p, pp);
+        }
+        if let Some(n) = name {
+            let cmdline = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if p != me && cmdline.contains(n) && !cmdline.contains("llmspec") {
+                roots.push(p);
+            }
+        }
+    }
+    if let Some(p) = pid {
+        roots.push(p);
+    }
+    if roots.is_empty() {
+        return None;
+    }
+    let in_tree = |mut p: u32| loop {
+        if roots.contains(&p) {
+            return true;
+        }
+        match parent.get(&p) {
+            Some(&pp) if pp != 0 && pp != p => p = pp,
+            _ => return false,
+        }
+    };
+    let mut kb = 0u64;
+    let mut any = false;
+    for &p in parent.keys() {
+        if in_tree(p) {
+            let status = std::fs::read_to_string(format!("/proc/{p}/status")).unwrap_or_default();
+            if let Some(v) = status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            {
+                kb += v;
+                any = true;
+            }
+        }
+    }
+    any.then(|| kb as f64 / 1024.0)
+}
+
+/// The first number of a command's output, in MB when a size unit follows it
+/// (`1.5GiB / 8GiB` → 1536).
+pub fn first_quantity_mb(text: &str) -> Option<f64> {
+    let start = text.find(|c: char| c.is_ascii_digit())?;
+    let rest = &text[start..];
+    let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+    let value: f64 = rest[..end].parse().ok()?;
+    let unit: String = rest[end..].trim_start().chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+    let factor = match unit.as_str() {
+        "B" => 1.0 / (1024.0 * 1024.0),
+        "KiB" => 1.0 / 1024.0,
+        "kB" | "KB" => 1e3 / 1e6,
+        "MiB" => 1.0,
+        "MB" => 1.0,
+        "GiB" => 1024.0,
+        "GB" => 1e3,
+        _ => 1.0,
+    };
+    Some(value * factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_sizes_out_of_command_output() {
+        assert_eq!(first_quantity_mb("1.5GiB / 8GiB"), Some(1536.0));
+        assert_eq!(first_quantity_mb("mem: 512MiB"), Some(512.0));
+        assert_eq!(first_quantity_mb("42\n"), Some(42.0));
+        assert_eq!(first_quantity_mb("none"), None);
+    }
+
+    #[test]
+    fn measures_a_process_tree() {
+        let mb = process_tree_rss_mb(Some(std::process::id()), None).unwrap();
+        assert!(mb > 1.0, "{mb}");
+        assert_eq!(process_tree_rss_mb(None, Some("no-such-process-name-xyz")), None);
+    }
+}
