@@ -5,6 +5,7 @@ use crate::redact::Redactor;
 use crate::report::console::Console;
 use crate::report::json::JsonResults;
 use crate::report::junit::Junit;
+use crate::report::plot::Plots;
 use crate::run::event::{Fanout, Reporter, Summary};
 use crate::run::{RunOptions, run};
 use crate::spec::{self, Diagnostic, LoadOptions, Plan};
@@ -69,6 +70,9 @@ struct RunArgs {
     /// Write every verdict and aggregate (with mergeable histograms) as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Write an SVG plot of each soak or load test here (default: beside --junit or --json).
+    #[arg(long, value_name = "DIR")]
+    plots: Option<PathBuf>,
     /// Stop at the first failed test; the rest are reported as skipped.
     #[arg(long)]
     fail_fast: bool,
@@ -228,6 +232,17 @@ async fn run_command(mut args: RunArgs) -> u8 {
     if let Some(j) = &json {
         reporters.push(Box::new(Shared(j.clone())));
     }
+    let beside =
+        |p: &PathBuf| p.parent().map(|d| if d.as_os_str().is_empty() { PathBuf::from(".") } else { d.to_path_buf() });
+    let plot_dir = args
+        .plots
+        .clone()
+        .or_else(|| args.junit.as_ref().and_then(beside))
+        .or_else(|| args.json.as_ref().and_then(beside));
+    let plots = plot_dir.map(|d| Arc::new(Mutex::new(Plots::new(d))));
+    if let Some(p) = &plots {
+        reporters.push(Box::new(Shared(p.clone())));
+    }
     let options = RunOptions {
         tags: args.tags,
         name,
@@ -237,9 +252,15 @@ async fn run_command(mut args: RunArgs) -> u8 {
         soak_cap: args.soak_duration,
     };
     let summary = run(&plan, options, &mut Fanout(reporters), &redactor).await;
+    if let Some(p) = plots.as_ref().and_then(|p| p.lock().ok().map(|p| p.written.clone())) {
+        for file in p {
+            eprintln!("plot: {}", file.display());
+        }
+    }
+    let plot_error = plots.and_then(|p| p.lock().ok().and_then(|p| p.write_error.clone()));
     let junit_error = junit.and_then(|j| j.lock().ok().and_then(|j| j.write_error.clone()));
     let json_error = json.and_then(|j| j.lock().ok().and_then(|j| j.write_error.clone()));
-    if let Some(e) = junit_error.or(json_error) {
+    if let Some(e) = junit_error.or(json_error).or(plot_error) {
         eprintln!("error: {e}");
         return exit::INTERNAL_ERROR;
     }

@@ -34,7 +34,6 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 # If the script dies inside a step, the EXIT trap names that step.
 CURRENT_STEP=""
 STEP_T0=""
-INSTALL_T0=""
 
 step_begin() {
   CURRENT_STEP=$1
@@ -77,7 +76,9 @@ take_install_lock() {
 # Server processes.
 
 check_port() {
-  [[ $1 =~ ^[0-9]+$ ]] && ((10#$1 >= 1 && 10#$1 <= 65535)) || die "not a TCP port: '$1'"
+  if ! [[ $1 =~ ^[0-9]{1,5}$ ]] || ((10#$1 < 1 || 10#$1 > 65535)); then
+    die "not a TCP port: '$1'"
+  fi
 }
 
 pid_file() { echo "$DIR/run/$1.pid"; }
@@ -178,6 +179,7 @@ start_server() {
   t0=$(now)
   # setsid: a new session and process group. The inner shell writes its own pid, which is also
   # the group id, then becomes the server with exec.
+  # shellcheck disable=SC2016 # expanded by the inner shell
   setsid bash -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$pidf" "$@" >"$logf" 2>&1 </dev/null &
   child=$!
 

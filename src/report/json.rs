@@ -58,6 +58,14 @@ impl Reporter for JsonResults {
                 if let Some(agg) = &outcome.aggregate {
                     test["aggregate"] = agg.to_json();
                 }
+                if let Some(s) = &outcome.series {
+                    test["series"] = json!({
+                        "samples": s.samples,
+                        "window_s": s.window.as_secs_f64(),
+                        "windows": s.windows.iter().map(|w| w.to_json()).collect::<Vec<_>>(),
+                        "requests": s.requests,
+                    });
+                }
                 if let Some((_, _, tests)) = self.current.as_mut() {
                     tests.push(test);
                 }

@@ -4,4 +4,5 @@
 pub mod console;
 pub mod json;
 pub mod junit;
+pub mod plot;
 pub mod render;

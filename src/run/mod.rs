@@ -29,6 +29,9 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::watch;
 
+/// Tests with this tag act on the server (restart it, kill it): never run unless asked by name.
+pub const DESTRUCTIVE: &str = "destructive";
+
 pub struct RunOptions {
     /// Run only tests carrying at least one of these tags (all tests when empty).
     pub tags: Vec<String>,
@@ -91,6 +94,9 @@ pub async fn run(plan: &Plan, mut opts: RunOptions, reporter: &mut dyn Reporter,
 fn skip_reason(test: &TestPlan, opts: &RunOptions, summary: &Summary) -> Option<String> {
     if let Some(why) = &summary.stopped_early {
         return Some(format!("not run: {why}"));
+    }
+    if test.tags.iter().any(|t| t == DESTRUCTIVE) && !opts.tags.iter().any(|t| t == DESTRUCTIVE) {
+        return Some(format!("not selected: tagged `{DESTRUCTIVE}`, which runs only with --tag {DESTRUCTIVE}"));
     }
     if !opts.tags.is_empty() && !test.tags.iter().any(|t| opts.tags.contains(t)) {
         return Some(format!("not selected: has none of the tags {}", opts.tags.join(", ")));

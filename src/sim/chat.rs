@@ -23,6 +23,7 @@ pub(crate) async fn chat_completions(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    app.on_generation();
     let front = match respond::front(&app.cfg, &conn, &headers, &body) {
         Ok(front) => front,
         Err(refusal) => return refusal.into_response(),

@@ -22,6 +22,7 @@ pub(crate) async fn completions(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    app.on_generation();
     let front = match respond::front(&app.cfg, &conn, &headers, &body) {
         Ok(front) => front,
         Err(refusal) => return refusal.into_response(),

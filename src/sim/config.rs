@@ -67,6 +67,11 @@ pub struct SimConfig {
     /// compare its own arrival times with it.
     #[arg(long)]
     pub stamp: bool,
+
+    /// Keep this many KB of memory for good at every generation request: a leak, for testing
+    /// leak detection. 0 (the default) keeps memory steady.
+    #[arg(long, default_value_t = 0)]
+    pub leak_kb_per_request: u32,
 }
 
 impl Default for SimConfig {
@@ -86,6 +91,7 @@ impl Default for SimConfig {
             no_tool_calls: false,
             fault: None,
             stamp: false,
+            leak_kb_per_request: 0,
         }
     }
 }

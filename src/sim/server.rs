@@ -2,7 +2,8 @@
 
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -26,11 +27,31 @@ const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
 pub(crate) struct App {
     pub cfg: SimConfig,
+    requests: AtomicU64,
+    /// Memory kept on purpose by `--leak-kb-per-request`, so that leak detection has a real
+    /// leak to find.
+    leaked: Mutex<Vec<Box<[u8]>>>,
+}
+
+impl App {
+    /// Counts a generation request, and leaks if asked to.
+    pub fn on_generation(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let kb = self.cfg.leak_kb_per_request as usize;
+        if kb > 0 {
+            // Written to, so the pages are really resident.
+            let block = vec![0x5a_u8; kb * 1024].into_boxed_slice();
+            if let Ok(mut l) = self.leaked.lock() {
+                l.push(block);
+            }
+        }
+    }
 }
 
 fn router(cfg: SimConfig) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .route("/ping", get(health).post(health))
         .route("/version", get(version))
         .route("/v1/models", get(models))
@@ -39,7 +60,27 @@ fn router(cfg: SimConfig) -> Router {
         .fallback(|| async { detail(StatusCode::NOT_FOUND, "Not Found") })
         .method_not_allowed_fallback(|| async { detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(Arc::new(App { cfg }))
+        .with_state(Arc::new(App { cfg, requests: AtomicU64::new(0), leaked: Mutex::new(Vec::new()) }))
+}
+
+/// A Prometheus text exposition with the process's real resident memory.
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let rss = crate::metrics::process::rss_bytes().unwrap_or(0);
+    let leaked: usize = app.leaked.lock().map(|l| l.iter().map(|b| b.len()).sum()).unwrap_or(0);
+    let text = format!(
+        "# HELP process_resident_memory_bytes Resident memory size in bytes.\n\
+         # TYPE process_resident_memory_bytes gauge\n\
+         process_resident_memory_bytes {rss}\n\
+         # HELP llmspec_sim:requests_total Generation requests received.\n\
+         # TYPE llmspec_sim:requests_total counter\n\
+         llmspec_sim:requests_total{{model_name=\"{model}\"}} {requests}\n\
+         # HELP llmspec_sim:leaked_bytes Memory kept on purpose (--leak-kb-per-request).\n\
+         # TYPE llmspec_sim:leaked_bytes gauge\n\
+         llmspec_sim:leaked_bytes {leaked}\n",
+        model = app.cfg.model,
+        requests = app.requests.load(Ordering::Relaxed),
+    );
+    ([("content-type", "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
 
 async fn health() -> StatusCode {

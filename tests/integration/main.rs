@@ -9,6 +9,7 @@ mod junit;
 mod load;
 mod schema;
 mod seed_pack;
+mod soak;
 mod spec_errors;
 mod streaming;
 mod transport;

@@ -1,0 +1,572 @@
+#!/usr/bin/env python3
+"""The load-generator benchmark: llmspec, GuideLLM and vLLM's `bench serve` client, driving the
+same streaming workloads against two servers (llmspec's simulator and GuideLLM's mock server).
+
+Started by scripts/bench/run.sh (which installs the peers and builds llmspec first); reads only
+the standard library. Every server listens on 127.0.0.1, every run is bounded in time, and every
+process started here is stopped here. Results: OUT/results.json, OUT/summary.md, and one folder
+per run under OUT/runs/ (the tool's own output, its log with arrival times, its CPU timeline).
+
+How each number is taken:
+  - CPU of a client: its whole process tree (workers included) is sampled every 0.1 s by
+    proctree.py; the CPU spent inside the tool's own load window (its first to its last request,
+    as the tool reports it) is divided by the output tokens it counted in that window. Start-up,
+    imports and data generation are left out. llmspec reports the same quantity itself
+    (`client_cpu_s`, /proc/self/stat around the load); that figure is the one used for it, and the
+    tree measurement of its whole process is recorded beside it.
+  - req/s: requests completed in the load window / the window.
+  - TTFT overstatement: p50 and p99 of the TTFT the tool reports, minus the TTFT the server is
+    configured with. The chunk-gap overstatement is taken the same way from the inter-token gaps.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PROCTREE = HERE / "proctree.py"
+TOKENS = 128
+PACED_TTFT_MS = 100
+PACED_GAP_MS = 20
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+def log(msg):
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------------------------
+# Machine-wide CPU, to notice other work on the machine during a run.
+
+
+def machine_busy_s():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]
+    return (sum(v[:8]) - idle) / CLK
+
+
+def proc_cpu_s(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            s = f.read()
+    except OSError:
+        return 0.0
+    r = s[s.rfind(")") + 2 :].split()
+    return sum(int(x) for x in r[11:15]) / CLK
+
+
+# ------------------------------------------------------------------------------------------
+# Servers.
+
+
+class Server:
+    def __init__(self, name, cmd, port, ready, env=None, timeout=90):
+        self.name, self.port = name, port
+        self.url = f"http://127.0.0.1:{port}"
+        self.logf = open(OUT / "servers" / f"{name}.log", "w")
+        self.proc = subprocess.Popen(
+            cmd, stdout=self.logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True, env=env,
+        )
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{name} exited at start (see {self.logf.name})")
+            try:
+                with urllib.request.urlopen(self.url + ready, timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"{name} not ready after {timeout} s")
+
+    def cpu_s(self):
+        # the server's own process; its workers, if any, are children of it
+        total = proc_cpu_s(self.proc.pid)
+        try:
+            for line in Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split():
+                total += proc_cpu_s(int(line))
+        except OSError:
+            pass
+        return total
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.logf.close()
+
+
+def sim(name, port, *extra, tokens=TOKENS):
+    return Server(
+        name,
+        [str(A.llmspec), "sim", "--port", str(port), "--output-tokens", str(tokens), *extra],
+        port, "/v1/models",
+    )
+
+
+def mock(name, port, ttft_ms, itl_ms):
+    return Server(
+        name,
+        [str(A.guidellm_venv / "bin" / "guidellm"), "mock-server", "--host", "127.0.0.1",
+         "--port", str(port), "--model", "sim-model", "--ttft-ms", str(ttft_ms),
+         "--itl-ms", str(itl_ms), "--output-tokens", str(TOKENS)],
+        port, "/health", env=peer_env(), timeout=120,
+    )
+
+
+def peer_env():
+    e = dict(os.environ)
+    e.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1",
+             VLLM_NO_USAGE_STATS="1", DO_NOT_TRACK="1", PYTHONUNBUFFERED="1",
+             TOKENIZERS_PARALLELISM="false")
+    return e
+
+
+# ------------------------------------------------------------------------------------------
+# Running one client under proctree.py.
+
+
+def run_measured(label, cmd, server, timeout, env=None, cwd=None):
+    d = OUT / "runs" / label
+    if d.exists():
+        shutil.rmtree(d)
+    d.mkdir(parents=True)
+    busy0, srv0, t0 = machine_busy_s(), server.cpu_s() if server else 0.0, time.time()
+    log(f"{label}: {' '.join(str(c) for c in cmd[:3])} ...")
+    p = subprocess.run(
+        [sys.executable, str(PROCTREE), "--out", str(d / "proctree.json"), "--log", str(d / "log.txt"),
+         "--timeout", str(timeout), "--", *map(str, cmd)],
+        env=env, cwd=cwd or d,
+    )
+    busy1, srv1, t1 = machine_busy_s(), server.cpu_s() if server else 0.0, time.time()
+    tree = json.loads((d / "proctree.json").read_text())
+    server_cpu = srv1 - srv0
+    # CPU used on the machine by neither this client nor the server (nor this script's sampler,
+    # which the figure includes: about 0.02 core).
+    other = (busy1 - busy0) - tree["cpu_total_s"] - server_cpu
+    info = {
+        "label": label, "dir": str(d), "rc": p.returncode, "timed_out": tree["timed_out"],
+        "wall_s": round(tree["wall_s"], 3), "tree_cpu_total_s": round(tree["cpu_total_s"], 3),
+        "tree_peak_rss_mb": round(tree["peak_tree_rss_mb"], 1),
+        "server_cpu_s": round(server_cpu, 3),
+        "other_cpu_cores": round(max(other, 0.0) / max(t1 - t0, 1e-9), 3),
+    }
+    if p.returncode != 0:
+        tail = (d / "log.txt").read_text().splitlines()[-15:]
+        info["error"] = f"exit {p.returncode}: " + " | ".join(l.split("\t", 1)[-1] for l in tail)
+        log(f"{label}: FAILED ({info['error'][:300]})")
+    return info, tree, d
+
+
+def cpu_at(samples, t):
+    """Cumulative tree CPU at wall-clock t, interpolated between samples."""
+    prev = samples[0]
+    if t <= prev[0]:
+        return prev[1]
+    for s in samples[1:]:
+        if s[0] >= t:
+            f = (t - prev[0]) / max(s[0] - prev[0], 1e-9)
+            return prev[1] + f * (s[1] - prev[1])
+        prev = s
+    return samples[-1][1]
+
+
+def per_million(cpu, tokens):
+    return round(cpu / tokens * 1e6, 2) if tokens else None
+
+
+def q(x, nd=3):
+    return None if x is None else round(float(x), nd)
+
+
+# ------------------------------------------------------------------------------------------
+# The three clients.
+
+
+def llmspec_run(label, spec, server, vars_, timeout=300):
+    cmd = [A.llmspec, "run", HERE / "specs" / spec, "--base-url", server.url, "--color", "never",
+           "--json", "result.json"]
+    for k, v in vars_.items():
+        cmd += ["--var", f"{k}={v}"]
+    info, tree, d = run_measured(label, cmd, server, timeout)
+    info["tool"] = "llmspec"
+    try:
+        t = json.loads((d / "result.json").read_text())["suites"][0]["tests"][0]
+    except (OSError, ValueError, KeyError, IndexError) as e:
+        info.setdefault("error", f"no result: {e}")
+        return info
+    a, p = t["aggregate"], t["properties"]
+    sc = a["scalars"]
+    fp = lambda k: q(p.get(k)) if p.get(k) is not None else None
+    info.update(
+        verdict=t["verdict"], count=a["count"], errors=a["errors"], failed=a["failed"],
+        window_s=q(a["duration_s"]), req_per_s=q(sc["req_per_s"], 1),
+        output_tokens=a["output_tokens"], output_tokens_per_s=q(sc["output_tokens_per_s"], 0),
+        client_cpu_s=sc.get("client_cpu_s"), peak_rss_mb=q(sc.get("client_peak_rss_mb"), 1),
+        cpu_per_1m_tokens=per_million(sc.get("client_cpu_s") or 0, a["output_tokens"]),
+        cpu_per_1m_tokens_whole_process=per_million(tree["cpu_total_s"], a["output_tokens"]),
+        ttft_p50_ms=fp("p50_ttft_ms"), ttft_p99_ms=fp("p99_ttft_ms"),
+        gap_p50_ms=fp("p50_chunk_gap_ms"), gap_p99_ms=fp("p99_chunk_gap_ms"),
+        tokens_per_request=q(a["output_tokens"] / a["count"], 2) if a["count"] else None,
+    )
+    return info
+
+
+def guidellm_run(label, server, streams, seconds, timeout=420):
+    cmd = [A.guidellm_venv / "bin" / "guidellm", "run",
+           "--backend", f"kind=openai_http,target={server.url},model=sim-model",
+           "--profile", f"kind=concurrent,streams={streams}",
+           "--data", f"kind=synthetic_text,prompt_tokens=32,output_tokens={TOKENS}",
+           "--tokenizer", f"kind=hf_auto,model={A.tokenizer}",
+           "--constraint", f"kind=max_duration,seconds={seconds}",
+           "--output", "kind=json,path=result.json", "--disable-progress"]
+    info, tree, d = run_measured(label, cmd, server, timeout, env=peer_env())
+    info["tool"] = "guidellm"
+    try:
+        b = json.loads((d / "result.json").read_text())["benchmarks"][0]
+    except (OSError, ValueError, KeyError, IndexError) as e:
+        info.setdefault("error", f"no result: {e}")
+        return info
+    sm, m = b["scheduler_metrics"], b["metrics"]
+    w0, w1 = sm["request_start_time"], sm["request_end_time"]
+    cpu = cpu_at(tree["samples"], w1) - cpu_at(tree["samples"], w0)
+    tok = m["output_token_count"]["total"]["total_sum"]
+    ok = m["request_totals"]["successful"]
+    pct = lambda k, p: q(m[k]["successful"]["percentiles"][p])
+    info.update(
+        count=ok, errors=m["request_totals"]["errored"], incomplete=m["request_totals"]["incomplete"],
+        window_s=q(w1 - w0), req_per_s=q(ok / (w1 - w0), 1), output_tokens=tok,
+        output_tokens_per_s=q(tok / (w1 - w0), 0), window_cpu_s=q(cpu),
+        cpu_per_1m_tokens=per_million(cpu, tok),
+        ttft_p50_ms=pct("time_to_first_token_ms", "p50"), ttft_p99_ms=pct("time_to_first_token_ms", "p99"),
+        gap_p50_ms=pct("inter_token_latency_ms", "p50"), gap_p99_ms=pct("inter_token_latency_ms", "p99"),
+        tokens_per_request=q(m["output_token_count"]["successful"]["mean"], 2),
+        worker_processes=b["config"]["strategy"].get("worker_count"),
+    )
+    return info
+
+
+def vllm_run(label, server, concurrency, prompts, timeout=420):
+    code = ("from vllm.benchmarks.serve import add_cli_args, main\n"
+            "from vllm.utils.argparse_utils import FlexibleArgumentParser\n"
+            "p = FlexibleArgumentParser(); add_cli_args(p); main(p.parse_args())\n")
+    cmd = [A.vllm_python, "-c", code, "--backend", "openai-chat", "--base-url", server.url,
+           "--endpoint", "/v1/chat/completions", "--model", "sim-model", "--tokenizer", A.tokenizer,
+           "--dataset-name", "random", "--random-input-len", "32", "--random-output-len", str(TOKENS),
+           "--ignore-eos", "--num-prompts", str(prompts), "--max-concurrency", str(concurrency),
+           "--percentile-metrics", "ttft,tpot,itl,e2el", "--metric-percentiles", "50,99",
+           "--disable-tqdm", "--save-result", "--result-dir", ".", "--result-filename", "result.json"]
+    info, tree, d = run_measured(label, cmd, server, timeout, env=peer_env())
+    info["tool"] = "vllm bench serve"
+    try:
+        r = json.loads((d / "result.json").read_text())
+    except (OSError, ValueError) as e:
+        info.setdefault("error", f"no result: {e}")
+        return info
+    # The load starts right after it prints "Maximum request concurrency: N" (serve.py), and
+    # lasts `duration` (its own perf_counter span over all requests).
+    w0 = None
+    for line in (d / "log.txt").read_text().splitlines():
+        ts, _, text = line.partition("\t")
+        if text.startswith("Maximum request concurrency:"):
+            w0 = float(ts)
+            break
+    w1 = w0 + r["duration"] if w0 else None
+    cpu = cpu_at(tree["samples"], w1) - cpu_at(tree["samples"], w0) if w0 else None
+    tok = r["total_output_tokens"]
+    info.update(
+        count=r["completed"], errors=r["failed"], window_s=q(r["duration"]),
+        req_per_s=q(r["request_throughput"], 1), output_tokens=tok,
+        output_tokens_per_s=q(r["output_throughput"], 0), window_cpu_s=q(cpu),
+        cpu_per_1m_tokens=per_million(cpu, tok) if cpu is not None else None,
+        ttft_p50_ms=q(r["p50_ttft_ms"]), ttft_p99_ms=q(r["p99_ttft_ms"]),
+        gap_p50_ms=q(r["p50_itl_ms"]), gap_p99_ms=q(r["p99_itl_ms"]),
+        tokens_per_request=q(tok / r["completed"], 2) if r["completed"] else None,
+    )
+    return info
+
+
+def overstatement(run, ttft_ms, gap_ms):
+    if run.get("ttft_p50_ms") is None:
+        return run
+    run["ttft_over_p50_ms"] = q(run["ttft_p50_ms"] - ttft_ms)
+    run["ttft_over_p99_ms"] = q(run["ttft_p99_ms"] - ttft_ms)
+    if run.get("gap_p50_ms") is not None:
+        run["gap_over_p50_ms"] = q(run["gap_p50_ms"] - gap_ms)
+        run["gap_over_p99_ms"] = q(run["gap_p99_ms"] - gap_ms)
+    return run
+
+
+# ------------------------------------------------------------------------------------------
+
+
+def main():
+    global A, OUT
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--llmspec", type=Path, required=True)
+    ap.add_argument("--timing-bench", type=Path, help="the compiled timing_accuracy bench")
+    ap.add_argument("--guidellm-venv", type=Path)
+    ap.add_argument("--vllm-python", type=Path)
+    ap.add_argument("--tokenizer", type=Path)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--port", type=int, default=18180, help="first of the ports used")
+    ap.add_argument("--quick", action="store_true", help="short runs, to try the script")
+    ap.add_argument("--meta", type=Path, help="JSON of versions and machine facts to embed")
+    A = ap.parse_args()
+    OUT = A.out
+    (OUT / "servers").mkdir(parents=True, exist_ok=True)
+    (OUT / "runs").mkdir(parents=True, exist_ok=True)
+    quick = A.quick
+    dur = "3s" if quick else "8s"          # llmspec closed loops (it needs no warm-up of its own)
+    gl_s = 8 if quick else 20              # GuideLLM max_duration
+    vllm_sat = 1500 if quick else 6000     # vLLM prompts against a zero-delay server
+    vllm_paced = 200 if quick else 800     # vLLM prompts at 100 streams x 2.64 s
+    have_gl = A.guidellm_venv is not None and A.tokenizer is not None
+    have_vllm = A.vllm_python is not None and A.tokenizer is not None
+    res = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "quick": quick,
+           "tokens_per_stream": TOKENS, "paced_server": {"ttft_ms": PACED_TTFT_MS, "gap_ms": PACED_GAP_MS},
+           "meta": json.loads(A.meta.read_text()) if A.meta else {}, "runs": {}}
+    runs = res["runs"]
+    t_start = time.time()
+    port = A.port
+    servers = []
+
+    def start(srv):
+        servers.append(srv)
+        return srv
+
+    def stop(srv):
+        srv.stop()
+        servers.remove(srv)
+
+    try:
+        # 1. Zero-delay simulator: saturated throughput.
+        s = start(sim("sim-zero", port))
+        llmspec_run("warmup", "closed.yaml", s, {"c": 64, "duration": "2s"})
+        for c in (16, 64, 256):
+            runs[f"llmspec/sim-zero/c{c}"] = llmspec_run(f"llmspec-sim-zero-c{c}", "closed.yaml", s,
+                                                         {"c": c, "duration": dur})
+        if have_gl:
+            runs["guidellm/sim-zero/c64"] = guidellm_run("guidellm-sim-zero-c64", s, 64, gl_s)
+        if have_vllm:
+            runs["vllm/sim-zero/c64"] = vllm_run("vllm-sim-zero-c64", s, 64, vllm_sat)
+        stop(s)
+
+        # 2. Paced simulator (TTFT 100 ms, 20 ms between chunks): TTFT and gap overstatement.
+        s = start(sim("sim-paced", port + 1, "--ttft", f"{PACED_TTFT_MS}ms", "--chunk-delay", f"{PACED_GAP_MS}ms"))
+        pdur = "5s" if quick else "15s"
+        for c in (100, 1000):
+            runs[f"llmspec/sim-paced/c{c}"] = overstatement(
+                llmspec_run(f"llmspec-sim-paced-c{c}", "closed.yaml", s, {"c": c, "duration": pdur}),
+                PACED_TTFT_MS, PACED_GAP_MS)
+        if have_gl:
+            runs["guidellm/sim-paced/c100"] = overstatement(
+                guidellm_run("guidellm-sim-paced-c100", s, 100, gl_s), PACED_TTFT_MS, PACED_GAP_MS)
+        if have_vllm:
+            runs["vllm/sim-paced/c100"] = overstatement(
+                vllm_run("vllm-sim-paced-c100", s, 100, vllm_paced), PACED_TTFT_MS, PACED_GAP_MS)
+        stop(s)
+
+        # 3. Memory: 1,000 and 10,000 streams in flight at once (each lasts about 5 s).
+        s = start(sim("sim-long", port + 2, "--ttft", "2s", "--chunk-delay", "200ms", tokens=16))
+        for n in (1000, 10000):
+            runs[f"llmspec/sim-long/n{n}"] = llmspec_run(f"llmspec-sim-long-n{n}", "burst.yaml", s,
+                                                         {"n": n, "max_tokens": 16})
+        stop(s)
+
+        # 4. GuideLLM's own mock server, zero-delay and paced.
+        if have_gl:
+            s = start(mock("mock-zero", port + 3, 0, 0))
+            runs["llmspec/mock-zero/c64"] = llmspec_run("llmspec-mock-zero-c64", "closed.yaml", s,
+                                                        {"c": 64, "duration": dur})
+            runs["guidellm/mock-zero/c64"] = guidellm_run("guidellm-mock-zero-c64", s, 64, gl_s)
+            if have_vllm:
+                runs["vllm/mock-zero/c64"] = vllm_run("vllm-mock-zero-c64", s, 64, 600 if quick else 2000)
+            stop(s)
+            s = start(mock("mock-paced", port + 4, PACED_TTFT_MS, PACED_GAP_MS))
+            runs["llmspec/mock-paced/c100"] = overstatement(
+                llmspec_run("llmspec-mock-paced-c100", "closed.yaml", s, {"c": 100, "duration": pdur}),
+                PACED_TTFT_MS, PACED_GAP_MS)
+            runs["guidellm/mock-paced/c100"] = overstatement(
+                guidellm_run("guidellm-mock-paced-c100", s, 100, gl_s), PACED_TTFT_MS, PACED_GAP_MS)
+            if have_vllm:
+                runs["vllm/mock-paced/c100"] = overstatement(
+                    vllm_run("vllm-mock-paced-c100", s, 100, vllm_paced), PACED_TTFT_MS, PACED_GAP_MS)
+            stop(s)
+    finally:
+        for srv in list(servers):
+            srv.stop()
+
+    # 5. Instrument accuracy: the timing_accuracy bench (its own simulator with --stamp).
+    if A.timing_bench:
+        log("timing_accuracy bench: 100 and 1000 streams ...")
+        t0 = time.time()
+        try:
+            p = subprocess.run([str(A.timing_bench), "100", "1000"], capture_output=True, text=True,
+                               timeout=600, cwd=HERE)
+            res["timing_accuracy"] = {"rc": p.returncode, "stdout": p.stdout, "stderr": p.stderr[-2000:],
+                                      "wall_s": round(time.time() - t0, 1)}
+        except subprocess.TimeoutExpired:
+            res["timing_accuracy"] = {"rc": None, "error": "timed out after 600 s"}
+
+    res["wall_s"] = round(time.time() - t_start, 1)
+    res["summary"] = summarize(runs, res.get("timing_accuracy"))
+    (OUT / "results.json").write_text(json.dumps(res, indent=2))
+    md = render(res)
+    (OUT / "summary.md").write_text(md)
+    print(md)
+    log(f"done in {res['wall_s']} s; results in {OUT / 'results.json'}")
+
+
+# ------------------------------------------------------------------------------------------
+# Summary and tables.
+
+
+def parse_timing_table(stdout):
+    rows = {}
+    for line in (stdout or "").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 8 and cells[0].isdigit():
+            n = int(cells[0])
+            v = [float(c) for c in cells[1:7]]
+            rows[n] = {"ttft_err_p50_us": v[0], "ttft_err_p99_us": v[1], "ttft_err_max_us": v[2],
+                       "gap_err_p50_us": v[3], "gap_err_p99_us": v[4], "gap_err_max_us": v[5],
+                       "streams_measured": int(cells[7])}
+    return rows
+
+
+def summarize(runs, timing):
+    s = {}
+    zero = [runs.get(f"llmspec/sim-zero/c{c}") for c in (16, 64, 256)]
+    zero = [r for r in zero if r and r.get("req_per_s")]
+    if zero:
+        best = max(zero, key=lambda r: r["req_per_s"])
+        s["llmspec_best"] = {
+            "label": best["label"], "req_per_s": best["req_per_s"],
+            # output-carrying chunks/s (one token per chunk), and all SSE events/s
+            # (role chunk + 128 content chunks + usage chunk per stream; [DONE] not counted)
+            "content_chunks_per_s": best["output_tokens_per_s"],
+            "events_per_s": round(best["req_per_s"] * (TOKENS + 2)),
+            "cpu_per_1m_tokens": best["cpu_per_1m_tokens"],
+        }
+    c64 = runs.get("llmspec/sim-zero/c64")
+    for n in (1000, 10000):
+        r = runs.get(f"llmspec/sim-long/n{n}")
+        if r:
+            s[f"llmspec_peak_rss_mb_{n}"] = r.get("peak_rss_mb")
+    ratios = {}
+    for server in ("sim-zero", "sim-paced", "mock-zero", "mock-paced"):
+        mine = next((v for k, v in runs.items() if k.startswith(f"llmspec/{server}/") and
+                     k.split("/")[2] in ("c64", "c100")), None)
+        if not mine or not mine.get("cpu_per_1m_tokens"):
+            continue
+        for tool in ("guidellm", "vllm"):
+            peer = next((v for k, v in runs.items() if k.startswith(f"{tool}/{server}/")), None)
+            if peer and peer.get("cpu_per_1m_tokens"):
+                ratios[f"{tool}/{server}"] = round(peer["cpu_per_1m_tokens"] / mine["cpu_per_1m_tokens"], 1)
+    s["peer_cpu_ratio_vs_llmspec"] = ratios
+    if c64:
+        peers = [v["cpu_per_1m_tokens"] for k, v in runs.items()
+                 if k.split("/")[1] == "sim-zero" and not k.startswith("llmspec") and v.get("cpu_per_1m_tokens")]
+        if peers:
+            s["target_cpu"] = {"llmspec": c64["cpu_per_1m_tokens"], "best_peer": min(peers),
+                               "ratio": round(min(peers) / c64["cpu_per_1m_tokens"], 1),
+                               "met": c64["cpu_per_1m_tokens"] <= min(peers) / 10}
+    if s.get("llmspec_peak_rss_mb_10000") is not None:
+        s["target_rss_10k"] = {"mb": s["llmspec_peak_rss_mb_10000"], "met": s["llmspec_peak_rss_mb_10000"] < 1024}
+    t = parse_timing_table((timing or {}).get("stdout"))
+    if t:
+        s["timing_accuracy"] = t
+        if 1000 in t:
+            s["target_ttft_err_1000"] = {"p99_us": t[1000]["ttft_err_p99_us"], "met": t[1000]["ttft_err_p99_us"] < 1000}
+    return s
+
+
+def fmt(x, nd=1):
+    if x is None:
+        return "—"
+    if isinstance(x, float) and abs(x) >= 100:
+        return f"{x:,.0f}"
+    return f"{x:,.{nd}f}" if isinstance(x, float) else f"{x:,}"
+
+
+def render(res):
+    runs, s = res["runs"], res["summary"]
+    out = ["# Load-generator benchmark results", ""]
+    out.append(f"Started {res['started']}, {res['wall_s']} s{' (quick mode)' if res['quick'] else ''}.")
+    out += ["", "## llmspec against `llmspec sim` (zero delay, 128-token streams)", "",
+            "| concurrency | req/s | output tokens/s | client CPU-s per 1M tokens | whole-process CPU-s per 1M | peak RSS MB | TTFT p50 / p99 ms | errors |",
+            "|---|---|---|---|---|---|---|---|"]
+    for c in (16, 64, 256):
+        r = runs.get(f"llmspec/sim-zero/c{c}")
+        if r:
+            out.append(f"| {c} | {fmt(r.get('req_per_s'))} | {fmt(r.get('output_tokens_per_s'))} | "
+                       f"{fmt(r.get('cpu_per_1m_tokens'), 2)} | {fmt(r.get('cpu_per_1m_tokens_whole_process'), 2)} | "
+                       f"{fmt(r.get('peak_rss_mb'))} | {fmt(r.get('ttft_p50_ms'), 2)} / {fmt(r.get('ttft_p99_ms'), 2)} | "
+                       f"{r.get('errors', '—')} |")
+    out += ["", "## llmspec: memory with many streams in flight (sim --ttft 2s --chunk-delay 200ms --output-tokens 16)", "",
+            "| streams at once | peak RSS MB | requests | errors | wall s |", "|---|---|---|---|---|"]
+    for n in (1000, 10000):
+        r = runs.get(f"llmspec/sim-long/n{n}")
+        if r:
+            out.append(f"| {n:,} | {fmt(r.get('peak_rss_mb'))} | {r.get('count', '—')} | {r.get('errors', '—')} | {fmt(r.get('wall_s'))} |")
+    out += ["", f"## Every client against every server (128-token streams; paced = TTFT {PACED_TTFT_MS} ms, "
+            f"{PACED_GAP_MS} ms between chunks)", "",
+            "| server | client | streams | req/s | output tok/s | client CPU-s per 1M tokens | × llmspec | TTFT over p50 / p99 ms | chunk gap over p50 / p99 ms | errors | other CPU (cores) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for server in ("sim-zero", "sim-paced", "mock-zero", "mock-paced"):
+        mine = next((v for k, v in runs.items() if k.startswith(f"llmspec/{server}/") and k.split("/")[2] in ("c64", "c100")), None)
+        for k, r in runs.items():
+            parts = k.split("/")
+            if parts[1] != server:
+                continue
+            ratio = "1"
+            if not k.startswith("llmspec"):
+                ratio = (f"{r['cpu_per_1m_tokens'] / mine['cpu_per_1m_tokens']:.0f}×"
+                         if mine and r.get("cpu_per_1m_tokens") and mine.get("cpu_per_1m_tokens") else "—")
+            elif r is not mine:
+                ratio = ""
+            over = (f"{fmt(r.get('ttft_over_p50_ms'), 2)} / {fmt(r.get('ttft_over_p99_ms'), 2)}"
+                    if "ttft_over_p50_ms" in r else "")
+            gover = (f"{fmt(r.get('gap_over_p50_ms'), 2)} / {fmt(r.get('gap_over_p99_ms'), 2)}"
+                     if "gap_over_p50_ms" in r else "")
+            err = r.get("error")
+            out.append(f"| {server} | {r['tool']} | {parts[2][1:]} | {fmt(r.get('req_per_s'))} | "
+                       f"{fmt(r.get('output_tokens_per_s'))} | {fmt(r.get('cpu_per_1m_tokens'), 2)} | {ratio} | {over} | {gover} | "
+                       f"{r.get('errors', '—')}{' (FAILED)' if err else ''} | {fmt(r.get('other_cpu_cores'), 2)} |")
+    ta = res.get("timing_accuracy")
+    if ta:
+        out += ["", "## Instrument accuracy (`timing_accuracy` bench)", ""]
+        out += [l for l in (ta.get("stdout") or ta.get("error", "")).splitlines() if l.strip()]
+    out += ["", "## Targets", ""]
+    tc = s.get("target_cpu")
+    if tc:
+        out.append(f"- CPU per token ≤ 1/10 of the best peer's (zero-delay sim, 64 streams): llmspec {tc['llmspec']} vs "
+                   f"{tc['best_peer']} CPU-s per 1M tokens, {tc['ratio']}× less: {'met' if tc['met'] else 'MISSED'}")
+    tr = s.get("target_rss_10k")
+    if tr:
+        out.append(f"- 10,000 streams under 1 GiB: {tr['mb']} MB: {'met' if tr['met'] else 'MISSED'}")
+    tt = s.get("target_ttft_err_1000")
+    if tt:
+        out.append(f"- TTFT error p99 < 1 ms at 1,000 streams: {tt['p99_us']:.0f} µs: {'met' if tt['met'] else 'MISSED'}")
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    main()
