@@ -279,7 +279,9 @@ impl<R: Reporter> Reporter for Shared<R> {
 }
 
 pub fn exit_code(summary: &Summary) -> u8 {
-    if summary.errors > 0 {
+    if summary.stopped_early.as_deref() == Some(crate::run::INTERRUPTED) {
+        exit::INTERRUPTED
+    } else if summary.errors > 0 {
         exit::RUNTIME_ERROR
     } else if summary.failed > 0 {
         exit::TEST_FAILED

@@ -11,3 +11,5 @@ pub const SPEC_ERROR: u8 = 2;
 pub const RUNTIME_ERROR: u8 = 3;
 /// llmspec itself could not do its job, e.g. the JUnit file could not be written.
 pub const INTERNAL_ERROR: u8 = 4;
+/// The run was interrupted (Ctrl-C); the reports were written with what had run.
+pub const INTERRUPTED: u8 = 130;

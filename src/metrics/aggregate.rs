@@ -65,7 +65,9 @@ pub fn scalar_unit(name: &str) -> Unit {
 
 #[derive(Clone)]
 pub struct Series {
-    hist: Histogram<u64>,
+    /// u32 counts: four billion samples per bucket is plenty, and it halves the memory
+    /// (a soak keeps one aggregate per time window).
+    hist: Histogram<u32>,
     scale: f64,
 }
 
@@ -129,7 +131,8 @@ impl Series {
     pub fn from_json(v: &Value) -> Option<Series> {
         let mut s = Series::new(v.get("scale")?.as_f64()?);
         for pair in v.get("counts")?.as_array()? {
-            s.hist.saturating_record_n(pair.get(0)?.as_u64()?, pair.get(1)?.as_u64()?);
+            let count = u32::try_from(pair.get(1)?.as_u64()?).unwrap_or(u32::MAX);
+            s.hist.saturating_record_n(pair.get(0)?.as_u64()?, count);
         }
         Some(s)
     }

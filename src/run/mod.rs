@@ -29,6 +29,9 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::watch;
 
+/// Why a run stopped early when Ctrl-C stopped it.
+pub const INTERRUPTED: &str = "interrupted";
+
 /// Tests with this tag act on the server (restart it, kill it): never run unless asked by name.
 pub const DESTRUCTIVE: &str = "destructive";
 
@@ -71,7 +74,7 @@ pub async fn run(plan: &Plan, mut opts: RunOptions, reporter: &mut dyn Reporter,
                 }
             };
             if *opts.stop.borrow() && summary.stopped_early.is_none() {
-                summary.stopped_early = Some("interrupted".into());
+                summary.stopped_early = Some(INTERRUPTED.into());
             }
             for outcome in &outcomes {
                 let failed = matches!(outcome.verdict, Verdict::Failed(_) | Verdict::Error(_));

@@ -102,3 +102,30 @@ fn the_report_is_replaced_whole() {
     let leftovers: Vec<_> = std::fs::read_dir(&dir.0).unwrap().flatten().map(|e| e.file_name()).collect();
     assert_eq!(leftovers.len(), 2, "no temporary file is left behind: {leftovers:?}");
 }
+
+#[test]
+fn an_interrupted_run_still_writes_its_report() {
+    let sim = Sim::start();
+    let dir = TempDir::new();
+    let spec = dir.write(
+        "slow.yaml",
+        "suite: slow\ntests:\n  - name: slow\n    request: { GET: /health }\n  - name: slower\n    request:\n      POST: /v1/chat/completions\n      headers: { x-sim-latency: 20s }\n      json: { messages: [{ role: user, content: hi }] }\n  - name: never\n    request: { GET: /health }\n",
+    );
+    let junit = dir.path("j.xml");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_llmspec"))
+        .args(["run", spec.to_str().unwrap(), "--base-url", &sim.url(), "--junit", junit.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let started = std::time::Instant::now();
+    let status = child.wait().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "the run stops promptly");
+    assert!(!status.success());
+    assert_valid_junit(&junit);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains(r#"<skipped message="not finished: the run was interrupted"/>"#), "{xml}");
+    assert!(xml.contains(r#"<skipped message="not run: interrupted"/>"#), "{xml}");
+}
