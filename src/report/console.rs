@@ -83,6 +83,9 @@ impl<W: Write> Reporter for Console<W> {
                     }
                     Verdict::Error(_) => format!("  {} {} ({time})\n", self.paint("35", "ERROR"), outcome.name),
                     Verdict::Skipped(reason) => format!("  {} {} ({reason})\n", self.paint("33", "SKIP"), outcome.name),
+                    Verdict::Advisory(_) => {
+                        format!("  {} {} ({time}, advisory)\n", self.paint("33", "WARN"), outcome.name)
+                    }
                 };
                 self.print(&line);
                 if let Some(agg) = &outcome.aggregate {
@@ -92,7 +95,7 @@ impl<W: Write> Reporter for Console<W> {
                     let label = self.paint("33", "warning");
                     self.print(&format!("    {label}: {w}\n"));
                 }
-                if matches!(outcome.verdict, Verdict::Failed(_) | Verdict::Error(_)) {
+                if matches!(outcome.verdict, Verdict::Failed(_) | Verdict::Error(_) | Verdict::Advisory(_)) {
                     let detail = failure_detail(&suite.source, outcome);
                     let indented: String = detail.lines().map(|l| format!("    {l}\n")).collect();
                     self.print(&indented);

@@ -35,11 +35,12 @@ impl Reporter for JsonResults {
                     Verdict::Failed(_) => "failed",
                     Verdict::Error(_) => "error",
                     Verdict::Skipped(_) => "skipped",
+                    Verdict::Advisory(_) => "advisory",
                 };
                 let properties: serde_json::Map<String, Value> =
                     outcome.properties.iter().map(|(k, v)| (k.clone(), json!(self.redactor.redact(v)))).collect();
                 let failures: Vec<Value> = match &outcome.verdict {
-                    Verdict::Failed(f) => f
+                    Verdict::Failed(f) | Verdict::Advisory(f) => f
                         .iter()
                         .map(|f| json!({"line": f.loc.line, "column": f.loc.col, "subject": f.subject, "expected": f.expected, "actual": self.redactor.redact(&f.actual)}))
                         .collect(),

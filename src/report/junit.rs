@@ -71,6 +71,8 @@ impl Reporter for Junit {
             Event::TestFinished { suite, outcome } => {
                 let status = match &outcome.verdict {
                     Verdict::Passed => TestCaseStatus::success(),
+                    // Advisory: green for CI, with the detail where readers look for it.
+                    Verdict::Advisory(_) => TestCaseStatus::success(),
                     Verdict::Skipped(reason) => {
                         let mut s = TestCaseStatus::skipped();
                         s.set_message(self.r(reason));
@@ -97,6 +99,10 @@ impl Reporter for Junit {
                 }
                 if let Some(t) = &outcome.transcript {
                     case.set_system_out(self.r(&transcript(t)));
+                }
+                if let Verdict::Advisory(_) = &outcome.verdict {
+                    case.add_property(Property::new("advisory", self.r(&headline(outcome))));
+                    case.set_system_err(self.r(&failure_detail(&suite.source, outcome)));
                 }
                 if !outcome.warnings.is_empty() {
                     let text: Vec<String> = outcome.warnings.iter().map(|w| format!("warning: {w}")).collect();

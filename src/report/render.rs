@@ -9,7 +9,7 @@ use std::fmt::Write;
 pub fn failure_detail(source: &Source, outcome: &TestOutcome) -> String {
     let mut out = String::new();
     match &outcome.verdict {
-        Verdict::Failed(failures) => {
+        Verdict::Failed(failures) | Verdict::Advisory(failures) => {
             for f in failures {
                 out.push_str(&one_failure(source, f));
                 out.push('\n');
@@ -55,6 +55,7 @@ pub fn headline_of(verdict: &Verdict) -> String {
         }
         Verdict::Error(message) => message.clone(),
         Verdict::Skipped(reason) => reason.clone(),
+        Verdict::Advisory(failures) => format!("advisory: {}", headline_of(&Verdict::Failed(failures.clone()))),
     }
 }
 

@@ -84,6 +84,8 @@ pub enum Verdict {
     /// No verdict could be reached: connection refused, timeout, broken stream.
     Error(String),
     Skipped(String),
+    /// An advisory test (`advisory: true`) whose expectations did not hold: shown, never red.
+    Advisory(Vec<Failure>),
 }
 
 /// The exchange as it can be shown to a person (secrets are removed by the reporters).
@@ -104,6 +106,7 @@ pub struct Summary {
     pub failed: usize,
     pub errors: usize,
     pub skipped: usize,
+    pub advisories: usize,
     pub duration: Duration,
     /// Stopped by Ctrl-C or `--fail-fast` before every test ran.
     pub stopped_early: Option<String>,
@@ -116,12 +119,20 @@ impl Summary {
             Verdict::Failed(_) => self.failed += 1,
             Verdict::Error(_) => self.errors += 1,
             Verdict::Skipped(_) => self.skipped += 1,
+            Verdict::Advisory(_) => {
+                self.passed += 1;
+                self.advisories += 1;
+            }
         }
     }
 
     pub fn line(&self) -> String {
+        let advisories = match self.advisories {
+            0 => String::new(),
+            n => format!(" ({n} with advisory warnings)"),
+        };
         format!(
-            "{} passed, {} failed, {} errors, {} skipped in {}",
+            "{} passed{advisories}, {} failed, {} errors, {} skipped in {}",
             self.passed,
             self.failed,
             self.errors,

@@ -15,6 +15,7 @@ use crate::metrics::RequestMetrics;
 use crate::metrics::aggregate::{Aggregate, Class};
 use crate::observed::{Observed, StreamEnd};
 use crate::redact::Redactor;
+use crate::spec::compare::Comparison;
 use crate::spec::interp::{render, render_str};
 use crate::spec::plan::{Body, CaptureSource, Exchange, Plan, RequestPlan, Stop, SuitePlan, TestPlan};
 use crate::text::trim_middle;
@@ -60,7 +61,8 @@ pub async fn run(plan: &Plan, mut opts: RunOptions, reporter: &mut dyn Reporter,
         reporter.on(&Event::SuiteStarted { suite });
         let mut captures: HashMap<String, Value> = HashMap::new();
         for test in &suite.tests {
-            let outcomes = match skip_reason(test, &opts, &summary) {
+            let unmet = || unmet_requirement(test, &captures);
+            let outcomes = match skip_reason(test, &opts, &summary).or_else(unmet) {
                 Some(reason) => vec![skipped(test, reason)],
                 None if test.load.is_some() => {
                     run_load(&client, suite, test, &captures, redactor, &opts, reporter).await
@@ -76,6 +78,7 @@ pub async fn run(plan: &Plan, mut opts: RunOptions, reporter: &mut dyn Reporter,
             if *opts.stop.borrow() && summary.stopped_early.is_none() {
                 summary.stopped_early = Some(INTERRUPTED.into());
             }
+            let outcomes = if test.advisory { outcomes.into_iter().map(advise).collect() } else { outcomes };
             for outcome in &outcomes {
                 let failed = matches!(outcome.verdict, Verdict::Failed(_) | Verdict::Error(_));
                 if failed && opts.fail_fast && summary.stopped_early.is_none() {
@@ -110,6 +113,34 @@ fn skip_reason(test: &TestPlan, opts: &RunOptions, summary: &Summary) -> Option<
         }
     }
     test.skip.as_ref().map(|why| format!("skipped by the spec: {why}"))
+}
+
+/// The first `require` condition that does not hold, as a skip reason.
+fn unmet_requirement(test: &TestPlan, captures: &HashMap<String, Value>) -> Option<String> {
+    for (_, condition) in &test.require {
+        let text = match render_str(condition, captures) {
+            Ok(t) => t,
+            Err(e) => return Some(format!("requirement `{condition}` cannot be evaluated: {e}")),
+        };
+        let holds = text
+            .find(['<', '>', '=', '!'])
+            .and_then(|at| Some((text[..at].trim().parse::<f64>().ok()?, Comparison::parse(&text[at..]).ok()?)))
+            .map(|(value, bound)| bound.holds(value));
+        match holds {
+            Some(true) => {}
+            Some(false) => return Some(format!("requirement not met: {text} (`{condition}`)")),
+            None => return Some(format!("requirement `{text}` is not `<number> <op> <number>`")),
+        }
+    }
+    None
+}
+
+/// An advisory test's failures are warnings.
+fn advise(mut outcome: TestOutcome) -> TestOutcome {
+    if let Verdict::Failed(f) = outcome.verdict {
+        outcome.verdict = Verdict::Advisory(f);
+    }
+    outcome
 }
 
 fn skipped(test: &TestPlan, reason: String) -> TestOutcome {
@@ -400,7 +431,7 @@ fn capture(test: &TestPlan, observed: &Observed, captures: &mut HashMap<String, 
                 (found.map(|m| Value::String(m.as_str().into())), format!("/{}/", re.as_str()))
             }
         };
-        match value {
+        match value.or_else(|| c.default.clone()) {
             Some(v) => {
                 captures.insert(c.name.clone(), v);
             }

@@ -119,6 +119,8 @@ pub fn test(
         loc: raw.name.loc,
         tags: raw.tags,
         skip: raw.skip,
+        require: raw.require.into_iter().map(|r| (r.loc, r.value)).collect(),
+        advisory: raw.advisory == Some(true),
         exchange,
         steps,
         captures,
@@ -561,6 +563,10 @@ pub fn predicate(raw: Spanned<RawPredicate>, problems: &mut Vec<Problem>) -> Opt
 
 fn capture(name: String, raw: Spanned<Capture>, problems: &mut Vec<Problem>) -> Option<CapturePlan> {
     let loc = raw.loc;
+    let default = match &raw.value {
+        Capture::From(f) => f.default.clone(),
+        Capture::Json(_) => None,
+    };
     let from = match raw.value {
         Capture::Json(path) => {
             CaptureSource::Json(JsonQuery::compile(&path).map_err(|e| problems.push((loc, e))).ok()?)
@@ -577,7 +583,7 @@ fn capture(name: String, raw: Spanned<Capture>, problems: &mut Vec<Problem>) -> 
             }
         },
     };
-    Some(CapturePlan { name, loc, from })
+    Some(CapturePlan { name, loc, from, default })
 }
 
 pub fn duration(raw: &Spanned<String>, problems: &mut Vec<Problem>) -> Option<Duration> {

@@ -232,6 +232,7 @@ pub fn render(
     Ok(match value {
         J::String(s) => render_value(s, captures)?,
         J::Array(items) => J::Array(items.iter().map(|v| render(v, captures)).collect::<Result<_, _>>()?),
+        J::Object(map) if map.len() == 1 && map.contains_key(FILL) => fill(&render(&map[FILL], captures)?)?,
         J::Object(map) => J::Object(
             map.iter()
                 .map(|(k, v)| Ok((render_str(k, captures)?, render(v, captures)?)))
@@ -239,6 +240,29 @@ pub fn render(
         ),
         other => other.clone(),
     })
+}
+
+/// `{"$fill": {tokens: N, ratio: 0.9, text: "...", chars_per_token: 4}}` in a request body
+/// becomes a string of about `N × ratio` tokens: filler for long-context tests, sized at run
+/// time from a captured window (`tokens: "${max_model_len}"`).
+pub const FILL: &str = "$fill";
+
+fn fill(spec: &serde_json::Value) -> Result<serde_json::Value, String> {
+    let number = |key: &str, default: Option<f64>| {
+        spec.get(key)
+            .and_then(serde_json::Value::as_f64)
+            .or(default)
+            .ok_or_else(|| format!("`$fill` needs a number `{key}`"))
+    };
+    let tokens = number("tokens", None)?;
+    let ratio = number("ratio", Some(1.0))?;
+    let per_token = number("chars_per_token", Some(4.0))?;
+    let text = spec.get("text").and_then(serde_json::Value::as_str).unwrap_or("Lorem ipsum dolor sit amet. ");
+    if text.is_empty() || !(tokens * ratio * per_token).is_finite() || tokens * ratio * per_token > 64e6 {
+        return Err("`$fill` asks for an empty text or more than 64 MB".into());
+    }
+    let chars = (tokens * ratio * per_token).max(0.0) as usize;
+    Ok(text.chars().cycle().take(chars).collect::<String>().into())
 }
 
 /// A string that is exactly one capture reference takes the captured JSON value with its type.
@@ -352,6 +376,14 @@ mod tests {
         assert_eq!(n.get("a").unwrap().as_str(), Some("${model_id}"));
         assert_eq!(n.get("b").unwrap().as_str(), Some("http://h:1"));
         assert_eq!(n.get("c").unwrap().as_str(), Some("x-100"));
+    }
+
+    #[test]
+    fn fill_sizes_a_long_prompt_at_run_time() {
+        let body = serde_json::json!({"content": {"$fill": {"tokens": "${window}", "ratio": 0.5, "text": "ab"}}});
+        let caps = HashMap::from([("window".to_string(), serde_json::json!(10))]);
+        assert_eq!(render(&body, &caps).unwrap()["content"], "abababababababababab");
+        assert!(render(&serde_json::json!({"$fill": {"ratio": 1}}), &caps).unwrap_err().contains("`tokens`"));
     }
 
     #[test]

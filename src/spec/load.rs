@@ -162,7 +162,7 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
         if let Value::Map(entries) = &mut test.value {
             for (key, value) in entries.iter_mut() {
                 // What is sent or run late enough to use captures (and this test's own steps).
-                let late = matches!(key.as_str(), Some("request" | "steps" | "sample"));
+                let late = matches!(key.as_str(), Some("request" | "steps" | "sample" | "require"));
                 scope.allow_captures = late;
                 let before = scope.captures.clone();
                 if key.as_str() == Some("steps") {

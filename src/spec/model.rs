@@ -68,6 +68,15 @@ pub struct Test {
     /// Report the test as skipped, with this reason, instead of running it.
     #[serde(default)]
     pub skip: Option<String>,
+    /// Run only when these conditions hold, else report the test as skipped with the reason.
+    /// Each is `<value> <op> <quantity>`, evaluated just before the test runs, so it may use
+    /// captures: `"${max_model_len} >= 70000"`.
+    #[serde(default)]
+    pub require: Vec<Spanned<String>>,
+    /// `true`: expectations that do not hold are reported as warnings (console `WARN`, JUnit
+    /// property `advisory` and `<system-err>`) and never fail the run.
+    #[serde(default)]
+    pub advisory: Option<bool>,
     /// Send the request this many times, one after the other; every answer is checked and
     /// the measurements are aggregated (for `thresholds`).
     #[serde(default)]
@@ -678,6 +687,9 @@ pub struct CaptureFrom {
     /// A regular expression on the body; the first group (or the whole match) is captured.
     #[serde(default)]
     pub regex: Option<String>,
+    /// The value when the source finds nothing (instead of failing the test).
+    #[serde(default)]
+    pub default: Option<serde_json::Value>,
 }
 
 impl<'de> Deserialize<'de> for Capture {

@@ -30,6 +30,9 @@ pub struct TestPlan {
     pub loc: Loc,
     pub tags: Vec<String>,
     pub skip: Option<String>,
+    /// Conditions checked just before the test runs (may hold `${...}` references).
+    pub require: Vec<(Loc, String)>,
+    pub advisory: bool,
     /// The request and its expectations (absent for a test made of steps).
     pub exchange: Option<Exchange>,
     pub steps: Vec<StepPlan>,
@@ -167,6 +170,7 @@ pub struct CapturePlan {
     pub name: String,
     pub loc: Loc,
     pub from: CaptureSource,
+    pub default: Option<serde_json::Value>,
 }
 
 #[derive(Debug)]
