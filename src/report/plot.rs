@@ -70,7 +70,7 @@ pub fn svg(title: &str, s: &RunSeries) -> String {
     for (name, points) in &s.samples {
         top += PANEL + 40.0;
         let fit = crate::metrics::series::fit(points)
-            .map(|f| format!(" — slope {:.3}/h, R² {:.2}", f.slope * 3600.0, f.r2))
+            .map(|f| format!(" — least-squares slope over all samples {:.3}/h, R² {:.2}", f.slope * 3600.0, f.r2))
             .unwrap_or_default();
         panel(&mut out, top, t_max, &format!("{name}{fit}"), &[(points, Style::Line("#228833"))]);
     }
