@@ -48,10 +48,12 @@ def log(msg):
 
 
 def machine_busy_s():
+    """(CPU seconds the machine spent busy outside interrupts, in irq + softirq) so far."""
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
-    idle = v[3] + v[4]
-    return (sum(v[:8]) - idle) / CLK
+    # user nice system idle iowait irq softirq steal
+    irq = v[5] + v[6]
+    return (v[0] + v[1] + v[2] + v[7]) / CLK, irq / CLK
 
 
 def proc_cpu_s(pid):
@@ -157,15 +159,17 @@ def run_measured(label, cmd, server, timeout, env=None, cwd=None):
     busy1, srv1, t1 = machine_busy_s(), server.cpu_s() if server else 0.0, time.time()
     tree = json.loads((d / "proctree.json").read_text())
     server_cpu = srv1 - srv0
-    # CPU used on the machine by neither this client nor the server (nor this script's sampler,
-    # which the figure includes: about 0.02 core).
-    other = (busy1 - busy0) - tree["cpu_total_s"] - server_cpu
+    # CPU used on the machine by neither this client nor the server: the sampler (about 0.02
+    # core) and anything else running; interrupt time (loopback packets) apart.
+    other = (busy1[0] - busy0[0]) - tree["cpu_total_s"] - server_cpu
+    irq = busy1[1] - busy0[1]
     info = {
         "label": label, "dir": str(d), "rc": p.returncode, "timed_out": tree["timed_out"],
         "wall_s": round(tree["wall_s"], 3), "tree_cpu_total_s": round(tree["cpu_total_s"], 3),
         "tree_peak_rss_mb": round(tree["peak_tree_rss_mb"], 1),
         "server_cpu_s": round(server_cpu, 3),
         "other_cpu_cores": round(max(other, 0.0) / max(t1 - t0, 1e-9), 3),
+        "irq_cpu_cores": round(irq / max(t1 - t0, 1e-9), 3),
     }
     if p.returncode != 0:
         tail = (d / "log.txt").read_text().splitlines()[-15:]
@@ -220,7 +224,6 @@ def llmspec_run(label, spec, server, vars_, timeout=300):
         output_tokens=a["output_tokens"], output_tokens_per_s=q(sc["output_tokens_per_s"], 0),
         client_cpu_s=sc.get("client_cpu_s"), peak_rss_mb=q(sc.get("client_peak_rss_mb"), 1),
         cpu_per_1m_tokens=per_million(sc.get("client_cpu_s") or 0, a["output_tokens"]),
-        cpu_per_1m_tokens_whole_process=per_million(tree["cpu_total_s"], a["output_tokens"]),
         ttft_p50_ms=fp("p50_ttft_ms"), ttft_p99_ms=fp("p99_ttft_ms"),
         gap_p50_ms=fp("p50_chunk_gap_ms"), gap_p99_ms=fp("p99_chunk_gap_ms"),
         tokens_per_request=q(a["output_tokens"] / a["count"], 2) if a["count"] else None,
@@ -302,6 +305,13 @@ def vllm_run(label, server, concurrency, prompts, timeout=420):
     return info
 
 
+def whole_run(run):
+    """CPU of the whole run (start-up, data generation and reporting included) per 1M tokens."""
+    if run.get("output_tokens"):
+        run["cpu_per_1m_tokens_whole_run"] = per_million(run["tree_cpu_total_s"], run["output_tokens"])
+    return run
+
+
 def overstatement(run, ttft_ms, gap_ms):
     if run.get("ttft_p50_ms") is None:
         return run
@@ -328,8 +338,19 @@ def main():
     ap.add_argument("--port", type=int, default=18180, help="first of the ports used")
     ap.add_argument("--quick", action="store_true", help="short runs, to try the script")
     ap.add_argument("--meta", type=Path, help="JSON of versions and machine facts to embed")
+    ap.add_argument("--render", action="store_true", help="only redo summary.md from OUT/results.json")
     A = ap.parse_args()
     OUT = A.out
+    if A.render:
+        res = json.loads((OUT / "results.json").read_text())
+        for r in res["runs"].values():
+            whole_run(r)
+        res["summary"] = summarize(res["runs"], res.get("timing_accuracy"))
+        (OUT / "results.json").write_text(json.dumps(res, indent=2))
+        md = render(res)
+        (OUT / "summary.md").write_text(md)
+        print(md)
+        return
     (OUT / "servers").mkdir(parents=True, exist_ok=True)
     (OUT / "runs").mkdir(parents=True, exist_ok=True)
     quick = A.quick
@@ -425,6 +446,8 @@ def main():
         except subprocess.TimeoutExpired:
             res["timing_accuracy"] = {"rc": None, "error": "timed out after 600 s"}
 
+    for r in runs.values():
+        whole_run(r)
     res["wall_s"] = round(time.time() - t_start, 1)
     res["summary"] = summarize(runs, res.get("timing_accuracy"))
     (OUT / "results.json").write_text(json.dumps(res, indent=2))
@@ -511,13 +534,13 @@ def render(res):
     out = ["# Load-generator benchmark results", ""]
     out.append(f"Started {res['started']}, {res['wall_s']} s{' (quick mode)' if res['quick'] else ''}.")
     out += ["", "## llmspec against `llmspec sim` (zero delay, 128-token streams)", "",
-            "| concurrency | req/s | output tokens/s | client CPU-s per 1M tokens | whole-process CPU-s per 1M | peak RSS MB | TTFT p50 / p99 ms | errors |",
+            "| concurrency | req/s | output tokens/s | client CPU-s per 1M tokens | whole run CPU-s per 1M | peak RSS MB | TTFT p50 / p99 ms | errors |",
             "|---|---|---|---|---|---|---|---|"]
     for c in (16, 64, 256):
         r = runs.get(f"llmspec/sim-zero/c{c}")
         if r:
             out.append(f"| {c} | {fmt(r.get('req_per_s'))} | {fmt(r.get('output_tokens_per_s'))} | "
-                       f"{fmt(r.get('cpu_per_1m_tokens'), 2)} | {fmt(r.get('cpu_per_1m_tokens_whole_process'), 2)} | "
+                       f"{fmt(r.get('cpu_per_1m_tokens'), 2)} | {fmt(r.get('cpu_per_1m_tokens_whole_run'), 2)} | "
                        f"{fmt(r.get('peak_rss_mb'))} | {fmt(r.get('ttft_p50_ms'), 2)} / {fmt(r.get('ttft_p99_ms'), 2)} | "
                        f"{r.get('errors', '—')} |")
     out += ["", "## llmspec: memory with many streams in flight (sim --ttft 2s --chunk-delay 200ms --output-tokens 16)", "",
@@ -528,8 +551,8 @@ def render(res):
             out.append(f"| {n:,} | {fmt(r.get('peak_rss_mb'))} | {r.get('count', '—')} | {r.get('errors', '—')} | {fmt(r.get('wall_s'))} |")
     out += ["", f"## Every client against every server (128-token streams; paced = TTFT {PACED_TTFT_MS} ms, "
             f"{PACED_GAP_MS} ms between chunks)", "",
-            "| server | client | streams | req/s | output tok/s | client CPU-s per 1M tokens | × llmspec | TTFT over p50 / p99 ms | chunk gap over p50 / p99 ms | errors | other CPU (cores) |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+            "| server | client | streams | req/s | output tok/s | client CPU-s per 1M tokens | × llmspec | whole run CPU-s per 1M | TTFT over p50 / p99 ms | chunk gap over p50 / p99 ms | errors | other / irq CPU (cores) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for server in ("sim-zero", "sim-paced", "mock-zero", "mock-paced"):
         mine = next((v for k, v in runs.items() if k.startswith(f"llmspec/{server}/") and k.split("/")[2] in ("c64", "c100")), None)
         for k, r in runs.items():
@@ -548,8 +571,13 @@ def render(res):
                      if "gap_over_p50_ms" in r else "")
             err = r.get("error")
             out.append(f"| {server} | {r['tool']} | {parts[2][1:]} | {fmt(r.get('req_per_s'))} | "
-                       f"{fmt(r.get('output_tokens_per_s'))} | {fmt(r.get('cpu_per_1m_tokens'), 2)} | {ratio} | {over} | {gover} | "
-                       f"{r.get('errors', '—')}{' (FAILED)' if err else ''} | {fmt(r.get('other_cpu_cores'), 2)} |")
+                       f"{fmt(r.get('output_tokens_per_s'))} | {fmt(r.get('cpu_per_1m_tokens'), 2)} | {ratio} | "
+                       f"{fmt(r.get('cpu_per_1m_tokens_whole_run'), 2)} | {over} | {gover} | "
+                       f"{r.get('errors', '—')}{' (FAILED)' if err else ''} | {fmt(r.get('other_cpu_cores'), 2)} / {fmt(r.get('irq_cpu_cores'), 2)} |")
+    b = s.get("llmspec_best")
+    if b:
+        out += ["", f"Best: {fmt(b['req_per_s'])} streamed req/s, {fmt(b['content_chunks_per_s'])} content chunks/s "
+                f"({fmt(b['events_per_s'])} SSE events/s), {b['cpu_per_1m_tokens']} client CPU-s per 1M tokens ({b['label']})."]
     ta = res.get("timing_accuracy")
     if ta:
         out += ["", "## Instrument accuracy (`timing_accuracy` bench)", ""]

@@ -37,7 +37,7 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::builder().user_agent(concat!("llmspec/", env!("CARGO_PKG_VERSION"))).build().unwrap_or_default()
 }
 
-pub async fn exchange(client: &reqwest::Client, out: &Outgoing) -> Result<Observed, TransportError> {
+fn build(client: &reqwest::Client, out: &Outgoing) -> Result<reqwest::Request, TransportError> {
     let mut builder = client.request(out.method.clone(), &out.url).timeout(out.timeout);
     for (name, value) in &out.headers {
         builder = builder.header(name, value);
@@ -45,11 +45,26 @@ pub async fn exchange(client: &reqwest::Client, out: &Outgoing) -> Result<Observ
     if let Some(body) = &out.body {
         builder = builder.body(body.clone());
     }
-    let request = builder
-        .build()
-        .map_err(|e| TransportError(format!("cannot build the request to {}: {}", out.url, root_cause(&e))))?;
-    let start = Instant::now();
-    let mut response = client.execute(request).await.map_err(|e| describe(&e, out, None))?;
+    builder.build().map_err(|e| TransportError(format!("cannot build the request to {}: {}", out.url, root_cause(&e))))
+}
+
+/// A kept-alive connection the server closed while we reused it fails before any answer, and
+/// says nothing about the server's health; such a request is sent once more, on a new
+/// connection. Anything else (refused, timed out, reset after an answer began) is reported.
+fn stale_connection(e: &reqwest::Error) -> bool {
+    !e.is_timeout() && !e.is_connect() && root_cause(e).contains("connection closed before message completed")
+}
+
+pub async fn exchange(client: &reqwest::Client, out: &Outgoing) -> Result<Observed, TransportError> {
+    let mut start = Instant::now();
+    let mut sent = client.execute(build(client, out)?).await;
+    if let Err(e) = &sent {
+        if stale_connection(e) {
+            start = Instant::now();
+            sent = client.execute(build(client, out)?).await;
+        }
+    }
+    let mut response = sent.map_err(|e| describe(&e, out, None))?;
     let ttfb = start.elapsed();
     let status = response.status().as_u16();
     let headers = response

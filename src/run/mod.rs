@@ -198,6 +198,14 @@ async fn run_load(
     outcome.properties.extend(sample::properties(&series));
     outcome.transcript = result.examples.first().map(|(_, _, t)| t.clone());
     outcome.warnings = result.warnings.clone();
+    // Requests that got no verdict are shown even when a threshold tolerates them.
+    if matches!(outcome.verdict, Verdict::Passed) {
+        for (i, v, _) in &result.examples {
+            if let Verdict::Error(m) = v {
+                outcome.warnings.push(format!("request {i} got no verdict: {m}"));
+            }
+        }
+    }
     let window = plan.window.unwrap_or_else(|| load::default_window(&plan));
     let steps = BTreeMap::new();
     let measurements = Measurements {
