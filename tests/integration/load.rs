@@ -182,3 +182,17 @@ fn the_seed_performance_tests_pass_on_a_fast_server_and_fail_per_threshold_on_a_
         assert!(xml.contains(&format!(r#"<testcase name="{passing}" classname="vllm-medium performance" time="0.000" file="specs/vllm-medium/10-performance.yaml" line="#)), "{passing}");
     }
 }
+
+#[test]
+fn progress_is_drawn_on_a_terminal_only() {
+    let dir = TempDir::new();
+    let s = spec(&dir, &chat("load: { requests: 8, concurrency: 2 }", "x-sim-latency: 150ms", ""));
+    let sim = Sim::start();
+    let command = format!("{} run {s} --base-url {}", env!("CARGO_BIN_EXE_llmspec"), sim.url());
+    // `script` gives the command a terminal, as a person at a console would have.
+    let tty = std::process::Command::new("script").args(["-qc", &command, "/dev/null"]).output().expect("script (util-linux)");
+    let shown = String::from_utf8_lossy(&tty.stdout);
+    assert!(shown.contains("… load test: ") && shown.contains("/8 done"), "{shown}");
+    let piped = llmspec(&["run", &s, "--base-url", &sim.url()]);
+    assert!(!piped.stdout.contains("done,") && !piped.stderr.contains("done,"), "{}{}", piped.stdout, piped.stderr);
+}

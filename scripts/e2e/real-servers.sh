@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The packs against real servers: llama.cpp's llama-server, then vLLM (one after the other, so
+# neither distorts the other's timings). Each server is installed once (cached), started on
+# 127.0.0.1, run through the quick profiles, and stopped. Every verdict is compared with
+# tests/real/<server>.verdicts: a changed verdict fails the run and shows as a diff.
+#
+#   scripts/e2e/real-servers.sh [llamacpp] [vllm]      (default: both)
+#   UPDATE=1 scripts/e2e/real-servers.sh               rewrite the expected verdicts
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+servers=("$@")
+[ ${#servers[@]} -gt 0 ] || servers=(llamacpp vllm)
+out=out/real
+mkdir -p "$out"
+cargo build --locked --quiet
+bin=target/debug/llmspec
+status=0
+
+for server in "${servers[@]}"; do
+  case "$server" in
+    llamacpp) script=scripts/servers/llama-server.sh; port=18180 ;;
+    vllm) script=scripts/servers/vllm.sh; port=18181 ;;
+    *) echo "unknown server $server (llamacpp or vllm)"; exit 2 ;;
+  esac
+  t0=$(date +%s)
+  "$script" install
+  t1=$(date +%s)
+  url=$("$script" start "$port")
+  trap '"$script" stop "$port" >/dev/null 2>&1 || true' EXIT
+  t2=$(date +%s)
+  # CPU-sized targets and short generations for this server (see the file).
+  set -a; . "tests/real/$server.env"; set +a
+  export VLLM_API_BASE="$url"
+  "$bin" run specs/vllm-medium specs/conformance --tag quick \
+    --junit "$out/$server.junit.xml" --json "$out/$server.json" > "$out/$server.log" 2>&1 || true
+  t3=$(date +%s)
+  "$script" stop "$port" >/dev/null 2>&1 || true
+  trap - EXIT
+  python3 scripts/e2e/verdicts.py "$out/$server.json" > "$out/$server.verdicts"
+  echo "$server: install $((t1-t0))s, start $((t2-t1))s, packs $((t3-t2))s"
+  if [ "${UPDATE:-0}" = 1 ]; then
+    cp "$out/$server.verdicts" "tests/real/$server.verdicts"
+  elif ! diff -u "tests/real/$server.verdicts" "$out/$server.verdicts"; then
+    echo "$server: verdicts differ from tests/real/$server.verdicts (the run's output: $out/$server.log)"
+    status=1
+  else
+    echo "$server: every verdict as expected ($(wc -l < "$out/$server.verdicts") tests)"
+  fi
+done
+exit $status
