@@ -53,6 +53,16 @@ pub struct JsonCheck {
     pub predicate: Predicate,
 }
 
+impl JsonCheck {
+    /// The failure, if what the query selects in `root` does not satisfy the predicate;
+    /// `subject` names it from the query text.
+    pub fn check(&self, root: &serde_json::Value, subject: impl FnOnce(&str) -> String) -> Option<Failure> {
+        let found = self.query.select(root);
+        let m = self.predicate.evaluate(found.as_ref()).err()?;
+        Some(Failure { loc: self.loc, subject: subject(&self.query.text), expected: m.expected, actual: m.actual })
+    }
+}
+
 /// A compiled RFC 9535 query. A singular query (`$.a.b[0]`) yields its one value; any other
 /// (`$.choices[*].index`) yields the list of all matches.
 #[derive(Debug)]
@@ -124,15 +134,7 @@ impl ExpectPlan {
                 });
                 continue;
             };
-            let found = check.query.select(json);
-            if let Err(m) = check.predicate.evaluate(found.as_ref()) {
-                failures.push(Failure {
-                    loc: check.loc,
-                    subject: check.query.text.clone(),
-                    expected: m.expected,
-                    actual: m.actual,
-                });
-            }
+            failures.extend(check.check(json, |q| q.to_string()));
         }
         if let Some((loc, predicate)) = &self.body {
             let body = serde_json::Value::String(obs.body.clone());
@@ -158,17 +160,7 @@ impl ExpectPlan {
         }
         if !self.events.is_empty() {
             let events = serde_json::Value::Array(obs.stream.as_ref().map(|s| s.events.clone()).unwrap_or_default());
-            for check in &self.events {
-                let found = check.query.select(&events);
-                if let Err(m) = check.predicate.evaluate(found.as_ref()) {
-                    failures.push(Failure {
-                        loc: check.loc,
-                        subject: format!("events {}", check.query.text),
-                        expected: m.expected,
-                        actual: m.actual,
-                    });
-                }
-            }
+            failures.extend(self.events.iter().filter_map(|c| c.check(&events, |q| format!("events {q}"))));
         }
         if let Some(check) = &self.tool_call {
             failures.extend(check.evaluate(obs.json.as_ref(), request));

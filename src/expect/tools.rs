@@ -100,14 +100,8 @@ impl ToolCallCheck {
             }
         }
         for check in &self.arguments {
-            let found = check.query.select(&args);
-            if let Err(m) = check.predicate.evaluate(found.as_ref()) {
-                failures.push(Failure {
-                    loc: check.loc,
-                    subject: format!("`{name}` argument {}", check.query.text),
-                    expected: m.expected,
-                    actual: format!("{} (arguments: {raw})", m.actual),
-                });
+            if let Some(f) = check.check(&args, |q| format!("`{name}` argument {q}")) {
+                failures.push(Failure { actual: format!("{} (arguments: {raw})", f.actual), ..f });
             }
         }
         failures

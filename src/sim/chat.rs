@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::Value;
 
 use super::answer::Answer;
@@ -23,15 +23,7 @@ pub(crate) async fn chat_completions(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    app.on_generation();
-    let front = match respond::front(&app.cfg, &conn, &headers, &body) {
-        Ok(front) => front,
-        Err(refusal) => return refusal.into_response(),
-    };
-    match plan(&app, front) {
-        Ok(job) => respond::reply(job).await,
-        Err(e) => e.into_response(),
-    }
+    respond::handle(&app, &conn, &headers, &body, plan).await
 }
 
 fn plan(app: &App, front: Front) -> Result<Job, ApiError> {

@@ -85,6 +85,26 @@ pub(crate) struct Job {
     pub answer: Answer,
 }
 
+/// The life of a generation request: count it, read its front matter, plan the answer with
+/// `plan` (chat or completions), send it.
+pub(crate) async fn handle(
+    app: &super::server::App,
+    conn: &ConnControl,
+    headers: &HeaderMap,
+    body: &[u8],
+    plan: fn(&super::server::App, Front) -> Result<Job, ApiError>,
+) -> Response {
+    app.on_generation();
+    let front = match front(&app.cfg, conn, headers, body) {
+        Ok(front) => front,
+        Err(refusal) => return refusal.into_response(),
+    };
+    match plan(app, front) {
+        Ok(job) => reply(job).await,
+        Err(e) => e.into_response(),
+    }
+}
+
 pub(crate) async fn reply(mut job: Job) -> Response {
     let style = job.answer.style;
     let id = match style {

@@ -190,7 +190,10 @@ fn progress_is_drawn_on_a_terminal_only() {
     let sim = Sim::start();
     let command = format!("{} run {s} --base-url {}", env!("CARGO_BIN_EXE_llmspec"), sim.url());
     // `script` gives the command a terminal, as a person at a console would have.
-    let tty = std::process::Command::new("script").args(["-qc", &command, "/dev/null"]).output().expect("script (util-linux)");
+    let tty = std::process::Command::new("script")
+        .args(["-qc", &command, "/dev/null"])
+        .output()
+        .expect("script (util-linux)");
     let shown = String::from_utf8_lossy(&tty.stdout);
     assert!(shown.contains("… load test: ") && shown.contains("/8 done"), "{shown}");
     let piped = llmspec(&["run", &s, "--base-url", &sim.url()]);
