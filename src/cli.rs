@@ -61,6 +61,9 @@ struct RunArgs {
     /// Run only tests with this tag (repeatable: any of them).
     #[arg(long = "tag", value_name = "TAG")]
     tags: Vec<String>,
+    /// Leave out tests with this tag (repeatable), e.g. another server's profile.
+    #[arg(long = "skip-tag", value_name = "TAG")]
+    skip_tags: Vec<String>,
     /// Run only tests whose name matches this regular expression.
     #[arg(long, value_name = "PATTERN")]
     name: Option<String>,
@@ -245,6 +248,7 @@ async fn run_command(mut args: RunArgs) -> u8 {
     }
     let options = RunOptions {
         tags: args.tags,
+        skip_tags: args.skip_tags,
         name,
         fail_fast: args.fail_fast,
         stop,

@@ -37,6 +37,10 @@ TOKENS = 128
 PACED_TTFT_MS = 100
 PACED_GAP_MS = 20
 CLK = os.sysconf("SC_CLK_TCK")
+QUIET_CORES = 0.15   # other work tolerated on the machine before a run starts
+QUIET_WAIT_S = 120   # the longest wait for that before one run
+QUIET_BUDGET_S = 300.0  # and over the whole benchmark
+RETRY_CORES = 0.25   # other work during a run above which it is run once more
 
 
 def log(msg):
@@ -144,7 +148,50 @@ def peer_env():
 # Running one client under proctree.py.
 
 
+def foreign_cores(server, seconds=1.0):
+    """Cores busy over `seconds` with work that is neither the server's nor interrupts."""
+    b0, s0, t0 = machine_busy_s(), server.cpu_s() if server else 0.0, time.time()
+    time.sleep(seconds)
+    b1, s1, t1 = machine_busy_s(), server.cpu_s() if server else 0.0, time.time()
+    return max(0.0, (b1[0] - b0[0]) - (s1 - s0)) / (t1 - t0)
+
+
+def wait_quiet(server, label):
+    """Wait (bounded) until nothing else keeps the machine busy, so that runs do not share the
+    2 cores with unrelated work; the run goes ahead after QUIET_WAIT_S either way."""
+    global QUIET_BUDGET_S
+    t0 = time.time()
+    deadline = t0 + min(QUIET_WAIT_S, QUIET_BUDGET_S)
+    busy = foreign_cores(server)
+    if busy > QUIET_CORES:
+        log(f"{label}: the machine is busy with other work ({busy:.2f} cores); waiting for it")
+    while busy > QUIET_CORES and time.time() < deadline:
+        busy = foreign_cores(server, 2.0)
+    QUIET_BUDGET_S -= time.time() - t0 - 1.0
+    return round(busy, 3)
+
+
 def run_measured(label, cmd, server, timeout, env=None, cwd=None):
+    """Run once; run again (once) when other work on the machine took more than RETRY_CORES."""
+    info, tree, d = run_once(label, cmd, server, timeout, env, cwd)
+    if info["other_cpu_cores"] > RETRY_CORES and info["rc"] == 0:
+        log(f"{label}: other work took {info['other_cpu_cores']} cores during the run; running it again")
+        keep = OUT / "runs" / f"{label}.contended"
+        if keep.exists():
+            shutil.rmtree(keep)
+        d.rename(keep)
+        info2, tree2, d2 = run_once(label, cmd, server, timeout, env, cwd)
+        if info2["rc"] == 0 and info2["other_cpu_cores"] < info["other_cpu_cores"]:
+            info2["runs"] = 2
+            return info2, tree2, d2
+        shutil.rmtree(d2)
+        keep.rename(d)
+        info["runs"] = 2
+    return info, tree, d
+
+
+def run_once(label, cmd, server, timeout, env=None, cwd=None):
+    quiet_before = wait_quiet(server, label)
     d = OUT / "runs" / label
     if d.exists():
         shutil.rmtree(d)
@@ -170,6 +217,7 @@ def run_measured(label, cmd, server, timeout, env=None, cwd=None):
         "server_cpu_s": round(server_cpu, 3),
         "other_cpu_cores": round(max(other, 0.0) / max(t1 - t0, 1e-9), 3),
         "irq_cpu_cores": round(irq / max(t1 - t0, 1e-9), 3),
+        "other_cpu_cores_before": quiet_before,
     }
     if p.returncode != 0:
         tail = (d / "log.txt").read_text().splitlines()[-15:]

@@ -39,6 +39,8 @@ pub const DESTRUCTIVE: &str = "destructive";
 pub struct RunOptions {
     /// Run only tests carrying at least one of these tags (all tests when empty).
     pub tags: Vec<String>,
+    /// Never run tests carrying one of these tags.
+    pub skip_tags: Vec<String>,
     /// Run only tests whose name matches.
     pub name: Option<Regex>,
     pub fail_fast: bool,
@@ -103,6 +105,9 @@ fn skip_reason(test: &TestPlan, opts: &RunOptions, summary: &Summary) -> Option<
     }
     if test.tags.iter().any(|t| t == DESTRUCTIVE) && !opts.tags.iter().any(|t| t == DESTRUCTIVE) {
         return Some(format!("not selected: tagged `{DESTRUCTIVE}`, which runs only with --tag {DESTRUCTIVE}"));
+    }
+    if let Some(t) = test.tags.iter().find(|t| opts.skip_tags.contains(t)) {
+        return Some(format!("not selected: tagged `{t}` (--skip-tag)"));
     }
     if !opts.tags.is_empty() && !test.tags.iter().any(|t| opts.tags.contains(t)) {
         return Some(format!("not selected: has none of the tags {}", opts.tags.join(", ")));

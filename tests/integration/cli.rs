@@ -44,6 +44,9 @@ fn tags_and_names_select_and_the_rest_is_skipped() {
     let out = llmspec(&["run", spec, "--base-url", &sim.url(), "--name", "^mod"]);
     assert!(out.stdout.contains("SKIP health (not selected: name does not match /^mod/)"), "{}", out.stdout);
     assert!(out.stdout.contains("PASS models"));
+    let out = llmspec(&["run", spec, "--base-url", &sim.url(), "--skip-tag", "slow"]);
+    assert!(out.stdout.contains("PASS health"), "{}", out.stdout);
+    assert!(out.stdout.contains("SKIP models (not selected: tagged `slow` (--skip-tag))"), "{}", out.stdout);
 }
 
 #[test]
