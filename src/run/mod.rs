@@ -62,9 +62,10 @@ pub async fn run(plan: &Plan, mut opts: RunOptions, reporter: &mut dyn Reporter,
         let suite_start = Instant::now();
         reporter.on(&Event::SuiteStarted { suite });
         let mut captures: HashMap<String, Value> = HashMap::new();
-        for test in &suite.tests {
+        let needed = needed_producers(suite, &opts);
+        for (test, needed) in suite.tests.iter().zip(needed) {
             let unmet = || unmet_requirement(test, &captures);
-            let outcomes = match skip_reason(test, &opts, &summary).or_else(unmet) {
+            let outcomes = match skip_reason(test, &opts, &summary, needed).or_else(unmet) {
                 Some(reason) => vec![skipped(test, reason)],
                 None if test.load.is_some() => {
                     run_load(&client, suite, test, &captures, redactor, &opts, reporter).await
@@ -99,13 +100,21 @@ pub async fn run(plan: &Plan, mut opts: RunOptions, reporter: &mut dyn Reporter,
     summary
 }
 
-fn skip_reason(test: &TestPlan, opts: &RunOptions, summary: &Summary) -> Option<String> {
+fn skip_reason(test: &TestPlan, opts: &RunOptions, summary: &Summary, needed: bool) -> Option<String> {
     if let Some(why) = &summary.stopped_early {
         return Some(format!("not run: {why}"));
     }
     if test.tags.iter().any(|t| t == DESTRUCTIVE) && !opts.tags.iter().any(|t| t == DESTRUCTIVE) {
         return Some(format!("not selected: tagged `{DESTRUCTIVE}`, which runs only with --tag {DESTRUCTIVE}"));
     }
+    if needed {
+        return test.skip.as_ref().map(|why| format!("skipped by the spec: {why}"));
+    }
+    filtered_out(test, opts).or_else(|| test.skip.as_ref().map(|why| format!("skipped by the spec: {why}")))
+}
+
+/// Why the command line's selection leaves a test out.
+fn filtered_out(test: &TestPlan, opts: &RunOptions) -> Option<String> {
     if let Some(t) = test.tags.iter().find(|t| opts.skip_tags.contains(t)) {
         return Some(format!("not selected: tagged `{t}` (--skip-tag)"));
     }
@@ -117,7 +126,28 @@ fn skip_reason(test: &TestPlan, opts: &RunOptions, summary: &Summary) -> Option<
             return Some(format!("not selected: name does not match /{}/", re.as_str()));
         }
     }
-    test.skip.as_ref().map(|why| format!("skipped by the spec: {why}"))
+    None
+}
+
+/// Tests the selection leaves out but whose captures a selected test uses: they run anyway
+/// (selecting one tool-call case must not leave its model discovery behind).
+fn needed_producers(suite: &SuitePlan, opts: &RunOptions) -> Vec<bool> {
+    let mut run: Vec<bool> = suite.tests.iter().map(|t| filtered_out(t, opts).is_none()).collect();
+    let mut needed = vec![false; run.len()];
+    for i in (0..suite.tests.len()).rev() {
+        if !run[i] {
+            continue;
+        }
+        for name in suite.tests[i].references() {
+            if let Some(j) = (0..i).rev().find(|&j| suite.tests[j].provides().any(|p| p == name)) {
+                if !run[j] {
+                    run[j] = true;
+                    needed[j] = true;
+                }
+            }
+        }
+    }
+    needed
 }
 
 /// The first `require` condition that does not hold, as a skip reason.

@@ -119,6 +119,68 @@ pub struct LoadPlan {
     pub soak: bool,
 }
 
+impl TestPlan {
+    /// Names this test takes from earlier tests (`${name}` in what it sends or runs).
+    pub fn references(&self) -> std::collections::BTreeSet<String> {
+        let mut texts: Vec<&str> = vec![];
+        let mut json: Vec<&serde_json::Value> = vec![];
+        let requests =
+            self.exchange.iter().map(|e| &e.request).chain(self.steps.iter().filter_map(|s| match &s.kind {
+                StepKind::WaitUntil { exchange, .. } => Some(&exchange.request),
+                _ => None,
+            }));
+        for r in requests {
+            texts.push(&r.url);
+            texts.extend(r.headers.iter().map(|(_, v)| v.as_str()));
+            match &r.body {
+                Body::Json(v) => json.push(v),
+                Body::Raw(t) => texts.push(t),
+                Body::None => {}
+            }
+        }
+        for s in &self.steps {
+            if let StepKind::Exec { command, .. } = &s.kind {
+                texts.extend(command.iter().map(String::as_str));
+            }
+        }
+        for s in &self.samples {
+            match &s.source {
+                SampleSource::Prometheus { url, .. } => texts.push(url),
+                SampleSource::Process { pid: Some(p), .. } => texts.push(p),
+                _ => {}
+            }
+        }
+        texts.extend(self.require.iter().map(|(_, r)| r.as_str()));
+        let mut names = std::collections::BTreeSet::new();
+        let mut add = |t: &str| {
+            for seg in crate::spec::interp::parse(t).unwrap_or_default() {
+                if let crate::spec::interp::Segment::Ref { name, env: false, .. } = seg {
+                    names.insert(name);
+                }
+            }
+        };
+        texts.into_iter().for_each(&mut add);
+        let mut stack = json;
+        while let Some(v) = stack.pop() {
+            match v {
+                serde_json::Value::String(s) => add(s),
+                serde_json::Value::Array(items) => stack.extend(items),
+                serde_json::Value::Object(map) => {
+                    map.keys().for_each(|k| add(k));
+                    stack.extend(map.values());
+                }
+                _ => {}
+            }
+        }
+        names
+    }
+
+    /// Names this test makes available to later ones: its captures and its steps' `as` names.
+    pub fn provides(&self) -> impl Iterator<Item = &str> {
+        self.captures.iter().map(|c| c.name.as_str()).chain(self.steps.iter().filter_map(|s| s.as_name.as_deref()))
+    }
+}
+
 impl LoadPlan {
     /// One request; the base the other shapes are written from.
     pub fn once() -> LoadPlan {

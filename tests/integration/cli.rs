@@ -148,4 +148,9 @@ tests:
     assert_eq!(out.code, 1, "{}", out.stdout);
     assert!(out.stdout.contains("PASS use them"), "{}", out.stdout);
     assert!(out.stdout.contains("error: capture nothing: expected a value at $.data[5].id"), "{}", out.stdout);
+    // Selecting a test also runs the earlier tests whose captures it uses.
+    let out = llmspec(&["run", spec.to_str().unwrap(), "--base-url", &sim.url(), "--name", "use them"]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(out.stdout.contains("PASS discover") && out.stdout.contains("PASS use them"), "{}", out.stdout);
+    assert!(out.stdout.contains("SKIP a capture that finds nothing fails"), "{}", out.stdout);
 }
