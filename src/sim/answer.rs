@@ -37,6 +37,20 @@ pub(crate) struct Answer {
     pub reasoning: u64,
     pub body: Body,
     pub finish_reason: &'static str,
+    /// A fixed answer text (structured output), sent in pieces of [`FRAGMENT_CHARS`]
+    /// characters, one token each, instead of words.
+    pub fixed: Option<Fixed>,
+    /// Token ids the words must avoid (`logit_bias` of -100).
+    pub banned: Vec<u64>,
+    /// Log-probabilities asked for: the number of alternatives per token.
+    pub logprobs: Option<u64>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Fixed {
+    pub text: String,
+    /// Byte offsets where the pieces end.
+    pub ends: Vec<usize>,
 }
 
 impl Answer {
@@ -60,7 +74,35 @@ impl Answer {
                 Body::Text { .. } => "stop",
             }
         };
-        Self { style, reasoning, body, finish_reason }
+        Self { style, reasoning, body, finish_reason, fixed: None, banned: Vec::new(), logprobs: None }
+    }
+
+    /// An answer whose text is `fixed` (for example a JSON document), cut by `limit`.
+    pub fn plan_fixed(style: Style, reasoning: bool, fixed: String, limit: u64) -> Self {
+        let ends = fragment_ends(&fixed);
+        let mut answer = Self::plan(style, reasoning, ends.len() as u64, None, limit);
+        answer.fixed = Some(Fixed { text: fixed, ends });
+        answer
+    }
+
+    /// The text of answer token `i` (words, or a piece of the fixed text).
+    pub fn token_text(&self, seed: u64, i: u64) -> String {
+        self.text_range(seed, i..i + 1)
+    }
+
+    /// Answer tokens `range`, concatenated.
+    pub fn text_range(&self, seed: u64, range: std::ops::Range<u64>) -> String {
+        match (&self.fixed, &self.body) {
+            (Some(f), _) => {
+                let at = |k: u64| match k {
+                    0 => 0,
+                    k => f.ends.get(k as usize - 1).copied().unwrap_or(f.text.len()),
+                };
+                f.text.get(at(range.start)..at(range.end)).unwrap_or("").to_string()
+            }
+            (None, Body::Text { natural, .. }) => text::tokens(self.style, seed, range, *natural, &self.banned),
+            (None, Body::Tool { .. }) => String::new(),
+        }
     }
 
     pub fn completion_tokens(&self) -> u64 {
@@ -81,7 +123,7 @@ impl Answer {
     /// The answer text of a non-streaming reply (for a cut tool call, its raw form).
     pub fn full_text(&self, seed: u64) -> String {
         match &self.body {
-            Body::Text { emitted, natural } => text::tokens(self.style, seed, 0..*emitted, *natural),
+            Body::Text { emitted, .. } => self.text_range(seed, 0..*emitted),
             Body::Tool { call, emitted, .. } => {
                 let raw = format!(
                     "<tool_call>\n{{\"name\": \"{}\", \"arguments\": {}}}\n</tool_call>",

@@ -12,7 +12,8 @@ use super::answer::Answer;
 use super::conn::ConnControl;
 use super::errors::{ApiError, py_repr, py_str};
 use super::request::{self, Object, present};
-use super::respond::{self, Front, Job};
+use super::options;
+use super::respond::{self, Front, Job, Prompt};
 use super::server::App;
 use super::text::{self, Fnv, Style};
 use super::tools::{self, Turn};
@@ -32,6 +33,8 @@ fn plan(app: &App, front: Front) -> Result<Job, ApiError> {
     let conversation = read_messages(obj)?;
     let tools = tools::parse(obj)?;
     let choices = request::choices(obj)?;
+    let options = options::chat(obj)?;
+    let json = options::response_format(obj, &conversation.last_user_text)?;
     request::check_model(obj, cfg)?;
     if conversation.messages == 0 {
         return Err(ApiError::bad_request(
@@ -51,27 +54,33 @@ fn plan(app: &App, front: Front) -> Result<Job, ApiError> {
             &Turn { last_user_text: &conversation.last_user_text, ends_with_user: conversation.ends_with_user },
         )
     };
-    let answer = Answer::plan(Style::Chat, cfg.reasoning, front.knobs.output_tokens, call, limit);
+    let mut answer = match (call, json) {
+        (None, Some(json)) => Answer::plan_fixed(Style::Chat, cfg.reasoning, json, limit),
+        (call, _) => Answer::plan(Style::Chat, cfg.reasoning, front.knobs.output_tokens, call, limit),
+    };
+    answer.banned = options.banned;
+    answer.logprobs = options.logprobs;
     Ok(Job {
         model: cfg.model.clone(),
         force_usage: cfg.force_usage,
         prompt_tokens,
-        prompt_seed: conversation.seed,
+        prompts: vec![Prompt { seed: conversation.seed, echo: None }],
         choices,
         answer,
+        late_error: options.late_error,
         front,
     })
 }
 
-struct Conversation {
-    messages: usize,
-    tokens: u64,
-    seed: u64,
-    last_user_text: String,
-    ends_with_user: bool,
+pub(crate) struct Conversation {
+    pub messages: usize,
+    pub tokens: u64,
+    pub seed: u64,
+    pub last_user_text: String,
+    pub ends_with_user: bool,
 }
 
-fn read_messages(obj: &Object) -> Result<Conversation, ApiError> {
+pub(crate) fn read_messages(obj: &Object) -> Result<Conversation, ApiError> {
     let items = match obj.get("messages") {
         None => {
             return Err(ApiError::validation(

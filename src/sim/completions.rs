@@ -1,4 +1,5 @@
-//! `POST /v1/completions`: reading the prompt and planning the answer.
+//! `POST /v1/completions`: reading the prompts and planning the answer. A list of prompts
+//! is a batch: each prompt gets `n` choices, numbered in order, and `usage` sums them all.
 
 use std::sync::Arc;
 
@@ -12,7 +13,8 @@ use super::answer::Answer;
 use super::conn::ConnControl;
 use super::errors::{ApiError, py_repr, py_str};
 use super::request::{self, Object, present};
-use super::respond::{self, Front, Job};
+use super::options;
+use super::respond::{self, Front, Job, Prompt};
 use super::server::App;
 use super::text::{self, Fnv, Style};
 
@@ -28,26 +30,47 @@ pub(crate) async fn completions(
 fn plan(app: &App, front: Front) -> Result<Job, ApiError> {
     let cfg = &app.cfg;
     let obj = &front.obj;
-    let (prompt_tokens, prompt_seed) = read_prompt(obj)?;
+    let prompts = read_prompts(obj)?;
     let choices = request::choices(obj)?;
+    let options = options::completion(obj)?;
+    let first_text = prompts.first().and_then(|p| p.text.clone()).unwrap_or_default();
+    let json = options::response_format(obj, &first_text)?;
     request::check_model(obj, cfg)?;
     let requested = request::max_tokens(obj, cfg)?;
-    request::check_prompt(prompt_tokens, cfg)?;
-    let limit = request::output_limit(requested, prompt_tokens, cfg);
-    let answer = Answer::plan(Style::Completion, false, front.knobs.output_tokens, None, limit);
+    let longest = prompts.iter().map(|p| p.tokens).max().unwrap_or(0);
+    request::check_prompt(longest, cfg)?;
+    let limit = request::output_limit(requested, longest, cfg);
+    let mut answer = match json {
+        Some(json) => Answer::plan_fixed(Style::Completion, false, json, limit),
+        None => Answer::plan(Style::Completion, false, front.knobs.output_tokens, None, limit),
+    };
+    answer.banned = options.banned;
+    answer.logprobs = options.logprobs;
+    let echo = request::flag(obj, "echo");
     Ok(Job {
         model: cfg.model.clone(),
         force_usage: cfg.force_usage,
-        prompt_tokens,
-        prompt_seed,
+        prompt_tokens: prompts.iter().map(|p| p.tokens).sum(),
+        prompts: prompts
+            .into_iter()
+            .map(|p| Prompt { seed: p.seed, echo: if echo { Some(p.text.unwrap_or_default()) } else { None } })
+            .collect(),
         choices,
         answer,
+        late_error: options.late_error,
         front,
     })
 }
 
-/// Prompt tokens and seed. A prompt is a string, token ids, or a one-element list of either.
-fn read_prompt(obj: &Object) -> Result<(u64, u64), ApiError> {
+struct ReadPrompt {
+    tokens: u64,
+    seed: u64,
+    /// The text of a string prompt.
+    text: Option<String>,
+}
+
+/// The prompts: a string, token ids, or a list of either (a batch, one answer each).
+fn read_prompts(obj: &Object) -> Result<Vec<ReadPrompt>, ApiError> {
     let empty = || {
         ApiError::validation(
             "value_error",
@@ -57,28 +80,30 @@ fn read_prompt(obj: &Object) -> Result<(u64, u64), ApiError> {
         )
     };
     let prompt = present(obj, "prompt").ok_or_else(empty)?;
-    let prompt = match prompt {
-        Value::Array(items) if items.len() == 1 && (items[0].is_string() || items[0].is_array()) => &items[0],
-        Value::Array(items) if items.len() > 1 && items.iter().all(|i| i.is_string() || i.is_array()) => {
-            return Err(ApiError::invalid(
-                &format!("this simulator answers one prompt per request, got {}.", items.len()),
-                "prompt",
-                None,
-            ));
+    match prompt {
+        Value::Array(items) if !items.is_empty() && items.iter().all(|i| i.is_string() || i.is_array()) => {
+            items.iter().map(|p| read_prompt(p, &empty)).collect()
         }
-        other => other,
-    };
+        other => Ok(vec![read_prompt(other, &empty)?]),
+    }
+}
+
+fn read_prompt(prompt: &Value, empty: &dyn Fn() -> ApiError) -> Result<ReadPrompt, ApiError> {
     let mut hash = Fnv::default();
     match prompt {
         Value::String(s) if s.is_empty() => Err(empty()),
         Value::String(s) => {
             hash.write(s.as_bytes());
-            Ok((text::COMPLETION_OVERHEAD + text::text_tokens(s), hash.finish()))
+            Ok(ReadPrompt {
+                tokens: text::COMPLETION_OVERHEAD + text::text_tokens(s),
+                seed: hash.finish(),
+                text: Some(s.clone()),
+            })
         }
         Value::Array(ids) if ids.is_empty() => Err(empty()),
         Value::Array(ids) if ids.iter().all(Value::is_u64) => {
             hash.write(prompt.to_string().as_bytes());
-            Ok((ids.len() as u64, hash.finish()))
+            Ok(ReadPrompt { tokens: ids.len() as u64, seed: hash.finish(), text: None })
         }
         other => {
             Err(ApiError::validation("string_type", "body.prompt", "Input should be a valid string", &py_repr(other)))

@@ -2,13 +2,14 @@
 //! benchmarks that must not depend on a real model.
 //!
 //! Routes: `GET /health`, `GET /ping`, `GET /version`, `GET /v1/models`,
-//! `POST /v1/chat/completions`, `POST /v1/completions`. Unknown routes and methods get
+//! `POST /v1/chat/completions`, `POST /v1/completions`, `POST /tokenize`. Unknown routes and methods get
 //! FastAPI's `{"detail": …}` bodies, like vLLM.
 //!
 //! Per-request headers override the configuration: `x-sim-latency`, `x-sim-ttft`,
 //! `x-sim-chunk-delay` (durations such as `250ms`, at most 1h), `x-sim-tokens-per-chunk`,
 //! `x-sim-output-tokens` (whole numbers ≥ 1), and `x-sim-fault` (see [`Fault`]).
-//! The token arithmetic is documented in `text.rs`, the tool-call rules in `tools.rs`.
+//! The token arithmetic is documented in `text.rs`, the tool-call rules in `tools.rs`,
+//! logprobs, `logit_bias` and `response_format` in `options.rs`.
 
 mod answer;
 mod chat;
@@ -18,11 +19,13 @@ mod conn;
 mod errors;
 mod jsonfmt;
 mod knobs;
+mod options;
 mod request;
 mod respond;
 mod server;
 mod stream;
 mod text;
+mod tokenize;
 mod tools;
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use super::config::SimConfig;
 use super::conn::ConnControl;
 use super::errors::ApiError;
 use super::knobs::{Fault, HUGE_BODY_BYTES, Knobs, STALL_FOR};
+use super::options;
 use super::request::{self, Object, Streaming};
 use super::stream::{BrokenBody, SseStream, StreamPlan, Usage};
 use super::text::{self, Style};
@@ -80,9 +81,18 @@ pub(crate) struct Job {
     pub model: String,
     pub force_usage: bool,
     pub prompt_tokens: u64,
-    pub prompt_seed: u64,
+    /// One entry per prompt (completions may batch several); each gets `choices` choices.
+    pub prompts: Vec<Prompt>,
     pub choices: u32,
     pub answer: Answer,
+    /// An error vLLM raises once generation starts: a 400, or an error event in a stream.
+    pub late_error: Option<ApiError>,
+}
+
+/// A prompt's seed, and its text when it is echoed.
+pub(crate) struct Prompt {
+    pub seed: u64,
+    pub echo: Option<String>,
 }
 
 /// The life of a generation request: count it, read its front matter, plan the answer with
@@ -111,7 +121,16 @@ pub(crate) async fn reply(mut job: Job) -> Response {
         Style::Chat => format!("chatcmpl-{}", unique_hex()),
         Style::Completion => format!("cmpl-{}", unique_hex()),
     };
-    let mut seeds: Vec<u64> = (0..job.choices).map(|c| text::choice_seed(job.prompt_seed, c)).collect();
+    if let Some(e) = job.late_error.take() {
+        return late_error(e, job.front.streaming.stream);
+    }
+    let mut seeds: Vec<u64> = job
+        .prompts
+        .iter()
+        .flat_map(|p| (0..job.choices).map(move |c| text::choice_seed(p.seed, c)))
+        .collect();
+    let echoes: Vec<Option<String>> =
+        job.prompts.iter().flat_map(|p| (0..job.choices).map(move |_| p.echo.clone())).collect();
     let tool_ids: Vec<String> = match job.answer.body {
         Body::Tool { .. } => seeds.iter().map(|_| format!("chatcmpl-tool-{}", unique_hex())).collect(),
         Body::Text { .. } => Vec::new(),
@@ -123,8 +142,8 @@ pub(crate) async fn reply(mut job: Job) -> Response {
     let per_choice = job.answer.completion_tokens();
     let usage = Usage {
         prompt: job.prompt_tokens,
-        completion: per_choice * u64::from(job.choices),
-        reasoning: job.answer.reasoning * u64::from(job.choices),
+        completion: per_choice * seeds.len() as u64,
+        reasoning: job.answer.reasoning * seeds.len() as u64,
     };
     let created = unix_now();
 
@@ -137,6 +156,7 @@ pub(crate) async fn reply(mut job: Job) -> Response {
             fingerprint: FINGERPRINT,
             answer: job.answer,
             seeds,
+            echoes,
             tool_ids,
             usage: send_usage.then_some(usage),
             knobs: job.front.knobs,
@@ -154,7 +174,7 @@ pub(crate) async fn reply(mut job: Job) -> Response {
     }
     let body = match style {
         Style::Chat => chat_body(&job, &id, created, &seeds, &tool_ids, usage),
-        Style::Completion => completion_body(&job, &id, created, &seeds, usage),
+        Style::Completion => completion_body(&job, &id, created, &seeds, &echoes, usage),
     };
     match job.front.knobs.fault {
         Some(fault @ (Fault::ResetMidStream | Fault::Stall | Fault::MalformedChunk)) => broken_json(&body, fault),
@@ -168,6 +188,7 @@ fn make_huge(job: &mut Job, seed: u64) {
     let tokens = text::tokens_for_bytes(style, seed, HUGE_BODY_BYTES);
     job.answer = Answer::plan(style, false, tokens, None, tokens);
     job.choices = 1;
+    job.prompts.truncate(1);
     let knobs = &mut job.front.knobs;
     knobs.tokens_per_chunk = tokens;
     knobs.ttft = Duration::ZERO;
@@ -215,10 +236,17 @@ fn chat_body(job: &Job, id: &str, created: u64, seeds: &[u64], tool_ids: &[Strin
             if reasoning.is_some() {
                 message["reasoning_content"] = json!(reasoning);
             }
+            let logprobs = match (answer.logprobs, &answer.body) {
+                (None, _) => Value::Null,
+                (Some(_), Body::Text { emitted, .. }) => {
+                    json!({"content": options::chat_entries(answer, *seed, 0..*emitted)})
+                }
+                (Some(_), Body::Tool { .. }) => json!({"content": []}),
+            };
             json!({
                 "index": c,
                 "message": message,
-                "logprobs": null,
+                "logprobs": logprobs,
                 "finish_reason": answer.finish_reason,
                 "stop_reason": null,
                 "token_ids": null,
@@ -240,15 +268,31 @@ fn chat_body(job: &Job, id: &str, created: u64, seeds: &[u64], tool_ids: &[Strin
     })
 }
 
-fn completion_body(job: &Job, id: &str, created: u64, seeds: &[u64], usage: Usage) -> Value {
+fn completion_body(
+    job: &Job,
+    id: &str,
+    created: u64,
+    seeds: &[u64],
+    echoes: &[Option<String>],
+    usage: Usage,
+) -> Value {
+    let answer = &job.answer;
     let choices: Vec<Value> = seeds
         .iter()
         .enumerate()
         .map(|(c, seed)| {
+            let echo = echoes.get(c).and_then(Option::as_deref);
+            let prompt_seed = job.prompts.get(c / job.choices.max(1) as usize).map_or(0, |p| p.seed);
+            let logprobs = match (answer.logprobs, &answer.body) {
+                (Some(_), Body::Text { emitted, .. }) => {
+                    options::completion_logprobs(answer, *seed, *emitted, echo.map(|e| (e, prompt_seed)))
+                }
+                _ => Value::Null,
+            };
             json!({
                 "index": c,
-                "text": job.answer.full_text(*seed),
-                "logprobs": null,
+                "text": format!("{}{}", echo.unwrap_or(""), answer.full_text(*seed)),
+                "logprobs": logprobs,
                 "finish_reason": job.answer.finish_reason,
                 "stop_reason": null,
                 "token_ids": null,
@@ -268,6 +312,20 @@ fn completion_body(job: &Job, id: &str, created: u64, seeds: &[u64], usage: Usag
         "usage": usage_json(usage),
         "kv_transfer_params": null,
     })
+}
+
+/// An error raised when generation starts: vLLM has already sent the stream's headers,
+/// so a stream gets the error as a data event, then `[DONE]`.
+fn late_error(e: ApiError, stream: bool) -> Response {
+    if !stream {
+        return e.into_response();
+    }
+    let text = format!("data: {}\n\ndata: [DONE]\n\n", e.body());
+    let mut response = HttpBody::from(text).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
+    response
 }
 
 /// A non-streaming answer broken by a fault: the first half of the JSON, then an abort

@@ -19,6 +19,7 @@ use super::completions::completions;
 use super::config::SimConfig;
 use super::conn::{ConnControl, SimListener};
 use super::errors::detail;
+use super::tokenize::tokenize;
 
 /// `created` of the model listing; fixed so that answers stay reproducible.
 const MODEL_CREATED: u64 = 1_735_689_600;
@@ -57,6 +58,7 @@ fn router(cfg: SimConfig) -> Router {
         .route("/v1/models", get(models))
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/completions", post(completions))
+        .route("/tokenize", post(tokenize))
         .fallback(|| async { detail(StatusCode::NOT_FOUND, "Not Found") })
         .method_not_allowed_fallback(|| async { detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

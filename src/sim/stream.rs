@@ -19,6 +19,8 @@ use tokio::time::{Instant, Sleep, sleep_until};
 use super::answer::{Answer, Body};
 use super::jsonfmt::push_str;
 use super::knobs::{FAULT_AFTER_CHUNKS, Fault, Knobs, STALL_FOR};
+use super::options;
+use serde_json::Value;
 use super::text::{self, Style};
 
 /// The error event vLLM sends when generation fails after the stream started.
@@ -57,6 +59,8 @@ pub(crate) struct StreamPlan {
     pub answer: Answer,
     /// One seed per choice.
     pub seeds: Vec<u64>,
+    /// Per choice, the prompt echoed before the first chunk's text (completions).
+    pub echoes: Vec<Option<String>>,
     /// One tool-call id per choice (chat tool calls only).
     pub tool_ids: Vec<String>,
     /// Present when the usage chunk is sent.
@@ -261,6 +265,7 @@ impl SseStream {
         let finish = (last && !self.is_tool()).then_some(answer.finish_reason);
         let mut out = String::with_capacity(256 * self.plan.seeds.len());
         for (c, seed) in self.plan.seeds.iter().enumerate() {
+            let mut logprobs = None;
             out.push_str(&self.prefix);
             out.push_str(&format!("\"choices\":[{{\"index\":{c},"));
             if j < self.reasoning_chunks {
@@ -274,9 +279,17 @@ impl SseStream {
             } else {
                 let k = j - self.reasoning_chunks;
                 match &answer.body {
-                    Body::Text { emitted, natural } => {
+                    Body::Text { emitted, .. } => {
                         let range = k * tpc..((k + 1) * tpc).min(*emitted);
-                        let t = text::tokens(answer.style, *seed, range, *natural);
+                        let mut t = answer.text_range(*seed, range.clone());
+                        if k == 0
+                            && let Some(Some(echo)) = self.plan.echoes.get(c)
+                        {
+                            t.insert_str(0, echo);
+                        }
+                        if answer.style == Style::Chat && answer.logprobs.is_some() {
+                            logprobs = Some(range);
+                        }
                         match answer.style {
                             Style::Chat => out.push_str("\"delta\":{\"content\":"),
                             Style::Completion => out.push_str("\"text\":"),
@@ -312,7 +325,13 @@ impl SseStream {
                     }
                 }
             }
-            out.push_str(",\"logprobs\":null,");
+            match logprobs {
+                Some(range) => {
+                    let content = Value::Array(options::chat_entries(answer, *seed, range));
+                    out.push_str(&format!(",\"logprobs\":{{\"content\":{content}}},"));
+                }
+                None => out.push_str(",\"logprobs\":null,"),
+            }
             match finish {
                 Some(f) => out.push_str(&format!("\"finish_reason\":\"{f}\",\"stop_reason\":null,")),
                 None => out.push_str("\"finish_reason\":null,"),

@@ -83,8 +83,85 @@ pub fn choice_seed(prompt_seed: u64, index: u32) -> u64 {
     splitmix(prompt_seed ^ u64::from(index).wrapping_mul(0x9e37_79b9))
 }
 
-fn word(seed: u64, i: u64) -> &'static str {
+/// The vocabulary size reported in errors; token ids run from 0 to `VOCAB_SIZE - 1`.
+pub const VOCAB_SIZE: u64 = 262_144;
+/// Ids below this are special tokens (`<bos>` is 2).
+const FIRST_TEXT_ID: u64 = 1000;
+pub const BOS_ID: u64 = 2;
+
+/// The id of a piece of text: a hash of its trimmed, lower-cased form, so that "the",
+/// " the" and "The" share an id. A word of the answer has the id of the word itself.
+pub fn token_id(piece: &str) -> u64 {
+    let mut h = Fnv::default();
+    h.write(piece.trim().to_lowercase().as_bytes());
+    FIRST_TEXT_ID + h.finish() % (VOCAB_SIZE - FIRST_TEXT_ID)
+}
+
+/// The pieces a text is counted as: runs of 4 characters (the last may be shorter).
+pub fn pieces(text: &str) -> Vec<&str> {
+    let mut out = Vec::with_capacity(text.len() / 4 + 1);
+    let mut start = 0;
+    for (n, (i, _)) in text.char_indices().enumerate() {
+        if n > 0 && n % 4 == 0 {
+            out.push(&text[start..i]);
+            start = i;
+        }
+    }
+    if start < text.len() {
+        out.push(&text[start..]);
+    }
+    out
+}
+
+/// Word `i` of the answer seeded `seed`, skipping words whose id is in `banned`
+/// (unless every word is banned).
+fn word(seed: u64, i: u64, banned: &[u64]) -> &'static str {
+    let mut x = splitmix(seed.wrapping_add(i));
+    for _ in 0..4 * WORDS.len() {
+        let w = WORDS[(x % WORDS.len() as u64) as usize];
+        if banned.is_empty() || !banned.contains(&token_id(w)) {
+            return w;
+        }
+        x = splitmix(x);
+    }
     WORDS[(splitmix(seed.wrapping_add(i)) % WORDS.len() as u64) as usize]
+}
+
+/// A deterministic log-probability in (-3, 0] for token `i` of choice `seed`.
+pub fn logprob(seed: u64, i: u64) -> f64 {
+    let x = splitmix(seed ^ i.wrapping_mul(0x2545_f491_4f6c_dd1d)) % 3000;
+    -(x as f64) / 1000.0
+}
+
+/// `k` alternatives for position `i`: the sampled token first (greedy), then other words
+/// with decreasing, lower log-probabilities.
+pub fn alternatives(seed: u64, i: u64, chosen: &str, chosen_logprob: f64, k: u64) -> Vec<(String, f64)> {
+    let mut out = Vec::with_capacity(k as usize);
+    if k == 0 {
+        return out;
+    }
+    out.push((chosen.to_string(), chosen_logprob));
+    let space = if chosen.starts_with(' ') { " " } else { "" };
+    let mut x = splitmix(seed.wrapping_add(i) ^ 0x5bd1_e995);
+    let mut lp = chosen_logprob;
+    let mut n = 0;
+    while (out.len() as u64) < k && n < 4 * WORDS.len() {
+        n += 1;
+        x = splitmix(x);
+        let alt = format!("{space}{}", WORDS[(x % WORDS.len() as u64) as usize]);
+        if out.iter().any(|(t, _)| *t == alt) {
+            continue;
+        }
+        lp -= 0.25 + (x % 1000) as f64 / 1000.0;
+        out.push((alt, lp));
+    }
+    let mut extra = 0;
+    while (out.len() as u64) < k {
+        extra += 1;
+        lp -= 0.5;
+        out.push((format!("{space}<unused{extra}>"), lp));
+    }
+    out
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,8 +171,8 @@ pub enum Style {
 }
 
 /// Appends token `i` of an answer whose natural length is `natural` tokens.
-pub fn push_token(out: &mut String, style: Style, seed: u64, i: u64, natural: u64) {
-    let w = word(seed, i);
+pub fn push_token(out: &mut String, style: Style, seed: u64, i: u64, natural: u64, banned: &[u64]) {
+    let w = word(seed, i, banned);
     match (style, i) {
         (Style::Chat, 0) => {
             let mut chars = w.chars();
@@ -115,10 +192,10 @@ pub fn push_token(out: &mut String, style: Style, seed: u64, i: u64, natural: u6
 }
 
 /// Tokens `range` of an answer, concatenated.
-pub fn tokens(style: Style, seed: u64, range: std::ops::Range<u64>, natural: u64) -> String {
+pub fn tokens(style: Style, seed: u64, range: std::ops::Range<u64>, natural: u64, banned: &[u64]) -> String {
     let mut out = String::with_capacity((range.end - range.start) as usize * 8);
     for i in range {
-        push_token(&mut out, style, seed, i, natural);
+        push_token(&mut out, style, seed, i, natural, banned);
     }
     out
 }
@@ -139,7 +216,7 @@ pub fn tokens_for_bytes(style: Style, seed: u64, bytes: usize) -> u64 {
     let mut len = 0;
     let mut n = 0;
     while len < bytes {
-        len += word(seed, n).len() + usize::from(style == Style::Completion || n > 0);
+        len += word(seed, n, &[]).len() + usize::from(style == Style::Completion || n > 0);
         n += 1;
     }
     n

@@ -188,6 +188,12 @@ pub(crate) fn decide(tools: &Tools, turn: &Turn) -> Option<ToolCall> {
     Some(ToolCall { name: tool.name.clone(), arguments: jsonfmt::python_style(&args), finish_reason, empty_content })
 }
 
+/// A value that satisfies `schema`, filled by the argument rules above (strings come from
+/// the words of `user_text`).
+pub(crate) fn fill_schema(schema: &Value, user_text: &str) -> Value {
+    fill(schema, &mut Words::new(user_text), 0)
+}
+
 fn mentions(text: &str, tool: &Tool) -> bool {
     let text = text.to_lowercase();
     let name = tool.name.to_lowercase();
