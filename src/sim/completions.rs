@@ -12,8 +12,8 @@ use serde_json::Value;
 use super::answer::Answer;
 use super::conn::ConnControl;
 use super::errors::{ApiError, py_repr, py_str};
-use super::request::{self, Object, present};
 use super::options;
+use super::request::{self, Object, present};
 use super::respond::{self, Front, Job, Prompt};
 use super::server::App;
 use super::text::{self, Fnv, Style};
@@ -46,6 +46,12 @@ fn plan(app: &App, front: Front) -> Result<Job, ApiError> {
     };
     answer.banned = options.banned;
     answer.logprobs = options.logprobs;
+    let mut late_error = options.late_error;
+    if late_error.is_none()
+        && let Some(id) = prompts.iter().filter_map(|p| p.max_id).max().filter(|id| *id >= text::VOCAB_SIZE)
+    {
+        late_error = Some(ApiError::bad_request(format!("Token id {id} is out of vocabulary")));
+    }
     let echo = request::flag(obj, "echo");
     Ok(Job {
         model: cfg.model.clone(),
@@ -57,7 +63,7 @@ fn plan(app: &App, front: Front) -> Result<Job, ApiError> {
             .collect(),
         choices,
         answer,
-        late_error: options.late_error,
+        late_error,
         front,
     })
 }
@@ -67,6 +73,8 @@ struct ReadPrompt {
     seed: u64,
     /// The text of a string prompt.
     text: Option<String>,
+    /// The largest id of a prompt given as token ids.
+    max_id: Option<u64>,
 }
 
 /// The prompts: a string, token ids, or a list of either (a batch, one answer each).
@@ -98,12 +106,14 @@ fn read_prompt(prompt: &Value, empty: &dyn Fn() -> ApiError) -> Result<ReadPromp
                 tokens: text::COMPLETION_OVERHEAD + text::text_tokens(s),
                 seed: hash.finish(),
                 text: Some(s.clone()),
+                max_id: None,
             })
         }
         Value::Array(ids) if ids.is_empty() => Err(empty()),
         Value::Array(ids) if ids.iter().all(Value::is_u64) => {
             hash.write(prompt.to_string().as_bytes());
-            Ok(ReadPrompt { tokens: ids.len() as u64, seed: hash.finish(), text: None })
+            let max_id = ids.iter().filter_map(Value::as_u64).max();
+            Ok(ReadPrompt { tokens: ids.len() as u64, seed: hash.finish(), text: None, max_id })
         }
         other => {
             Err(ApiError::validation("string_type", "body.prompt", "Input should be a valid string", &py_repr(other)))

@@ -92,6 +92,7 @@ pub(crate) fn chat(obj: &Object) -> Result<Options, ApiError> {
         options.logprobs = Some(k.min(MAX_LOGPROBS) as u64);
     }
     logit_bias(obj, &mut options)?;
+    stop_token_ids(obj, &mut options)?;
     Ok(options)
 }
 
@@ -108,7 +109,45 @@ pub(crate) fn completion(obj: &Object) -> Result<Options, ApiError> {
         options.logprobs = Some(k.min(MAX_LOGPROBS) as u64);
     }
     logit_bias(obj, &mut options)?;
+    stop_token_ids(obj, &mut options)?;
     Ok(options)
+}
+
+/// `stop_token_ids` must be token ids of the vocabulary.
+fn stop_token_ids(obj: &Object, options: &mut Options) -> Result<(), ApiError> {
+    let Some(raw) = present(obj, "stop_token_ids") else {
+        return Ok(());
+    };
+    let Some(items) = raw.as_array() else {
+        return Err(ApiError::validation(
+            "list_type",
+            "body.stop_token_ids",
+            "Input should be a valid list",
+            &py_repr(raw),
+        ));
+    };
+    let mut bad = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let Some(id) = lax_int(item) else {
+            return Err(ApiError::validation(
+                "int_parsing",
+                &format!("body.stop_token_ids.{i}"),
+                "Input should be a valid integer",
+                &py_repr(item),
+            ));
+        };
+        if id < 0 || id as u64 >= text::VOCAB_SIZE {
+            bad.push(id.to_string());
+        }
+    }
+    if !bad.is_empty() && options.late_error.is_none() {
+        options.late_error = Some(ApiError::bad_request(format!(
+            "token_id(s) [{}] in stop_token_ids contain out-of-vocab token ids. Vocabulary size: {}",
+            bad.join(", "),
+            text::VOCAB_SIZE
+        )));
+    }
+    Ok(())
 }
 
 fn logit_bias(obj: &Object, options: &mut Options) -> Result<(), ApiError> {
@@ -186,12 +225,7 @@ pub(crate) fn response_format(obj: &Object, user_text: &str) -> Result<Option<St
     let kind = match format.get("type") {
         Some(Value::String(t)) => t.as_str(),
         None => {
-            return Err(ApiError::validation(
-                "missing",
-                "body.response_format.type",
-                "Field required",
-                &py_repr(raw),
-            ));
+            return Err(ApiError::validation("missing", "body.response_format.type", "Field required", &py_repr(raw)));
         }
         Some(other) => {
             return Err(ApiError::validation(
@@ -335,9 +369,7 @@ pub(crate) fn completion_logprobs(
         token_logprobs.push(lp.map_or(Value::Null, Value::from));
         top_logprobs.push(top);
     };
-    let dict = |alts: Vec<(String, f64)>| {
-        Value::Object(alts.into_iter().map(|(t, l)| (t, Value::from(l))).collect())
-    };
+    let dict = |alts: Vec<(String, f64)>| Value::Object(alts.into_iter().map(|(t, l)| (t, Value::from(l))).collect());
     if let Some((prompt, prompt_seed)) = echoed {
         for (j, piece) in text::pieces(prompt).into_iter().enumerate() {
             if j == 0 {

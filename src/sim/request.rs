@@ -92,6 +92,20 @@ pub(crate) fn check_types(obj: &Object) -> Result<(), ApiError> {
             }
         }
     }
+    if let Some(Value::Number(n)) = present(obj, "seed") {
+        let f = n.as_f64().unwrap_or(0.0);
+        if n.as_i64().is_none() && f.fract() == 0.0 {
+            let (t, msg, ctx) = if f > 0.0 {
+                ("less_than_equal", "Input should be less than or equal to 9223372036854775807", "le")
+            } else {
+                ("greater_than_equal", "Input should be greater than or equal to -9223372036854775808", "ge")
+            };
+            let bound = if f > 0.0 { i64::MAX } else { i64::MIN };
+            let mut e = field_error(t, "seed", msg, &Value::Number(n.clone()));
+            e.message = e.message.replacen("}", &format!(", 'ctx': {{'{ctx}': {bound}}}}}"), 1);
+            return Err(e);
+        }
+    }
     for name in INT_FIELDS {
         if let Some(v) = present(obj, name)
             && lax_int(v).is_none()

@@ -124,11 +124,8 @@ pub(crate) async fn reply(mut job: Job) -> Response {
     if let Some(e) = job.late_error.take() {
         return late_error(e, job.front.streaming.stream);
     }
-    let mut seeds: Vec<u64> = job
-        .prompts
-        .iter()
-        .flat_map(|p| (0..job.choices).map(move |c| text::choice_seed(p.seed, c)))
-        .collect();
+    let mut seeds: Vec<u64> =
+        job.prompts.iter().flat_map(|p| (0..job.choices).map(move |c| text::choice_seed(p.seed, c))).collect();
     let echoes: Vec<Option<String>> =
         job.prompts.iter().flat_map(|p| (0..job.choices).map(move |_| p.echo.clone())).collect();
     let tool_ids: Vec<String> = match job.answer.body {
@@ -268,14 +265,7 @@ fn chat_body(job: &Job, id: &str, created: u64, seeds: &[u64], tool_ids: &[Strin
     })
 }
 
-fn completion_body(
-    job: &Job,
-    id: &str,
-    created: u64,
-    seeds: &[u64],
-    echoes: &[Option<String>],
-    usage: Usage,
-) -> Value {
+fn completion_body(job: &Job, id: &str, created: u64, seeds: &[u64], echoes: &[Option<String>], usage: Usage) -> Value {
     let answer = &job.answer;
     let choices: Vec<Value> = seeds
         .iter()
@@ -322,9 +312,7 @@ fn late_error(e: ApiError, stream: bool) -> Response {
     }
     let text = format!("data: {}\n\ndata: [DONE]\n\n", e.body());
     let mut response = HttpBody::from(text).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
     response
 }
 

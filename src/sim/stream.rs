@@ -20,8 +20,8 @@ use super::answer::{Answer, Body};
 use super::jsonfmt::push_str;
 use super::knobs::{FAULT_AFTER_CHUNKS, Fault, Knobs, STALL_FOR};
 use super::options;
-use serde_json::Value;
 use super::text::{self, Style};
+use serde_json::Value;
 
 /// The error event vLLM sends when generation fails after the stream started.
 pub(crate) const ERROR_EVENT: &str = "data: {\"error\":{\"message\":\"Internal server error\",\"type\":\"InternalServerError\",\"param\":null,\"code\":500}}\n\n";

@@ -891,3 +891,269 @@ async fn hostile_schemas_stay_cheap() {
     let args = body["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"].as_str().unwrap_or("");
     assert!(args.len() < 64 * 1024, "{}", args.len());
 }
+
+#[tokio::test]
+async fn chat_logprobs_plain_streamed_and_refused() {
+    let sim = start(config()).await;
+    let ask = |extra: Value| {
+        let mut body = json!({"messages": user("Say hello."), "max_tokens": 6});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let (status, off) = call(&sim, "/v1/chat/completions", ask(json!({"logprobs": false}))).await;
+    assert_eq!(status, 200);
+    assert!(off["choices"][0]["logprobs"].is_null());
+
+    let (status, on) = call(&sim, "/v1/chat/completions", ask(json!({"logprobs": true, "top_logprobs": 5}))).await;
+    assert_eq!(status, 200);
+    let content = on["choices"][0]["logprobs"]["content"].as_array().expect("content list");
+    assert_eq!(content.len(), 6, "one entry per token");
+    let joined: String = content.iter().map(|e| e["token"].as_str().unwrap()).collect();
+    assert_eq!(joined, on["choices"][0]["message"]["content"].as_str().unwrap());
+    for e in content {
+        let token = e["token"].as_str().unwrap();
+        assert!(e["logprob"].as_f64().unwrap() <= 0.0);
+        let bytes: Vec<u8> = e["bytes"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap() as u8).collect();
+        assert_eq!(bytes, token.as_bytes());
+        let top = e["top_logprobs"].as_array().unwrap();
+        assert_eq!(top.len(), 5);
+        assert_eq!(top[0]["token"], e["token"], "greedy: the sampled token is the most likely");
+        assert!(top.iter().all(|t| t["logprob"].as_f64().unwrap() <= e["logprob"].as_f64().unwrap()));
+    }
+    let (_, again) = call(&sim, "/v1/chat/completions", ask(json!({"logprobs": true, "top_logprobs": 5}))).await;
+    assert_eq!(again["choices"][0]["logprobs"], on["choices"][0]["logprobs"], "deterministic");
+
+    let evs = chunks(
+        &events(
+            &sim,
+            "/v1/chat/completions",
+            ask(json!({"stream": true, "logprobs": true, "top_logprobs": 2})),
+            &[("x-sim-tokens-per-chunk", "2")],
+        )
+        .await,
+    );
+    let streamed: Vec<Value> = evs
+        .iter()
+        .filter(|c| c["choices"][0]["delta"]["content"].as_str().is_some_and(|t| !t.is_empty()))
+        .flat_map(|c| c["choices"][0]["logprobs"]["content"].as_array().cloned().expect("content chunk has logprobs"))
+        .collect();
+    assert_eq!(streamed.len(), 6);
+    assert_eq!(streamed[0]["token"], content[0]["token"]);
+
+    let (status, err) = call(&sim, "/v1/chat/completions", ask(json!({"logprobs": true, "top_logprobs": 21}))).await;
+    assert_eq!(status, 400);
+    assert_error(&err, "BadRequestError", Value::Null, 400, "greater than max allowed: 20");
+    let evs =
+        events(&sim, "/v1/chat/completions", ask(json!({"stream": true, "logprobs": true, "top_logprobs": 21})), &[])
+            .await;
+    assert_eq!(evs.len(), 2);
+    assert!(evs[0].contains("\"error\""));
+    assert_eq!(evs[1], "[DONE]");
+    let (status, _) = call(&sim, "/v1/chat/completions", ask(json!({"top_logprobs": 3}))).await;
+    assert_eq!(status, 400, "top_logprobs needs logprobs");
+}
+
+#[tokio::test]
+async fn completion_logprobs_and_echo() {
+    let sim = start(config()).await;
+    let (status, body) = call(
+        &sim,
+        "/v1/completions",
+        json!({"prompt": "Hello, my name is", "echo": true, "logprobs": 1, "max_tokens": 5}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let choice = &body["choices"][0];
+    let text = choice["text"].as_str().unwrap();
+    assert!(text.starts_with("Hello, my name is "), "{text}");
+    let lp = &choice["logprobs"];
+    let tokens: Vec<&str> = lp["tokens"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    assert_eq!(tokens.concat(), text);
+    assert_eq!(tokens.len(), 5 + 5, "17 prompt characters are 5 pieces, then 5 answer tokens");
+    assert!(lp["token_logprobs"][0].is_null());
+    assert!(lp["top_logprobs"][0].is_null());
+    for top in &lp["top_logprobs"].as_array().unwrap()[1..] {
+        assert_eq!(top.as_object().unwrap().len(), 1);
+    }
+    let offsets: Vec<u64> = lp["text_offset"].as_array().unwrap().iter().map(|o| o.as_u64().unwrap()).collect();
+    assert_eq!(offsets[..3], [0, 4, 8]);
+
+    let (_, plain) = call(&sim, "/v1/completions", json!({"prompt": "Hello", "max_tokens": 3})).await;
+    assert!(plain["choices"][0]["logprobs"].is_null());
+    let (status, _) = call(&sim, "/v1/completions", json!({"prompt": "Hello", "logprobs": 21})).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn response_format_json_object_and_schema() {
+    let sim = start(config()).await;
+    let schema = json!({"type": "object", "properties": {"answer": {"type": "string", "enum": ["yes", "no"]}},
+        "required": ["answer"], "additionalProperties": false});
+    let ask =
+        |format: Value| json!({"messages": user("Is the sky blue?"), "response_format": format, "max_tokens": 64});
+
+    let (status, body) = call(&sim, "/v1/chat/completions", ask(json!({"type": "json_object"}))).await;
+    assert_eq!(status, 200);
+    let parsed: Value = serde_json::from_str(body["choices"][0]["message"]["content"].as_str().unwrap()).unwrap();
+    assert!(parsed.is_object());
+
+    let format = json!({"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}});
+    let (status, body) = call(&sim, "/v1/chat/completions", ask(format.clone())).await;
+    assert_eq!(status, 200);
+    let content = body["choices"][0]["message"]["content"].as_str().unwrap().to_string();
+    assert_eq!(serde_json::from_str::<Value>(&content).unwrap(), json!({"answer": "yes"}));
+    assert_eq!(body["choices"][0]["finish_reason"], "stop");
+    assert_eq!(body["usage"]["completion_tokens"], content.chars().count().div_ceil(4) as u64);
+
+    let mut streamed = ask(format);
+    streamed["stream"] = json!(true);
+    let evs = chunks(&events(&sim, "/v1/chat/completions", streamed, &[]).await);
+    let pieces: Vec<&str> =
+        evs.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).filter(|t| !t.is_empty()).collect();
+    assert!(pieces.len() > 1, "the JSON is split across chunks");
+    assert_eq!(pieces.concat(), content);
+
+    for bad in [
+        json!({"type": "json_schema"}),
+        json!({"type": "sound"}),
+        json!({"type": "json_schema", "json_schema": {"name": "broken", "schema": {"type": "hiccup"}}}),
+        json!({"type": "json_schema", "json_schema": {"name": "broken", "schema": "not an object"}}),
+    ] {
+        let (status, err) = call(&sim, "/v1/chat/completions", ask(bad.clone())).await;
+        assert_eq!(status, 400, "{bad}");
+        assert!(err["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert_eq!(err["error"]["code"], 400);
+    }
+}
+
+#[tokio::test]
+async fn batched_completion_prompts() {
+    let sim = start(config()).await;
+    let (status, body) = call(
+        &sim,
+        "/v1/completions",
+        json!({"prompt": ["Hello, my name is", "Hello, my name is", "Other"], "max_tokens": 5, "n": 2}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let choices = body["choices"].as_array().unwrap();
+    assert_eq!(choices.len(), 6);
+    for (i, c) in choices.iter().enumerate() {
+        assert_eq!(c["index"], i);
+        assert!(!c["text"].as_str().unwrap().is_empty());
+    }
+    assert_eq!(choices[0]["text"], choices[2]["text"], "equal prompts, equal answers");
+    assert_ne!(choices[0]["text"], choices[4]["text"]);
+    // 1 + ceil(17 / 4) = 6, twice, and 1 + ceil(5 / 4) = 3.
+    assert_eq!(body["usage"]["prompt_tokens"], 15);
+    assert_eq!(body["usage"]["completion_tokens"], 30);
+}
+
+#[tokio::test]
+async fn tokenize_and_logit_bias() {
+    let sim = start(config()).await;
+    let (status, body) = call(&sim, "/tokenize", json!({"prompt": "Hello, my name is"})).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["count"], 6, "the same count as a completions prompt");
+    assert_eq!(body["tokens"].as_array().unwrap().len(), 6);
+    assert_eq!(body["tokens"][0], 2, "<bos>");
+    assert_eq!(body["max_model_len"], config().max_model_len);
+    let (_, bare) = call(&sim, "/tokenize", json!({"prompt": "6", "add_special_tokens": false})).await;
+    assert_eq!(bare["count"], 1);
+    let (_, chat) = call(&sim, "/tokenize", json!({"messages": user("Hello there")})).await;
+    let (_, answered) =
+        call(&sim, "/v1/chat/completions", json!({"messages": user("Hello there"), "max_tokens": 1})).await;
+    assert_eq!(chat["count"], answered["usage"]["prompt_tokens"]);
+    let (status, _) = call(&sim, "/tokenize", json!({"prompt": "x", "model": "nope"})).await;
+    assert_eq!(status, 404);
+
+    // Ban every word of an answer: none of them comes back.
+    let ask = |bias: Value| json!({"prompt": "1, 2, 3, 4, 5,", "max_tokens": 8, "logit_bias": bias});
+    let (_, free) = call(&sim, "/v1/completions", ask(json!({}))).await;
+    let text = free["choices"][0]["text"].as_str().unwrap().to_string();
+    let mut bias = serde_json::Map::new();
+    for w in text.split_whitespace() {
+        let w = w.trim_end_matches('.');
+        let (_, ids) = call(&sim, "/tokenize", json!({"prompt": w, "add_special_tokens": false})).await;
+        if ids["count"] == 1 {
+            bias.insert(ids["tokens"][0].to_string(), json!(-100));
+        }
+    }
+    assert!(!bias.is_empty());
+    let banned_words: Vec<String> = text
+        .split_whitespace()
+        .map(|w| w.trim_end_matches('.').to_string())
+        .filter(|w| w.chars().count() <= 4)
+        .collect();
+    let (status, biased) = call(&sim, "/v1/completions", ask(Value::Object(bias))).await;
+    assert_eq!(status, 200);
+    let biased_text = biased["choices"][0]["text"].as_str().unwrap();
+    for w in biased_text.split_whitespace() {
+        assert!(!banned_words.contains(&w.trim_end_matches('.').to_string()), "{w} was banned: {biased_text}");
+    }
+
+    let chat_bias = |bias: Value| json!({"messages": user("Hello"), "max_tokens": 1, "logit_bias": bias});
+    let (status, err) = call(&sim, "/v1/chat/completions", chat_bias(json!({"999999": 1}))).await;
+    assert_eq!(status, 400);
+    assert_error(
+        &err,
+        "BadRequestError",
+        Value::Null,
+        400,
+        "[999999] in logit_bias contain out-of-vocab token ids. Vocabulary size: 262144",
+    );
+    let (status, err) = call(&sim, "/v1/chat/completions", chat_bias(json!({"not-a-token": 1}))).await;
+    assert_eq!(status, 400);
+    assert!(err["error"]["message"].as_str().unwrap().contains("not-a-token"));
+    let (status, err) = call(&sim, "/v1/chat/completions", chat_bias(json!({"10": "high"}))).await;
+    assert_eq!(status, 400);
+    assert!(err["error"]["message"].as_str().unwrap().contains("logit_bias"));
+}
+
+#[tokio::test]
+async fn seed_bounds_and_vocabulary_checks() {
+    let sim = start(config()).await;
+    let base = sim.base_url();
+    let raw = |seed: &str| {
+        let base = base.clone();
+        let body =
+            format!(r#"{{"messages": [{{"role": "user", "content": "Hello"}}], "seed": {seed}, "max_tokens": 1}}"#);
+        async move {
+            let resp = client()
+                .post(format!("{base}/v1/chat/completions"))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("response");
+            {
+                let status = resp.status().as_u16();
+                (status, serde_json::from_str::<Value>(&resp.text().await.expect("body")).expect("json"))
+            }
+        }
+    };
+    let (status, err) = raw("9223372036854775808").await;
+    assert_eq!(status, 400);
+    assert!(err["error"]["message"].as_str().unwrap().contains("less_than_equal"), "{err}");
+    let (status, err) = raw("-9223372036854775809").await;
+    assert_eq!(status, 400);
+    assert!(err["error"]["message"].as_str().unwrap().contains("greater_than_equal"), "{err}");
+    assert_eq!(raw("42").await.0, 200);
+
+    let (status, err) = call(&sim, "/v1/completions", json!({"prompt": [999999], "max_tokens": 1})).await;
+    assert_eq!(status, 400);
+    assert_error(&err, "BadRequestError", Value::Null, 400, "Token id 999999 is out of vocabulary");
+    for ids in [json!([999999]), json!([-1])] {
+        let (status, _) = call(
+            &sim,
+            "/v1/chat/completions",
+            json!({"messages": user("Hello"), "stop_token_ids": ids, "max_tokens": 1}),
+        )
+        .await;
+        assert_eq!(status, 400);
+    }
+    let (status, _) =
+        call(&sim, "/v1/chat/completions", json!({"messages": user("Hello"), "stop_token_ids": [5], "max_tokens": 1}))
+            .await;
+    assert_eq!(status, 200);
+}
