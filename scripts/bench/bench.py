@@ -482,17 +482,18 @@ def main():
         for srv in list(servers):
             srv.stop()
 
-    # 5. Instrument accuracy: the timing_accuracy bench (its own simulator with --stamp).
+    # 5. Instrument accuracy: the timing_accuracy bench (its own simulator with --stamp), three
+    #    times, each on a quiet machine when possible; the median p99 is the one reported.
     if A.timing_bench:
-        log("timing_accuracy bench: 100 and 1000 streams ...")
-        t0 = time.time()
-        try:
-            p = subprocess.run([str(A.timing_bench), "100", "1000"], capture_output=True, text=True,
-                               timeout=600, cwd=HERE)
-            res["timing_accuracy"] = {"rc": p.returncode, "stdout": p.stdout, "stderr": p.stderr[-2000:],
-                                      "wall_s": round(time.time() - t0, 1)}
-        except subprocess.TimeoutExpired:
-            res["timing_accuracy"] = {"rc": None, "error": "timed out after 600 s"}
+        reps = []
+        for i in range(1 if quick else 3):
+            info, _, d = run_measured(f"timing-accuracy-{i + 1}", [A.timing_bench, "100", "1000"], None, 600,
+                                      cwd=HERE)
+            text = "\n".join(l.split("\t", 1)[-1] for l in (d / "log.txt").read_text().splitlines())
+            info["stdout"] = text
+            info["table"] = parse_timing_table(text)
+            reps.append(info)
+        res["timing_accuracy"] = {"runs": reps}
 
     for r in runs.values():
         whole_run(r)
@@ -561,9 +562,14 @@ def summarize(runs, timing):
                                "met": c64["cpu_per_1m_tokens"] <= min(peers) / 10}
     if s.get("llmspec_peak_rss_mb_10000") is not None:
         s["target_rss_10k"] = {"mb": s["llmspec_peak_rss_mb_10000"], "met": s["llmspec_peak_rss_mb_10000"] < 1024}
-    t = parse_timing_table((timing or {}).get("stdout"))
-    if t:
+    reps = [r["table"] for r in (timing or {}).get("runs", []) if r.get("table")]
+    if reps:
+        # the repetition whose TTFT p99 at 1,000 streams is the median one
+        key = lambda t: t.get(1000, t.get(max(t)))["ttft_err_p99_us"]
+        reps_sorted = sorted(reps, key=key)
+        t = reps_sorted[len(reps_sorted) // 2]
         s["timing_accuracy"] = t
+        s["timing_accuracy_p99_ttft_1000_all"] = [key(r) for r in reps]
         if 1000 in t:
             s["target_ttft_err_1000"] = {"p99_us": t[1000]["ttft_err_p99_us"], "met": t[1000]["ttft_err_p99_us"] < 1000}
     return s
@@ -599,8 +605,8 @@ def render(res):
             out.append(f"| {n:,} | {fmt(r.get('peak_rss_mb'))} | {r.get('count', '—')} | {r.get('errors', '—')} | {fmt(r.get('wall_s'))} |")
     out += ["", f"## Every client against every server (128-token streams; paced = TTFT {PACED_TTFT_MS} ms, "
             f"{PACED_GAP_MS} ms between chunks)", "",
-            "| server | client | streams | req/s | output tok/s | client CPU-s per 1M tokens | × llmspec | whole run CPU-s per 1M | TTFT over p50 / p99 ms | chunk gap over p50 / p99 ms | errors | other / irq CPU (cores) |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            "| server | client | streams | req/s | output tok/s | client CPU-s per 1M tokens | × llmspec | whole run CPU-s per 1M | TTFT over p50 / p99 ms | chunk gap over p50 / p99 ms | client peak RSS MB | errors | other / irq CPU (cores) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for server in ("sim-zero", "sim-paced", "mock-zero", "mock-paced"):
         mine = next((v for k, v in runs.items() if k.startswith(f"llmspec/{server}/") and k.split("/")[2] in ("c64", "c100")), None)
         for k, r in runs.items():
@@ -620,7 +626,7 @@ def render(res):
             err = r.get("error")
             out.append(f"| {server} | {r['tool']} | {parts[2][1:]} | {fmt(r.get('req_per_s'))} | "
                        f"{fmt(r.get('output_tokens_per_s'))} | {fmt(r.get('cpu_per_1m_tokens'), 2)} | {ratio} | "
-                       f"{fmt(r.get('cpu_per_1m_tokens_whole_run'), 2)} | {over} | {gover} | "
+                       f"{fmt(r.get('cpu_per_1m_tokens_whole_run'), 2)} | {over} | {gover} | {fmt(r.get('tree_peak_rss_mb'), 0)} | "
                        f"{r.get('errors', '—')}{' (FAILED)' if err else ''} | {fmt(r.get('other_cpu_cores'), 2)} / {fmt(r.get('irq_cpu_cores'), 2)} |")
     b = s.get("llmspec_best")
     if b:
@@ -629,7 +635,9 @@ def render(res):
     ta = res.get("timing_accuracy")
     if ta:
         out += ["", "## Instrument accuracy (`timing_accuracy` bench)", ""]
-        out += [l for l in (ta.get("stdout") or ta.get("error", "")).splitlines() if l.strip()]
+        for i, r in enumerate(ta.get("runs", []), 1):
+            out += ["", f"Repetition {i} (other CPU on the machine: {fmt(r.get('other_cpu_cores'), 2)} cores):", ""]
+            out += [l for l in (r.get("stdout") or r.get("error", "")).splitlines() if l.strip()]
     out += ["", "## Targets", ""]
     tc = s.get("target_cpu")
     if tc:
