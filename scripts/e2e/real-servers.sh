@@ -15,6 +15,7 @@ mkdir -p "$out"
 cargo build --locked --quiet
 bin=target/debug/llmspec
 status=0
+matched=0
 
 for server in "${servers[@]}"; do
   case "$server" in
@@ -41,11 +42,14 @@ for server in "${servers[@]}"; do
   echo "$server: install $((t1-t0))s, start $((t2-t1))s, packs $((t3-t2))s"
   if [ "${UPDATE:-0}" = 1 ]; then
     cp "$out/$server.verdicts" "tests/real/$server.verdicts"
+    matched=$((matched + 1))
   elif ! diff -u "tests/real/$server.verdicts" "$out/$server.verdicts"; then
     echo "$server: verdicts differ from tests/real/$server.verdicts (the run's output: $out/$server.log)"
     status=1
   else
     echo "$server: every verdict as expected ($(wc -l < "$out/$server.verdicts") tests)"
+    matched=$((matched + 1))
   fi
 done
+echo "real servers: $matched passed, $(( ${#servers[@]} - matched )) failed"
 exit $status
