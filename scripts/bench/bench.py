@@ -22,7 +22,6 @@ How each number is taken:
 import argparse
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -37,6 +36,7 @@ TOKENS = 128
 PACED_TTFT_MS = 100
 PACED_GAP_MS = 20
 CLK = os.sysconf("SC_CLK_TCK")
+PHASES = ("zero", "paced", "memory", "mock", "timing")
 QUIET_CORES = 0.15   # other work tolerated on the machine before a run starts
 QUIET_WAIT_S = 120   # the longest wait for that before one run
 QUIET_BUDGET_S = 300.0  # and over the whole benchmark
@@ -218,6 +218,7 @@ def run_once(label, cmd, server, timeout, env=None, cwd=None):
         "other_cpu_cores": round(max(other, 0.0) / max(t1 - t0, 1e-9), 3),
         "irq_cpu_cores": round(irq / max(t1 - t0, 1e-9), 3),
         "other_cpu_cores_before": quiet_before,
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0)),
     }
     if p.returncode != 0:
         tail = (d / "log.txt").read_text().splitlines()[-15:]
@@ -386,6 +387,8 @@ def main():
     ap.add_argument("--port", type=int, default=18180, help="first of the ports used")
     ap.add_argument("--quick", action="store_true", help="short runs, to try the script")
     ap.add_argument("--meta", type=Path, help="JSON of versions and machine facts to embed")
+    ap.add_argument("--phases", default=",".join(PHASES),
+                    help="comma-separated subset of " + ",".join(PHASES) + "; the others are kept from OUT/results.json")
     ap.add_argument("--render", action="store_true", help="only redo summary.md from OUT/results.json")
     A = ap.parse_args()
     OUT = A.out
@@ -403,6 +406,7 @@ def main():
     (OUT / "runs").mkdir(parents=True, exist_ok=True)
     quick = A.quick
     dur = "3s" if quick else "8s"          # llmspec closed loops (it needs no warm-up of its own)
+    pdur = "5s" if quick else "15s"        # llmspec closed loops against paced servers
     gl_s = 8 if quick else 20              # GuideLLM max_duration
     vllm_sat = 1500 if quick else 6000     # vLLM prompts against a zero-delay server
     vllm_paced = 200 if quick else 800     # vLLM prompts at 100 streams x 2.64 s
@@ -411,6 +415,16 @@ def main():
     res = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "quick": quick,
            "tokens_per_stream": TOKENS, "paced_server": {"ttft_ms": PACED_TTFT_MS, "gap_ms": PACED_GAP_MS},
            "meta": json.loads(A.meta.read_text()) if A.meta else {}, "runs": {}}
+    phases = set(A.phases.split(","))
+    if phases != set(PHASES) and (OUT / "results.json").exists():
+        # a partial run: keep the other phases' runs of the last full one
+        old = json.loads((OUT / "results.json").read_text())
+        res["runs"] = old.get("runs", {})
+        if "timing" not in phases and "timing_accuracy" in old:
+            res["timing_accuracy"] = old["timing_accuracy"]
+        res["phases_rerun"] = sorted(phases)
+        res["meta_of_kept_runs"] = old.get("meta_of_kept_runs", old.get("meta"))
+        res["started_first"] = old.get("started_first", old.get("started"))
     runs = res["runs"]
     t_start = time.time()
     port = A.port
@@ -426,65 +440,68 @@ def main():
 
     try:
         # 1. Zero-delay simulator: saturated throughput.
-        s = start(sim("sim-zero", port))
-        llmspec_run("warmup", "closed.yaml", s, {"c": 64, "duration": "2s"})
-        for c in (16, 64, 256):
-            runs[f"llmspec/sim-zero/c{c}"] = llmspec_run(f"llmspec-sim-zero-c{c}", "closed.yaml", s,
-                                                         {"c": c, "duration": dur})
-        if have_gl:
-            runs["guidellm/sim-zero/c64"] = guidellm_run("guidellm-sim-zero-c64", s, 64, gl_s)
-        if have_vllm:
-            runs["vllm/sim-zero/c64"] = vllm_run("vllm-sim-zero-c64", s, 64, vllm_sat)
-        stop(s)
+        if "zero" in phases:
+            s = start(sim("sim-zero", port))
+            llmspec_run("warmup", "closed.yaml", s, {"c": 64, "duration": "2s"})
+            for c in (16, 64, 256):
+                runs[f"llmspec/sim-zero/c{c}"] = llmspec_run(f"llmspec-sim-zero-c{c}", "closed.yaml", s,
+                                                             {"c": c, "duration": dur})
+            if have_gl:
+                runs["guidellm/sim-zero/c64"] = guidellm_run("guidellm-sim-zero-c64", s, 64, gl_s)
+            if have_vllm:
+                runs["vllm/sim-zero/c64"] = vllm_run("vllm-sim-zero-c64", s, 64, vllm_sat)
+            stop(s)
 
         # 2. Paced simulator (TTFT 100 ms, 20 ms between chunks): TTFT and gap overstatement.
-        s = start(sim("sim-paced", port + 1, "--ttft", f"{PACED_TTFT_MS}ms", "--chunk-delay", f"{PACED_GAP_MS}ms"))
-        pdur = "5s" if quick else "15s"
-        for c in (100, 1000):
-            runs[f"llmspec/sim-paced/c{c}"] = overstatement(
-                llmspec_run(f"llmspec-sim-paced-c{c}", "closed.yaml", s, {"c": c, "duration": pdur}),
-                PACED_TTFT_MS, PACED_GAP_MS)
-        if have_gl:
-            runs["guidellm/sim-paced/c100"] = overstatement(
-                guidellm_run("guidellm-sim-paced-c100", s, 100, gl_s), PACED_TTFT_MS, PACED_GAP_MS)
-        if have_vllm:
-            runs["vllm/sim-paced/c100"] = overstatement(
-                vllm_run("vllm-sim-paced-c100", s, 100, vllm_paced), PACED_TTFT_MS, PACED_GAP_MS)
-        stop(s)
+        if "paced" in phases:
+            s = start(sim("sim-paced", port + 1, "--ttft", f"{PACED_TTFT_MS}ms", "--chunk-delay", f"{PACED_GAP_MS}ms"))
+            for c in (100, 1000):
+                runs[f"llmspec/sim-paced/c{c}"] = overstatement(
+                    llmspec_run(f"llmspec-sim-paced-c{c}", "closed.yaml", s, {"c": c, "duration": pdur}),
+                    PACED_TTFT_MS, PACED_GAP_MS)
+            if have_gl:
+                runs["guidellm/sim-paced/c100"] = overstatement(
+                    guidellm_run("guidellm-sim-paced-c100", s, 100, gl_s), PACED_TTFT_MS, PACED_GAP_MS)
+            if have_vllm:
+                runs["vllm/sim-paced/c100"] = overstatement(
+                    vllm_run("vllm-sim-paced-c100", s, 100, vllm_paced), PACED_TTFT_MS, PACED_GAP_MS)
+            stop(s)
 
         # 3. Memory: 1,000 and 10,000 streams in flight at once (each lasts about 5 s).
-        s = start(sim("sim-long", port + 2, "--ttft", "2s", "--chunk-delay", "200ms", tokens=16))
-        for n in (1000, 10000):
-            runs[f"llmspec/sim-long/n{n}"] = llmspec_run(f"llmspec-sim-long-n{n}", "burst.yaml", s,
-                                                         {"n": n, "max_tokens": 16})
-        stop(s)
+        if "memory" in phases:
+            s = start(sim("sim-long", port + 2, "--ttft", "2s", "--chunk-delay", "200ms", tokens=16))
+            for n in (1000, 10000):
+                runs[f"llmspec/sim-long/n{n}"] = llmspec_run(f"llmspec-sim-long-n{n}", "burst.yaml", s,
+                                                             {"n": n, "max_tokens": 16})
+            stop(s)
 
         # 4. GuideLLM's own mock server, zero-delay and paced.
-        if have_gl:
-            s = start(mock("mock-zero", port + 3, 0, 0))
-            runs["llmspec/mock-zero/c64"] = llmspec_run("llmspec-mock-zero-c64", "closed.yaml", s,
-                                                        {"c": 64, "duration": dur})
-            runs["guidellm/mock-zero/c64"] = guidellm_run("guidellm-mock-zero-c64", s, 64, gl_s)
-            if have_vllm:
-                runs["vllm/mock-zero/c64"] = vllm_run("vllm-mock-zero-c64", s, 64, 600 if quick else 2000)
-            stop(s)
-            s = start(mock("mock-paced", port + 4, PACED_TTFT_MS, PACED_GAP_MS))
-            runs["llmspec/mock-paced/c100"] = overstatement(
-                llmspec_run("llmspec-mock-paced-c100", "closed.yaml", s, {"c": 100, "duration": pdur}),
-                PACED_TTFT_MS, PACED_GAP_MS)
-            runs["guidellm/mock-paced/c100"] = overstatement(
-                guidellm_run("guidellm-mock-paced-c100", s, 100, gl_s), PACED_TTFT_MS, PACED_GAP_MS)
-            if have_vllm:
-                runs["vllm/mock-paced/c100"] = overstatement(
-                    vllm_run("vllm-mock-paced-c100", s, 100, vllm_paced), PACED_TTFT_MS, PACED_GAP_MS)
-            stop(s)
+        if "mock" in phases:
+            if have_gl:
+                s = start(mock("mock-zero", port + 3, 0, 0))
+                runs["llmspec/mock-zero/c64"] = llmspec_run("llmspec-mock-zero-c64", "closed.yaml", s,
+                                                            {"c": 64, "duration": dur})
+                runs["guidellm/mock-zero/c64"] = guidellm_run("guidellm-mock-zero-c64", s, 64, gl_s)
+                if have_vllm:
+                    runs["vllm/mock-zero/c64"] = vllm_run("vllm-mock-zero-c64", s, 64, 600 if quick else 2000)
+                stop(s)
+                s = start(mock("mock-paced", port + 4, PACED_TTFT_MS, PACED_GAP_MS))
+                runs["llmspec/mock-paced/c100"] = overstatement(
+                    llmspec_run("llmspec-mock-paced-c100", "closed.yaml", s, {"c": 100, "duration": pdur}),
+                    PACED_TTFT_MS, PACED_GAP_MS)
+                runs["guidellm/mock-paced/c100"] = overstatement(
+                    guidellm_run("guidellm-mock-paced-c100", s, 100, gl_s), PACED_TTFT_MS, PACED_GAP_MS)
+                if have_vllm:
+                    runs["vllm/mock-paced/c100"] = overstatement(
+                        vllm_run("vllm-mock-paced-c100", s, 100, vllm_paced), PACED_TTFT_MS, PACED_GAP_MS)
+                stop(s)
     finally:
         for srv in list(servers):
             srv.stop()
 
     # 5. Instrument accuracy: the timing_accuracy bench (its own simulator with --stamp), three
     #    times, each on a quiet machine when possible; the median p99 is the one reported.
-    if A.timing_bench:
+    if A.timing_bench and "timing" in phases:
         reps = []
         for i in range(1 if quick else 3):
             info, _, d = run_measured(f"timing-accuracy-{i + 1}", [A.timing_bench, "100", "1000"], None, 600,
@@ -587,6 +604,9 @@ def render(res):
     runs, s = res["runs"], res["summary"]
     out = ["# Load-generator benchmark results", ""]
     out.append(f"Started {res['started']}, {res['wall_s']} s{' (quick mode)' if res['quick'] else ''}.")
+    if res.get("phases_rerun"):
+        out.append(f"Phases {', '.join(res['phases_rerun'])} of this run; the others from the run started "
+                   f"{res.get('started_first')}.")
     out += ["", "## llmspec against `llmspec sim` (zero delay, 128-token streams)", "",
             "| concurrency | req/s | output tokens/s | client CPU-s per 1M tokens | whole run CPU-s per 1M | peak RSS MB | TTFT p50 / p99 ms | errors |",
             "|---|---|---|---|---|---|---|---|"]

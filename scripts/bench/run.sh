@@ -2,8 +2,10 @@
 # The load-generator benchmark, in one command: llmspec, GuideLLM and vLLM's `bench serve`
 # client, each driving 128-token streams against llmspec's simulator and GuideLLM's mock server.
 #
-# Usage: scripts/bench/run.sh [--quick]
-#   --quick   short runs (about 4 minutes), to try the script; the figures are rougher
+# Usage: scripts/bench/run.sh [--quick] [--phases LIST]
+#   --quick         short runs (about 5 minutes), to try the script; the figures are rougher
+#   --phases LIST   run only these of zero,paced,memory,mock,timing and keep the other phases'
+#                   figures from the last out/bench/results.json (to redo a disturbed phase)
 #
 # What it does:
 #   1. builds target/release/llmspec (nice cargo build --release) if it is missing or older than
@@ -24,8 +26,9 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 OUT=${LLMSPEC_BENCH_OUT:-$ROOT/out/bench}
 BIN=$ROOT/target/release/llmspec
-QUICK=()
-[[ ${1:-} == --quick ]] && QUICK=(--quick)
+ARGS=("$@")  # --quick, --phases LIST: passed to bench.py
+PARTIAL=""
+for a in "$@"; do [[ $a == --phases* ]] && PARTIAL=1; done
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() {
@@ -48,12 +51,12 @@ if [[ -n $stale ]]; then
   nice cargo build --release
 fi
 log "timing_accuracy bench: nice cargo bench --no-run"
-TIMING_BENCH=$(nice cargo bench --bench timing_accuracy --no-run --message-format=json 2>/dev/null |
+TIMING_BENCH=$(nice cargo bench --bench timing_accuracy --no-run --message-format=json |
   python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "timing_accuracy" and m.get("executable"):
-        print(m["executable"])')
+        print(m["executable"])') || die "cargo could not build the timing_accuracy bench"
 [[ -x $TIMING_BENCH ]] || die "cargo did not build the timing_accuracy bench"
 
 # 2. Peers.
@@ -69,7 +72,7 @@ fi
 
 # Versions and the machine, embedded in the results.
 mkdir -p "$OUT"
-rm -rf "$OUT/runs" "$OUT/servers"
+[[ -n $PARTIAL ]] || rm -rf "$OUT/runs" "$OUT/servers"
 NETNS=loopback-only
 if [[ ${LLMSPEC_BENCH_NO_NETNS:-} == 1 ]] || ! unshare --net true 2>/dev/null; then
   NETNS=host
@@ -103,7 +106,7 @@ EOF
 # 3. The runs, in a namespace with only 127.0.0.1 (10,000 streams need 10,000+ descriptors).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 CMD=(python3 "$HERE/bench.py" --llmspec "$BIN" --timing-bench "$TIMING_BENCH" --out "$OUT"
-  --meta "$OUT/meta.json" "${PEER_ARGS[@]}" "${QUICK[@]}")
+  --meta "$OUT/meta.json" "${PEER_ARGS[@]}" "${ARGS[@]}")
 if [[ $NETNS == loopback-only ]]; then
   log "running in a network namespace with only the loopback interface"
   exec unshare --net -- sh -c 'ip link set lo up 2>/dev/null || python3 -c "

@@ -245,3 +245,34 @@ status_server() {
   log "not running on port $port"
   return 1
 }
+
+# The last step of an install: only a complete install is trusted. Prints the total seconds.
+mark_installed() {
+  date -u +%Y-%m-%dT%H:%M:%SZ >"$DIR/.complete"
+  local total
+  total=$(elapsed "$INSTALL_T0" "$(now)")
+  printf '%s\t%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "install total" "$total" >>"$DIR/install-times.txt"
+  echo "$total"
+}
+
+require_installed() {
+  installed || die "not installed in $DIR; run: $0 install"
+}
+
+parse_port() {
+  PORT=$DEFAULT_PORT
+  if [[ $# -gt 0 && $1 != -- ]]; then
+    PORT=$1
+  fi
+  check_port "$PORT"
+}
+
+cmd_stop() {
+  parse_port "$@"
+  stop_server "$PORT" "$STOP_TIMEOUT"
+}
+
+cmd_status() {
+  parse_port "$@"
+  status_server "$PORT"
+}

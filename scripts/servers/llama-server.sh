@@ -137,23 +137,9 @@ EOF
   if [[ ${LLMSPEC_KEEP_BUILD:-0} != 1 ]]; then
     rm -rf "$work"
   fi
-  date -u +%Y-%m-%dT%H:%M:%SZ >"$DIR/.complete"
   local total
-  total=$(elapsed "$INSTALL_T0" "$(now)")
-  printf '%s\t%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "install total" "$total" >>"$DIR/install-times.txt"
+  total=$(mark_installed)
   log "installed in $total s: $BIN ($(du -sh "$DIR" | cut -f1) in $DIR)"
-}
-
-require_installed() {
-  installed || die "not installed in $DIR; run: $0 install"
-}
-
-parse_port() {
-  PORT=$DEFAULT_PORT
-  if [[ $# -gt 0 && $1 != -- ]]; then
-    PORT=$1
-  fi
-  check_port "$PORT"
 }
 
 cmd_start() {
@@ -164,16 +150,6 @@ cmd_start() {
   [[ ${1:-} == -- ]] && shift
   start_server "$PORT" "$HEALTH_TIMEOUT" "$STOP_TIMEOUT" -- \
     "$BIN" -m "$MODEL" --host 127.0.0.1 --port "$PORT" --jinja --metrics -c 8192 "$@"
-}
-
-cmd_stop() {
-  parse_port "$@"
-  stop_server "$PORT" "$STOP_TIMEOUT"
-}
-
-cmd_status() {
-  parse_port "$@"
-  status_server "$PORT"
 }
 
 cmd_env() {

@@ -226,23 +226,9 @@ cmd_install() {
   "$VPY" -c 'import torch, vllm, transformers; print("vllm", vllm.__version__, "torch", torch.__version__, "transformers", transformers.__version__)' >&2
   step_end
 
-  date -u +%Y-%m-%dT%H:%M:%SZ >"$DIR/.complete"
   local total
-  total=$(elapsed "$INSTALL_T0" "$(now)")
-  printf '%s\t%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "install total" "$total" >>"$DIR/install-times.txt"
+  total=$(mark_installed)
   log "installed in $total s ($(du -sh "$DIR" | cut -f1) in $DIR)"
-}
-
-require_installed() {
-  installed || die "not installed in $DIR; run: $0 install"
-}
-
-parse_port() {
-  PORT=$DEFAULT_PORT
-  if [[ $# -gt 0 && $1 != -- ]]; then
-    PORT=$1
-  fi
-  check_port "$PORT"
 }
 
 cmd_start() {
@@ -262,16 +248,6 @@ cmd_start() {
     --dtype float32 --max-model-len 4096 --enforce-eager \
     --chat-template "$TEMPLATE" \
     --enable-auto-tool-choice --tool-call-parser hermes "$@"
-}
-
-cmd_stop() {
-  parse_port "$@"
-  stop_server "$PORT" "$STOP_TIMEOUT"
-}
-
-cmd_status() {
-  parse_port "$@"
-  status_server "$PORT"
 }
 
 cmd_env() {
