@@ -1,18 +1,21 @@
 //! Soak runs with server samples, leak detection, and lifecycle steps that really restart a
 //! server. Every run here is seconds long and bounded.
 
-use crate::support::{Sim, TempDir, assert_valid_junit, llmspec_env};
-use llmspec::sim::SimConfig;
+use crate::support::{TempDir, assert_valid_junit, llmspec_env};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const SHORT: [(&str, &str); 4] =
     [("SOAK_DURATION", "3s"), ("SOAK_INTERVAL", "100ms"), ("LEAK_MAX", "2000/h"), ("DRIFT_MAX", "300%")];
 
-fn soak(sim: &Sim, dir: &TempDir) -> (crate::support::Output, serde_json::Value) {
+/// The stability soak against a simulator in its own process: its memory is then its own, not
+/// that of this test binary, where other tests allocate at the same time.
+fn soak(sim_args: &[&str], dir: &TempDir) -> (crate::support::Output, serde_json::Value) {
+    let sim = SimProcess::start_with(dir, sim_args);
+    let base = format!("http://127.0.0.1:{}", sim.port);
     let junit = dir.path("soak.xml");
     let json = dir.path("soak.json");
-    let env: Vec<(&str, &str)> = SHORT.iter().copied().chain([("VLLM_API_BASE", sim.url().leak() as &str)]).collect();
+    let env: Vec<(&str, &str)> = SHORT.iter().copied().chain([("VLLM_API_BASE", base.as_str())]).collect();
     let out = llmspec_env(
         &[
             "run",
@@ -31,9 +34,8 @@ fn soak(sim: &Sim, dir: &TempDir) -> (crate::support::Output, serde_json::Value)
 
 #[test]
 fn a_steady_server_passes_the_stability_soak_with_a_plot_and_series() {
-    let sim = Sim::start();
     let dir = TempDir::new();
-    let (out, results) = soak(&sim, &dir);
+    let (out, results) = soak(&[], &dir);
     assert_eq!(out.code, 0, "{}", out.stdout);
     for t in ["error_rate < 0.1%", "slope(rss_mb) < 2000/h", "drift(latency) < 300%"] {
         assert!(out.stdout.contains(&format!("PASS 12 long-run stability: {t} (measured")), "{t}: {}", out.stdout);
@@ -50,9 +52,8 @@ fn a_steady_server_passes_the_stability_soak_with_a_plot_and_series() {
 
 #[test]
 fn a_leaking_server_fails_the_leak_threshold_and_only_it() {
-    let sim = Sim::with(SimConfig { leak_kb_per_request: 2048, ..SimConfig::default() });
     let dir = TempDir::new();
-    let (out, _) = soak(&sim, &dir);
+    let (out, _) = soak(&["--leak-kb-per-request", "2048"], &dir);
     assert_eq!(out.code, 1, "{}", out.stdout);
     assert!(out.stdout.contains("FAIL 12 long-run stability: slope(rss_mb) < 2000/h (measured"), "{}", out.stdout);
     assert!(out.stdout.contains("PASS 12 long-run stability: error_rate < 0.1%"), "{}", out.stdout);
@@ -67,9 +68,14 @@ struct SimProcess {
 
 impl SimProcess {
     fn start(dir: &TempDir) -> SimProcess {
+        SimProcess::start_with(dir, &[])
+    }
+
+    fn start_with(dir: &TempDir, args: &[&str]) -> SimProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let first = Command::new(env!("CARGO_BIN_EXE_llmspec"))
             .args(["sim", "--port", &port.to_string()])
+            .args(args)
             .stdout(Stdio::null())
             .spawn()
             .unwrap();

@@ -87,7 +87,8 @@ fn a_slow_first_token_fails_the_ttft_bound() {
     assert!(out.stdout.contains("error: ttft: expected < 100ms"), "{}", out.stdout);
     let actual = out.stdout.lines().find(|l| l.contains("=   actual:")).unwrap();
     let ms: f64 = actual.rsplit(' ').next().unwrap().trim_end_matches("ms").parse().unwrap();
-    assert!((300.0..400.0).contains(&ms), "measured TTFT {ms} ms for a 300 ms delay");
+    // At least the delay; the upper bound only guards against a wrong unit (CI machines are busy).
+    assert!((300.0..1500.0).contains(&ms), "measured TTFT {ms} ms for a 300 ms delay");
 }
 
 #[test]
