@@ -264,11 +264,13 @@ async fn run_command(mut args: RunArgs) -> u8 {
     let plot_error = plots.and_then(|p| p.lock().ok().and_then(|p| p.write_error.clone()));
     let junit_error = junit.and_then(|j| j.lock().ok().and_then(|j| j.write_error.clone()));
     let json_error = json.and_then(|j| j.lock().ok().and_then(|j| j.write_error.clone()));
+    let code = exit_code(&summary);
     if let Some(e) = junit_error.or(json_error).or(plot_error) {
         eprintln!("error: {e}");
-        return exit::INTERNAL_ERROR;
+        // A failed or interrupted run keeps its own code: CI must still see that tests failed.
+        return if code == exit::PASSED { exit::INTERNAL_ERROR } else { code };
     }
-    exit_code(&summary)
+    code
 }
 
 /// Lets the caller read a file reporter's write error after the run.

@@ -42,7 +42,10 @@ impl Reporter for JsonResults {
                 let failures: Vec<Value> = match &outcome.verdict {
                     Verdict::Failed(f) | Verdict::Advisory(f) => f
                         .iter()
-                        .map(|f| json!({"line": f.loc.line, "column": f.loc.col, "subject": f.subject, "expected": f.expected, "actual": self.redactor.redact(&f.actual)}))
+                        .map(|f| {
+                            let r = |t: &str| self.redactor.redact(t);
+                            json!({"line": f.loc.line, "column": f.loc.col, "subject": r(&f.subject), "expected": r(&f.expected), "actual": r(&f.actual)})
+                        })
                         .collect(),
                     _ => vec![],
                 };

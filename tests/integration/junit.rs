@@ -114,11 +114,15 @@ fn an_interrupted_run_still_writes_its_report() {
     let junit = dir.path("j.xml");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_llmspec"))
         .args(["run", spec.to_str().unwrap(), "--base-url", &sim.url(), "--junit", junit.to_str().unwrap()])
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(800));
+    // Interrupt once the first test has finished: the slow one is then in flight, and the
+    // Ctrl-C handler, installed before the run starts, is surely in place.
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    assert!(lines.any(|l| l.is_ok_and(|l| l.contains("PASS slow"))), "the first test did not pass");
+    std::thread::sleep(std::time::Duration::from_millis(200));
     std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     let started = std::time::Instant::now();
     let status = child.wait().unwrap();

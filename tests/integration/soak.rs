@@ -3,7 +3,6 @@
 
 use crate::support::{TempDir, assert_valid_junit, llmspec_env};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 const SHORT: [(&str, &str); 4] =
     [("SOAK_DURATION", "3s"), ("SOAK_INTERVAL", "100ms"), ("LEAK_MAX", "2000/h"), ("DRIFT_MAX", "300%")];
@@ -71,19 +70,22 @@ impl SimProcess {
         SimProcess::start_with(dir, &[])
     }
 
+    /// The simulator picks a free port itself and says which on its first line.
     fn start_with(dir: &TempDir, args: &[&str]) -> SimProcess {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let first = Command::new(env!("CARGO_BIN_EXE_llmspec"))
-            .args(["sim", "--port", &port.to_string()])
+        let mut first = Command::new(env!("CARGO_BIN_EXE_llmspec"))
+            .args(["sim", "--port", "0"])
             .args(args)
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && started.elapsed() < Duration::from_secs(10)
-        {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(first.stdout.take().unwrap()), &mut line).unwrap();
+        let port = line
+            .split("127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("the simulator did not say where it listens: {line:?}"));
         SimProcess { port, pidfile: dir.path("sim.pid"), first }
     }
 
