@@ -276,3 +276,23 @@ cmd_status() {
   parse_port "$@"
   status_server "$PORT"
 }
+
+# The usage text is the calling script's header comment.
+usage() {
+  sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
+  exit "${1:-0}"
+}
+
+# Every server script offers the same commands; each defines cmd_install, cmd_start, cmd_env.
+dispatch() {
+  case ${1:-} in
+    install) shift; cmd_install "$@" ;;
+    start) shift; cmd_start "$@" ;;
+    stop) shift; cmd_stop "$@" ;;
+    status) shift; cmd_status "$@" ;;
+    env) shift; cmd_env "$@" ;;
+    -h | --help | help) usage 0 ;;
+    "") usage 2 ;;
+    *) log "unknown command: $1"; usage 2 ;;
+  esac
+}

@@ -258,18 +258,4 @@ cmd_env() {
   printf 'export LLMSPEC_VLLM_SERVED_MODEL_NAME=%q\n' "$SERVED_NAME"
 }
 
-usage() {
-  sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
-  exit "${1:-0}"
-}
-
-case ${1:-} in
-  install) shift; cmd_install "$@" ;;
-  start) shift; cmd_start "$@" ;;
-  stop) shift; cmd_stop "$@" ;;
-  status) shift; cmd_status "$@" ;;
-  env) shift; cmd_env "$@" ;;
-  -h | --help | help) usage 0 ;;
-  "") usage 2 ;;
-  *) log "unknown command: $1"; usage 2 ;;
-esac
+dispatch "$@"
