@@ -154,3 +154,115 @@ tests:
     assert!(out.stdout.contains("PASS discover") && out.stdout.contains("PASS use them"), "{}", out.stdout);
     assert!(out.stdout.contains("SKIP a capture that finds nothing fails"), "{}", out.stdout);
 }
+
+#[test]
+fn header_regex_and_default_captures() {
+    let sim = Sim::start();
+    let dir = TempDir::new();
+    let spec = dir.write(
+        "s.yaml",
+        r#"
+suite: capture sources
+tests:
+  - name: take
+    request: { GET: /v1/models }
+    capture:
+      kind: { header: content-type }
+      id: { regex: '"id":"([^"]+)"' }
+      window: { json: "$.data[0].nothing", default: 123 }
+  - name: use
+    # The simulator refuses a body that is not declared JSON, and an unknown model: a 200 proves
+    # the header and regex captures; the requirement proves the default.
+    require: ["${window} == 123"]
+    request:
+      POST: /v1/completions
+      headers: { Content-Type: "${kind}" }
+      json: { model: "${id}", prompt: hello, max_tokens: 2 }
+    expect:
+      status: 200
+      json:
+        $.model: sim-model
+"#,
+    );
+    let out = llmspec(&["run", spec.to_str().unwrap(), "--base-url", &sim.url()]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(out.stdout.contains("PASS use"), "{}", out.stdout);
+}
+
+#[test]
+fn the_command_line_timeout_is_the_default_and_a_tests_own_wins() {
+    let sim = Sim::start();
+    let dir = TempDir::new();
+    let spec = dir.write(
+        "s.yaml",
+        r#"
+suite: timeouts
+tests:
+  - name: default
+    request: { POST: /v1/completions, headers: { x-sim-latency: 1s }, json: { prompt: a, max_tokens: 1 } }
+  - name: own
+    request: { POST: /v1/completions, headers: { x-sim-latency: 1s }, json: { prompt: a, max_tokens: 1 }, timeout: 5s }
+"#,
+    );
+    let out = llmspec(&["run", spec.to_str().unwrap(), "--base-url", &sim.url(), "--timeout", "200ms"]);
+    assert_eq!(out.code, 3, "{}", out.stdout);
+    assert!(out.stdout.contains("ERROR default") && out.stdout.contains("within 200ms (timeout)"), "{}", out.stdout);
+    assert!(out.stdout.contains("PASS own"), "{}", out.stdout);
+}
+
+#[test]
+fn advisory_tests_warn_and_requirements_skip() {
+    let sim = Sim::start();
+    let dir = TempDir::new();
+    let spec = dir.write(
+        "s.yaml",
+        r#"
+suite: soft
+tests:
+  - name: window
+    request: { GET: /v1/models }
+    capture: { window: "$.data[0].max_model_len" }
+  - name: wishful
+    advisory: true
+    request: { GET: /health }
+    expect: { status: 201 }
+  - name: needs a big window
+    require: ["${window} > 100000"]
+    request: { GET: /health }
+"#,
+    );
+    let junit = dir.path("j.xml");
+    let out = llmspec(&["run", spec.to_str().unwrap(), "--base-url", &sim.url(), "--junit", junit.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "an advisory failure never makes the run red: {}", out.stdout);
+    assert!(out.stdout.contains("WARN wishful"), "{}", out.stdout);
+    assert!(out.stdout.contains("(1 with advisory warnings)"), "{}", out.stdout);
+    assert!(out.stdout.contains("SKIP needs a big window (requirement not met: 4096 > 100000"), "{}", out.stdout);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains(r#"<property name="advisory" value="advisory: status: expected 201, got 200"/>"#), "{xml}");
+}
+
+#[test]
+fn command_samples_need_permission() {
+    let sim = Sim::start();
+    let dir = TempDir::new();
+    let spec = dir.write(
+        "s.yaml",
+        r#"
+suite: sampled
+tests:
+  - name: short soak
+    soak: { duration: 600ms, interval: 100ms }
+    sample:
+      answer: { command: [echo, "42 MiB"], every: 100ms }
+    request: { GET: /health }
+    expect:
+      thresholds: [max(answer) == 42]
+"#,
+    );
+    let out = llmspec(&["run", spec.to_str().unwrap(), "--base-url", &sim.url()]);
+    assert_eq!(out.code, 3, "{}", out.stdout);
+    assert!(out.stdout.contains("runs a command: refused without --allow-exec"), "{}", out.stdout);
+    let out = llmspec(&["run", spec.to_str().unwrap(), "--base-url", &sim.url(), "--allow-exec"]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(out.stdout.contains("PASS short soak: max(answer) == 42 (measured 42)"), "{}", out.stdout);
+}
