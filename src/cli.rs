@@ -6,7 +6,8 @@ use crate::report::console::Console;
 use crate::report::json::JsonResults;
 use crate::report::junit::Junit;
 use crate::report::plot::Plots;
-use crate::run::event::{Fanout, Reporter, Summary};
+use crate::report::sanitize::Sanitizer;
+use crate::run::event::{Fanout, Reporter, StopReason, Summary};
 use crate::run::{RunOptions, run};
 use crate::spec::{self, Diagnostic, LoadOptions, Plan};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -128,7 +129,8 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 
                 exit::PASSED
             }
             Err(diagnostics) => {
-                print_diagnostics(&diagnostics);
+                let sanitizer = Sanitizer::new(Arc::new(Redactor::new(args.secrets.iter().map(|(_, v)| v.clone()))));
+                print_diagnostics(&diagnostics, &sanitizer);
                 exit::SPEC_ERROR
             }
         },
@@ -163,9 +165,9 @@ fn load(args: &LoadArgs) -> Result<Plan, Vec<Diagnostic>> {
     spec::load(&args.paths, &opts)
 }
 
-fn print_diagnostics(diagnostics: &[Diagnostic]) {
+fn print_diagnostics(diagnostics: &[Diagnostic], sanitizer: &Sanitizer) {
     for d in diagnostics {
-        eprintln!("{}", d.render());
+        eprintln!("{}", sanitizer.text(&d.render()));
     }
     eprintln!("{} problem{} found; nothing was sent", diagnostics.len(), if diagnostics.len() == 1 { "" } else { "s" });
 }
@@ -188,12 +190,13 @@ async fn run_command(mut args: RunArgs) -> u8 {
         None
     };
     let redactor = Arc::new(Redactor::new(args.load.secrets.iter().map(|(_, v)| v.clone())));
+    let sanitizer = Sanitizer::new(redactor.clone());
     let plan = match load(&args.load) {
         Ok(plan) => plan,
         Err(diagnostics) => {
-            print_diagnostics(&diagnostics);
+            print_diagnostics(&diagnostics, &sanitizer);
             if let Some(path) = &args.junit {
-                let mut junit = Junit::new(path.clone(), redactor.clone());
+                let mut junit = Junit::new(path.clone(), sanitizer.clone());
                 junit.spec_errors(&diagnostics);
                 if let Some(e) = junit.write_error {
                     eprintln!("error: {e}");
@@ -217,21 +220,21 @@ async fn run_command(mut args: RunArgs) -> u8 {
         ColorChoice::Never => false,
         ColorChoice::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
-    let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\ninterrupted: finishing the reports");
-            let _ = stop_tx.send(true);
+    let stop = match watch_signals() {
+        Ok(stop) => stop,
+        Err(e) => {
+            eprintln!("error: cannot watch for signals: {e}");
+            return exit::INTERNAL_ERROR;
         }
-    });
+    };
     let console =
-        Console::new(std::io::stdout(), color, redactor.clone()).with_progress(std::io::stderr().is_terminal());
+        Console::new(std::io::stdout(), color, sanitizer.clone()).with_progress(std::io::stderr().is_terminal());
     let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(console)];
-    let junit = args.junit.clone().map(|p| Arc::new(Mutex::new(Junit::new(p, redactor.clone()))));
+    let junit = args.junit.clone().map(|p| Arc::new(Mutex::new(Junit::new(p, sanitizer.clone()))));
     if let Some(j) = &junit {
         reporters.push(Box::new(Shared(j.clone())));
     }
-    let json = args.json.clone().map(|p| Arc::new(Mutex::new(JsonResults::new(p, redactor.clone()))));
+    let json = args.json.clone().map(|p| Arc::new(Mutex::new(JsonResults::new(p, sanitizer.clone()))));
     if let Some(j) = &json {
         reporters.push(Box::new(Shared(j.clone())));
     }
@@ -242,7 +245,7 @@ async fn run_command(mut args: RunArgs) -> u8 {
         .clone()
         .or_else(|| args.junit.as_ref().and_then(beside))
         .or_else(|| args.json.as_ref().and_then(beside));
-    let plots = plot_dir.map(|d| Arc::new(Mutex::new(Plots::new(d))));
+    let plots = plot_dir.map(|d| Arc::new(Mutex::new(Plots::new(d, sanitizer.clone()))));
     if let Some(p) = &plots {
         reporters.push(Box::new(Shared(p.clone())));
     }
@@ -284,9 +287,40 @@ impl<R: Reporter> Reporter for Shared<R> {
     }
 }
 
+/// SIGINT and SIGTERM both stop the run the same way: the test in flight is abandoned, the
+/// reports are written, and the exit code names the signal. A second signal ends the process
+/// at once, so a run stuck while finishing can still be stopped.
+fn watch_signals() -> std::io::Result<tokio::sync::watch::Receiver<Option<StopReason>>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (tx, rx) = tokio::sync::watch::channel(None);
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::spawn(async move {
+        let reason = tokio::select! {
+            _ = interrupt.recv() => StopReason::Interrupted,
+            _ = terminate.recv() => StopReason::Terminated,
+        };
+        eprintln!("\n{reason}: finishing the reports");
+        let _ = tx.send(Some(reason));
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        eprintln!("second signal: stopping without finishing the reports");
+        std::process::exit(i32::from(if reason == StopReason::Terminated {
+            exit::TERMINATED
+        } else {
+            exit::INTERRUPTED
+        }));
+    });
+    Ok(rx)
+}
+
 pub fn exit_code(summary: &Summary) -> u8 {
-    if summary.stopped_early.as_deref() == Some(crate::run::INTERRUPTED) {
+    if summary.stopped_early == Some(StopReason::Interrupted) {
         exit::INTERRUPTED
+    } else if summary.stopped_early == Some(StopReason::Terminated) {
+        exit::TERMINATED
     } else if summary.errors > 0 {
         exit::RUNTIME_ERROR
     } else if summary.failed > 0 {

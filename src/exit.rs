@@ -11,5 +11,8 @@ pub const SPEC_ERROR: u8 = 2;
 pub const RUNTIME_ERROR: u8 = 3;
 /// llmspec itself could not do its job, e.g. the JUnit file could not be written.
 pub const INTERNAL_ERROR: u8 = 4;
-/// The run was interrupted (Ctrl-C); the reports were written with what had run.
+/// The run was interrupted (Ctrl-C, SIGINT); the reports were written with what had run.
 pub const INTERRUPTED: u8 = 130;
+/// The run was terminated (SIGTERM, what CI runners send on cancel or timeout); the reports were
+/// written with what had run.
+pub const TERMINATED: u8 = 143;

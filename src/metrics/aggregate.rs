@@ -195,7 +195,9 @@ impl Aggregate {
         if let Some(lag) = schedule_lag {
             self.put("schedule_lag", lag.as_secs_f64());
         }
-        let Some(m) = m else { return };
+        // A request with no verdict (refused, timed out, broken stream) measured the failure, not
+        // the server's speed: its timings and tokens stay out of every statistic.
+        let Some(m) = m.filter(|_| class != Class::Error) else { return };
         self.output_tokens += m.output_tokens.unwrap_or(0);
         for (name, _, _) in SERIES {
             match *name {

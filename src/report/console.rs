@@ -2,24 +2,23 @@
 //! Colour only on a terminal, and never when NO_COLOR is set.
 
 use super::render::failure_detail;
-use crate::redact::Redactor;
+use super::sanitize::Sanitizer;
 use crate::run::event::{Event, Reporter, Verdict};
 use crate::units::format_duration;
 use std::io::Write;
-use std::sync::Arc;
 
 pub struct Console<W: Write> {
     out: W,
     color: bool,
-    redactor: Arc<Redactor>,
+    sanitizer: Sanitizer,
     /// Draw a progress line for load tests (on stderr, only when it is a terminal).
     progress: bool,
     progress_shown: bool,
 }
 
 impl<W: Write> Console<W> {
-    pub fn new(out: W, color: bool, redactor: Arc<Redactor>) -> Self {
-        Console { out, color, redactor, progress: false, progress_shown: false }
+    pub fn new(out: W, color: bool, sanitizer: Sanitizer) -> Self {
+        Console { out, color, sanitizer, progress: false, progress_shown: false }
     }
 
     pub fn with_progress(mut self, on: bool) -> Self {
@@ -34,12 +33,30 @@ impl<W: Write> Console<W> {
         }
     }
 
-    fn paint(&self, code: &str, text: &str) -> String {
-        if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+    /// Our own labels are the only text that carries colour codes: everything else passes
+    /// through the sanitizer, which shows a server's control characters as escapes.
+    fn paint(&self, code: &str, label: &str) -> String {
+        if self.color { format!("\x1b[{code}m{label}\x1b[0m") } else { label.to_string() }
     }
 
-    fn print(&mut self, text: &str) {
-        let text = self.redactor.redact(text);
+    /// `indent`, a painted label, then text from outside (names, details), sanitized.
+    fn print(&mut self, indent: &str, label: Option<(&str, &str)>, text: &str) {
+        let label = label.map_or(String::new(), |(code, l)| format!("{} ", self.paint(code, l)));
+        let text = self.sanitizer.text(text);
+        let mut line = String::with_capacity(text.len() + 16);
+        for (i, l) in text.lines().enumerate() {
+            line.push_str(indent);
+            if i == 0 {
+                line.push_str(&label);
+            }
+            line.push_str(l);
+            line.push('\n');
+        }
+        self.write_raw(&line);
+    }
+
+    /// Text that is already sanitized or our own.
+    fn write_raw(&mut self, text: &str) {
         // A closed pipe (`llmspec run | head`) must not stop the run or lose the JUnit file.
         let _ = self.out.write_all(text.as_bytes());
         let _ = self.out.flush();
@@ -56,13 +73,15 @@ impl<W: Write> Reporter for Console<W> {
                     let p50 = progress.p50_latency.map_or(String::new(), |v| {
                         format!(", p50 latency {}", format_duration(std::time::Duration::from_secs_f64(v)))
                     });
+                    let test = self.sanitizer.name(test);
                     eprint!("\r\x1b[2K  … {test}: {}{total} done, {} not passed{p50}", progress.done, progress.errors);
                     self.progress_shown = true;
                 }
             }
             Event::SuiteStarted { suite } => {
-                let title = self.paint("1", &suite.name);
-                self.print(&format!("{title} ({})\n", suite.source.path));
+                let title = self.paint("1", &self.sanitizer.name(&suite.name));
+                let path = self.sanitizer.name(&suite.source.path);
+                self.write_raw(&format!("{title} ({path})\n"));
             }
             Event::TestFinished { suite, outcome } => {
                 self.clear_progress();
@@ -74,42 +93,36 @@ impl<W: Write> Reporter for Console<W> {
                     }
                     None => format_duration(outcome.duration),
                 };
-                let line = match &outcome.verdict {
-                    Verdict::Passed => {
-                        format!("  {} {} ({time})\n", self.paint("32", "PASS"), outcome.name)
-                    }
-                    Verdict::Failed(_) => {
-                        format!("  {} {} ({time})\n", self.paint("31", "FAIL"), outcome.name)
-                    }
-                    Verdict::Error(_) => format!("  {} {} ({time})\n", self.paint("35", "ERROR"), outcome.name),
-                    Verdict::Skipped(reason) => format!("  {} {} ({reason})\n", self.paint("33", "SKIP"), outcome.name),
-                    Verdict::Advisory(_) => {
-                        format!("  {} {} ({time}, advisory)\n", self.paint("33", "WARN"), outcome.name)
-                    }
+                let name = self.sanitizer.name(&outcome.name);
+                let (label, text) = match &outcome.verdict {
+                    Verdict::Passed => (("32", "PASS"), format!("{name} ({time})")),
+                    Verdict::Failed(_) => (("31", "FAIL"), format!("{name} ({time})")),
+                    Verdict::Error(_) => (("35", "ERROR"), format!("{name} ({time})")),
+                    Verdict::Skipped(reason) => (("33", "SKIP"), format!("{name} ({})", self.sanitizer.name(reason))),
+                    Verdict::Advisory(_) => (("33", "WARN"), format!("{name} ({time}, advisory)")),
                 };
-                self.print(&line);
+                self.print("  ", Some(label), &text);
                 if let Some(agg) = &outcome.aggregate {
-                    self.print(&format!("    {}\n", aggregate_line(agg)));
+                    self.print("    ", None, &aggregate_line(agg));
                 }
                 for w in &outcome.warnings {
-                    let label = self.paint("33", "warning");
-                    self.print(&format!("    {label}: {w}\n"));
+                    self.print("    ", Some(("33", "warning:")), w);
                 }
                 if matches!(outcome.verdict, Verdict::Failed(_) | Verdict::Error(_) | Verdict::Advisory(_)) {
-                    let detail = failure_detail(&suite.source, outcome);
-                    let indented: String = detail.lines().map(|l| format!("    {l}\n")).collect();
-                    self.print(&indented);
+                    let detail = failure_detail(&suite.source, outcome, &self.sanitizer);
+                    self.print("    ", None, &detail);
                 }
             }
             Event::RunFinished { summary } => {
                 self.clear_progress();
-                let ok = summary.failed == 0 && summary.errors == 0;
                 let mut line = summary.line();
                 if let Some(why) = &summary.stopped_early {
                     line.push_str(&format!(" (stopped early: {why})"));
                 }
-                let verdict = if ok { self.paint("32;1", "PASSED") } else { self.paint("31;1", "FAILED") };
-                self.print(&format!("\n{verdict}: {line}\n"));
+                let verdict = summary.outcome();
+                let code = if verdict == "PASSED" { "32;1" } else { "31;1" };
+                self.write_raw("\n");
+                self.print("", Some((code, &format!("{verdict}:"))), &line);
             }
         }
     }

@@ -1,25 +1,23 @@
 //! `--json FILE`: every verdict and every aggregate, histograms included, so that runs made on
 //! several machines can later be merged exactly (see `Aggregate::from_json`).
 
-use super::junit::write_atomically;
 use super::render::headline;
-use crate::redact::Redactor;
+use super::sanitize::Sanitizer;
 use crate::run::event::{Event, Reporter, Verdict};
 use serde_json::{Value, json};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 pub struct JsonResults {
     path: PathBuf,
-    redactor: Arc<Redactor>,
+    sanitizer: Sanitizer,
     suites: Vec<Value>,
     current: Option<(String, String, Vec<Value>)>,
     pub write_error: Option<String>,
 }
 
 impl JsonResults {
-    pub fn new(path: PathBuf, redactor: Arc<Redactor>) -> JsonResults {
-        JsonResults { path, redactor, suites: vec![], current: None, write_error: None }
+    pub fn new(path: PathBuf, sanitizer: Sanitizer) -> JsonResults {
+        JsonResults { path, sanitizer, suites: vec![], current: None, write_error: None }
     }
 }
 
@@ -38,13 +36,12 @@ impl Reporter for JsonResults {
                     Verdict::Advisory(_) => "advisory",
                 };
                 let properties: serde_json::Map<String, Value> =
-                    outcome.properties.iter().map(|(k, v)| (k.clone(), json!(self.redactor.redact(v)))).collect();
+                    outcome.properties.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
                 let failures: Vec<Value> = match &outcome.verdict {
                     Verdict::Failed(f) | Verdict::Advisory(f) => f
                         .iter()
                         .map(|f| {
-                            let r = |t: &str| self.redactor.redact(t);
-                            json!({"line": f.loc.line, "column": f.loc.col, "subject": r(&f.subject), "expected": r(&f.expected), "actual": r(&f.actual)})
+                            json!({"line": f.loc.line, "column": f.loc.col, "subject": f.subject, "expected": f.expected, "actual": f.actual})
                         })
                         .collect(),
                     _ => vec![],
@@ -53,7 +50,7 @@ impl Reporter for JsonResults {
                     "name": outcome.name,
                     "line": outcome.loc.line,
                     "verdict": verdict,
-                    "message": self.redactor.redact(&headline(outcome)),
+                    "message": headline(outcome),
                     "duration_s": outcome.duration.as_secs_f64(),
                     "properties": properties,
                     "failures": failures,
@@ -87,12 +84,13 @@ impl Reporter for JsonResults {
                     "summary": {
                         "passed": summary.passed, "failed": summary.failed, "errors": summary.errors,
                         "skipped": summary.skipped, "duration_s": summary.duration.as_secs_f64(),
-                        "stopped_early": summary.stopped_early,
+                        "stopped_early": summary.stopped_early.map(|r| r.to_string()),
                     },
                     "suites": self.suites,
                 });
-                let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
-                self.write_error = write_atomically(&self.path, text.as_bytes()).err();
+                // Every string of the document, names and warnings included, is masked here.
+                let text = serde_json::to_string_pretty(&self.sanitizer.json(doc)).unwrap_or_default();
+                self.write_error = self.sanitizer.write_file(&self.path, &text).err();
             }
             Event::RunStarted { .. } | Event::Progress { .. } => {}
         }

@@ -4,16 +4,15 @@
 //! text, because GitLab does not show the `message` attribute.
 
 use super::render::{failure_detail, headline, transcript};
-use crate::redact::Redactor;
+use super::sanitize::Sanitizer;
 use crate::run::event::{Event, Reporter, Verdict};
 use crate::spec::Diagnostic;
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
 pub struct Junit {
     path: PathBuf,
-    redactor: Arc<Redactor>,
+    sanitizer: Sanitizer,
     report: Report,
     current: Option<TestSuite>,
     /// Why the file could not be written, if it could not.
@@ -21,12 +20,17 @@ pub struct Junit {
 }
 
 impl Junit {
-    pub fn new(path: PathBuf, redactor: Arc<Redactor>) -> Junit {
-        Junit { path, redactor, report: Report::new("llmspec"), current: None, write_error: None }
+    pub fn new(path: PathBuf, sanitizer: Sanitizer) -> Junit {
+        Junit { path, sanitizer, report: Report::new("llmspec"), current: None, write_error: None }
     }
 
+    /// Every string that goes into the report passes here.
     fn r(&self, text: &str) -> String {
-        self.redactor.redact(text)
+        self.sanitizer.text(text)
+    }
+
+    fn n(&self, text: &str) -> String {
+        self.sanitizer.name(text)
     }
 
     /// Writes the file now. Used at the end of a run and when a run stops before starting.
@@ -35,7 +39,7 @@ impl Junit {
             self.report.add_test_suite(suite);
         }
         let xml = self.report.to_string().map_err(|e| e.to_string());
-        self.write_error = xml.and_then(|x| write_atomically(&self.path, x.as_bytes())).err();
+        self.write_error = xml.and_then(|x| self.sanitizer.write_file(&self.path, &x)).err();
     }
 
     /// A run that never started because the specs are broken still leaves a red report.
@@ -45,9 +49,9 @@ impl Junit {
         for d in diagnostics {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
             status.set_type("spec").set_message(self.r(&d.message)).set_description(self.r(&d.render()));
-            let mut case = TestCase::new(format!("spec error at {}", d.location()), status);
+            let mut case = TestCase::new(self.n(&format!("spec error at {}", d.location())), status);
             case.set_classname("spec errors").set_time(std::time::Duration::ZERO);
-            case.extra.insert("file".into(), d.source.path.clone().into());
+            case.extra.insert("file".into(), self.n(&d.source.path).into());
             case.extra.insert("line".into(), d.loc.line.to_string().into());
             suite.add_test_case(case);
         }
@@ -61,8 +65,8 @@ impl Reporter for Junit {
         match event {
             Event::RunStarted { .. } | Event::Progress { .. } => {}
             Event::SuiteStarted { suite } => {
-                let mut ts = TestSuite::new(suite.name.clone());
-                ts.extra.insert("file".into(), suite.source.path.clone().into());
+                let mut ts = TestSuite::new(self.n(&suite.name));
+                ts.extra.insert("file".into(), self.n(&suite.source.path).into());
                 if let Some(d) = &suite.description {
                     ts.add_property(Property::new("description", self.r(d)));
                 }
@@ -84,29 +88,33 @@ impl Reporter for Junit {
                             _ => (NonSuccessKind::Error, "transport"),
                         };
                         let mut s = TestCaseStatus::non_success(kind);
-                        s.set_type(ty)
-                            .set_message(self.r(&headline(outcome)))
-                            .set_description(self.r(&failure_detail(&suite.source, outcome)));
+                        s.set_type(ty).set_message(self.r(&headline(outcome))).set_description(failure_detail(
+                            &suite.source,
+                            outcome,
+                            &self.sanitizer,
+                        ));
                         s
                     }
                 };
-                let mut case = TestCase::new(outcome.name.clone(), status);
-                case.set_classname(suite.name.clone()).set_time(outcome.duration);
-                case.extra.insert("file".into(), suite.source.path.clone().into());
+                let mut case = TestCase::new(self.n(&outcome.name), status);
+                case.set_classname(self.n(&suite.name)).set_time(outcome.duration);
+                case.extra.insert("file".into(), self.n(&suite.source.path).into());
                 case.extra.insert("line".into(), outcome.loc.line.to_string().into());
                 for (k, v) in &outcome.properties {
-                    case.add_property(Property::new(k.clone(), self.r(v)));
+                    case.add_property(Property::new(self.n(k), self.r(v)));
                 }
                 if let Some(t) = &outcome.transcript {
-                    case.set_system_out(self.r(&transcript(t)));
+                    case.set_system_out(transcript(t, &self.sanitizer));
                 }
+                // Advisory detail and warnings share system-err: both must reach the reader.
+                let mut system_err: Vec<String> = vec![];
                 if let Verdict::Advisory(_) = &outcome.verdict {
                     case.add_property(Property::new("advisory", self.r(&headline(outcome))));
-                    case.set_system_err(self.r(&failure_detail(&suite.source, outcome)));
+                    system_err.push(failure_detail(&suite.source, outcome, &self.sanitizer));
                 }
-                if !outcome.warnings.is_empty() {
-                    let text: Vec<String> = outcome.warnings.iter().map(|w| format!("warning: {w}")).collect();
-                    case.set_system_err(self.r(&text.join("\n")));
+                system_err.extend(outcome.warnings.iter().map(|w| self.r(&format!("warning: {w}"))));
+                if !system_err.is_empty() {
+                    case.set_system_err(system_err.join("\n"));
                 }
                 if let Some(ts) = self.current.as_mut() {
                     ts.add_test_case(case);
@@ -124,17 +132,4 @@ impl Reporter for Junit {
             }
         }
     }
-}
-
-/// Readers never see a half-written report: write beside it, then rename over it.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "report".into());
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("cannot write {}: {e}", path.display())
-    })
 }

@@ -6,3 +6,4 @@ pub mod json;
 pub mod junit;
 pub mod plot;
 pub mod render;
+pub mod sanitize;

@@ -1,21 +1,22 @@
 //! An SVG picture of a long run: request latency over time above, each sampled series (memory,
 //! queue length, ...) below. For a one-hour soak, people would rather look than read.
 
-use super::junit::write_atomically;
+use super::sanitize::Sanitizer;
 use crate::run::event::{Event, Reporter, RunSeries};
 use std::fmt::Write;
 use std::path::PathBuf;
 
 pub struct Plots {
     dir: PathBuf,
+    sanitizer: Sanitizer,
     /// Files written, to tell the user where they are.
     pub written: Vec<PathBuf>,
     pub write_error: Option<String>,
 }
 
 impl Plots {
-    pub fn new(dir: PathBuf) -> Plots {
-        Plots { dir, written: vec![], write_error: None }
+    pub fn new(dir: PathBuf, sanitizer: Sanitizer) -> Plots {
+        Plots { dir, sanitizer, written: vec![], write_error: None }
     }
 }
 
@@ -23,12 +24,17 @@ impl Reporter for Plots {
     fn on(&mut self, event: &Event<'_>) {
         let Event::TestFinished { suite, outcome } = event else { return };
         let Some(series) = &outcome.series else { return };
-        let name: String = format!("{}--{}", suite.name, outcome.name)
+        // Names are masked before they become a file name: a secret in a test name must not
+        // reach the file system either.
+        let title = self.sanitizer.name(&outcome.name);
+        let name: String = self
+            .sanitizer
+            .name(&format!("{}--{}", suite.name, outcome.name))
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
             .collect();
         let path = self.dir.join(format!("{name}.svg"));
-        match write_atomically(&path, svg(&outcome.name, series).as_bytes()) {
+        match self.sanitizer.write_file(&path, &svg(&title, series)) {
             Ok(()) => self.written.push(path),
             Err(e) => self.write_error = Some(e),
         }

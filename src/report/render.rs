@@ -1,12 +1,17 @@
 //! The text of a verdict, shared by the console and the JUnit body so both say the same.
+//! Everything is built through the [`Sanitizer`]: bodies are masked, then shortened.
 
+use super::sanitize::Sanitizer;
 use crate::expect::Failure;
 use crate::run::event::{TestOutcome, Transcript, Verdict};
 use crate::spec::diag::{Source, snippet};
 use std::fmt::Write;
 
+/// Bodies shown in a transcript: the start and the end of anything longer.
+const BODY_CHARS: usize = 2000;
+
 /// Every failure with its spec snippet, then the exchange that produced them.
-pub fn failure_detail(source: &Source, outcome: &TestOutcome) -> String {
+pub fn failure_detail(source: &Source, outcome: &TestOutcome, s: &Sanitizer) -> String {
     let mut out = String::new();
     match &outcome.verdict {
         Verdict::Failed(failures) | Verdict::Advisory(failures) => {
@@ -23,9 +28,9 @@ pub fn failure_detail(source: &Source, outcome: &TestOutcome) -> String {
         _ => {}
     }
     if let Some(t) = &outcome.transcript {
-        out.push_str(&transcript(t));
+        out.push_str(&transcript(t, s));
     }
-    out
+    s.text(&out)
 }
 
 pub fn one_failure(source: &Source, f: &Failure) -> String {
@@ -59,22 +64,22 @@ pub fn headline_of(verdict: &Verdict) -> String {
     }
 }
 
-pub fn transcript(t: &Transcript) -> String {
+pub fn transcript(t: &Transcript, s: &Sanitizer) -> String {
     if t.request.is_empty() {
-        return t.notes.iter().map(|n| format!("{n}\n")).collect();
+        return s.text(&t.notes.iter().map(|n| format!("{n}\n")).collect::<String>());
     }
     let mut out = format!("request: {}\n", t.request);
     if let Some(body) = &t.request_body {
-        let _ = writeln!(out, "request body: {body}");
+        let _ = writeln!(out, "request body: {}", s.excerpt(body, BODY_CHARS));
     }
     match t.status {
         Some(status) => {
             let _ = writeln!(out, "response: {status}, {} bytes", t.response_bytes);
             if !t.response_body.is_empty() {
-                let _ = writeln!(out, "response body: {}", t.response_body);
+                let _ = writeln!(out, "response body: {}", s.excerpt(&t.response_body, BODY_CHARS));
             }
         }
         None => out.push_str("response: none\n"),
     }
-    out
+    s.text(&out)
 }

@@ -108,8 +108,36 @@ pub struct Summary {
     pub skipped: usize,
     pub advisories: usize,
     pub duration: Duration,
-    /// Stopped by Ctrl-C or `--fail-fast` before every test ran.
-    pub stopped_early: Option<String>,
+    /// Why the run stopped before every test ran.
+    pub stopped_early: Option<StopReason>,
+}
+
+/// Why a run stopped before every test ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// SIGINT (Ctrl-C).
+    Interrupted,
+    /// SIGTERM, what CI runners send when a job is cancelled or times out.
+    Terminated,
+    /// `--fail-fast` after a failed or errored test.
+    FailFast,
+}
+
+impl StopReason {
+    /// A signal stopped the run: its verdicts are incomplete, whatever they say.
+    pub fn is_signal(self) -> bool {
+        matches!(self, StopReason::Interrupted | StopReason::Terminated)
+    }
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StopReason::Interrupted => "interrupted (SIGINT)",
+            StopReason::Terminated => "terminated (SIGTERM)",
+            StopReason::FailFast => "--fail-fast stopped the run after a failure",
+        })
+    }
 }
 
 impl Summary {
@@ -123,6 +151,16 @@ impl Summary {
                 self.passed += 1;
                 self.advisories += 1;
             }
+        }
+    }
+
+    /// The run's word: never PASSED when a signal cut it short.
+    pub fn outcome(&self) -> &'static str {
+        match self.stopped_early {
+            Some(StopReason::Interrupted) => "INTERRUPTED",
+            Some(StopReason::Terminated) => "TERMINATED",
+            _ if self.failed > 0 || self.errors > 0 => "FAILED",
+            _ => "PASSED",
         }
     }
 

@@ -60,6 +60,8 @@ pub struct LoadResult {
     pub examples: Vec<(u64, Verdict, Transcript)>,
     pub warnings: Vec<String>,
     pub interrupted: bool,
+    /// A request task that panicked: a bug of ours, never a silent gap in the counts.
+    pub panicked: Option<String>,
 }
 
 struct Shared {
@@ -91,7 +93,7 @@ pub async fn run(
     test: Arc<TestPlan>,
     outgoing: Outgoing,
     plan: &LoadPlan,
-    mut stop: watch::Receiver<bool>,
+    mut stop: watch::Receiver<Option<super::event::StopReason>>,
     progress: &mut dyn FnMut(&Progress),
 ) -> LoadResult {
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -120,6 +122,7 @@ pub async fn run(
         examples: vec![],
         warnings: vec![],
         interrupted: false,
+        panicked: None,
     };
     let window = plan.soak.then(|| plan.window.unwrap_or_else(|| default_window(plan)));
     let mut measured: Option<(Instant, Instant)> = None;
@@ -157,11 +160,18 @@ pub async fn run(
                 errors,
                 p50_latency: result.aggregate.stat("p50", "latency"),
             }),
-            _ = stop.wait_for(|s| *s) => {
+            _ = stop.wait_for(|s| s.is_some()) => {
                 result.interrupted = true;
                 tasks.abort_all();
                 break;
             }
+        }
+    }
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(Err(panic)) => result.panicked = result.panicked.take().or(Some(panic)),
+            Err(e) if e.is_panic() => result.panicked = result.panicked.take().or(Some(panic_message(e.into_panic()))),
+            _ => {}
         }
     }
     let wall = start.elapsed();
@@ -175,7 +185,18 @@ pub async fn run(
     result
 }
 
-fn spawn_closed(tasks: &mut JoinSet<()>, shared: &Arc<Shared>, plan: &LoadPlan, start: Instant) {
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// What a task that starts requests reports when it ends: a panic of a request it started.
+type TaskEnd = Result<(), String>;
+
+fn spawn_closed(tasks: &mut JoinSet<TaskEnd>, shared: &Arc<Shared>, plan: &LoadPlan, start: Instant) {
     let next = Arc::new(AtomicU64::new(0));
     for _ in 0..plan.concurrency.unwrap_or(1) {
         let (shared, next, stop) = (shared.clone(), next.clone(), plan.stop);
@@ -191,13 +212,14 @@ fn spawn_closed(tasks: &mut JoinSet<()>, shared: &Arc<Shared>, plan: &LoadPlan, 
                 }
                 shared.one(index, None).await;
             }
+            Ok(())
         });
     }
 }
 
 /// Starts requests at planned instants (absolute deadlines, so lateness never accumulates);
 /// with a concurrency cap, a start waits for a free slot and that wait counts as lag.
-async fn open_loop(shared: Arc<Shared>, plan: LoadPlan, rate: f64, start: Instant) {
+async fn open_loop(shared: Arc<Shared>, plan: LoadPlan, rate: f64, start: Instant) -> TaskEnd {
     let cap = plan.concurrency.map(|c| Arc::new(Semaphore::new(c)));
     let mut requests = JoinSet::new();
     let mut random = SplitMix(plan.seed);
@@ -219,7 +241,8 @@ async fn open_loop(shared: Arc<Shared>, plan: LoadPlan, rate: f64, start: Instan
                 break;
             }
         }
-        let planned = start + Duration::from_secs_f64(offset);
+        // An offset beyond what a clock can hold is beyond any run's end.
+        let Some(planned) = Duration::try_from_secs_f64(offset).ok().and_then(|d| start.checked_add(d)) else { break };
         tokio::time::sleep_until(planned.into()).await;
         let permit = match &cap {
             Some(sem) => sem.clone().acquire_owned().await.ok(),
@@ -231,9 +254,21 @@ async fn open_loop(shared: Arc<Shared>, plan: LoadPlan, rate: f64, start: Instan
             drop(permit);
         });
         // Reap finished requests as we go, so a long soak keeps no dead task handles.
-        while requests.try_join_next().is_some() {}
+        while let Some(joined) = requests.try_join_next() {
+            reaped(joined)?;
+        }
     }
-    while requests.join_next().await.is_some() {}
+    while let Some(joined) = requests.join_next().await {
+        reaped(joined)?;
+    }
+    Ok(())
+}
+
+fn reaped(joined: Result<(), tokio::task::JoinError>) -> TaskEnd {
+    match joined {
+        Err(e) if e.is_panic() => Err(panic_message(e.into_panic())),
+        _ => Ok(()),
+    }
 }
 
 /// When the client, not the server, may be what limits the run.
@@ -282,8 +317,26 @@ impl SplitMix {
 /// threshold bounds them (`error_rate`, `success_rate`, `goodput`...).
 pub fn verdict(test: &TestPlan, result: &LoadResult) -> Verdict {
     let agg = &result.aggregate;
+    if let Some(panic) = &result.panicked {
+        return Verdict::Error(format!("internal error: a request task panicked ({panic}); the counts are incomplete"));
+    }
     if result.interrupted {
         return Verdict::Error(format!("interrupted after {} requests", agg.count));
+    }
+    // Nothing to judge is never a pass, whatever the thresholds tolerate.
+    if agg.count == 0 {
+        return Verdict::Error("no request completed: nothing was measured".into());
+    }
+    if agg.errors == agg.count {
+        let first = result.examples.iter().find_map(|(i, v, _)| match v {
+            Verdict::Error(m) => Some(format!("; first error (request {i}): {m}")),
+            _ => None,
+        });
+        return Verdict::Error(format!(
+            "none of the {} requests got an answer{}",
+            agg.count,
+            first.unwrap_or_default()
+        ));
     }
     let tolerated = test.thresholds.iter().any(|t| t.bounds_errors());
     let bad = agg.failed + agg.errors + if test.thresholds.is_empty() { agg.slow } else { 0 };

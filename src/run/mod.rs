@@ -21,17 +21,14 @@ use crate::spec::plan::{Body, CaptureSource, Exchange, Plan, RequestPlan, Stop, 
 use crate::text::trim_middle;
 use crate::units::format_duration;
 use event::RunSeries;
-use event::{Event, Reporter, Summary, TestOutcome, Transcript, Verdict};
+use event::{Event, Reporter, StopReason, Summary, TestOutcome, Transcript, Verdict};
 use http::{Outgoing, ReadOptions, TransportError};
 use regex::Regex;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::watch;
-
-/// Why a run stopped early when Ctrl-C stopped it.
-pub const INTERRUPTED: &str = "interrupted";
 
 /// Tests with this tag act on the server (restart it, kill it): never run unless asked by name.
 pub const DESTRUCTIVE: &str = "destructive";
@@ -44,8 +41,8 @@ pub struct RunOptions {
     /// Run only tests whose name matches.
     pub name: Option<Regex>,
     pub fail_fast: bool,
-    /// Becomes true when the run must stop (Ctrl-C); the test in flight is abandoned.
-    pub stop: watch::Receiver<bool>,
+    /// Becomes set when a signal stops the run; the test in flight is abandoned.
+    pub stop: watch::Receiver<Option<StopReason>>,
     /// `--allow-exec`: lifecycle `exec` steps and `command` samples may run.
     pub allow_exec: bool,
     /// `--soak-duration`: no soak runs longer than this.
@@ -62,6 +59,7 @@ pub async fn run(plan: &Plan, mut opts: RunOptions, reporter: &mut dyn Reporter,
         let suite_start = Instant::now();
         reporter.on(&Event::SuiteStarted { suite });
         let mut captures: HashMap<String, Value> = HashMap::new();
+        let secret_captures = secret_captures(suite);
         let needed = needed_producers(suite, &opts);
         for (test, needed) in suite.tests.iter().zip(needed) {
             let unmet = || unmet_requirement(test, &captures);
@@ -74,18 +72,23 @@ pub async fn run(plan: &Plan, mut opts: RunOptions, reporter: &mut dyn Reporter,
                     let mut stop = opts.stop.clone();
                     tokio::select! {
                         outcomes = run_test(&client, test, &mut captures, redactor, &opts) => outcomes,
-                        _ = stop.wait_for(|s| *s) => vec![skipped(test, "not finished: the run was interrupted".into())],
+                        reason = stop.wait_for(|s| s.is_some()) => {
+                            let why = reason.ok().and_then(|r| *r).map_or_else(String::new, |r| r.to_string());
+                            vec![skipped(test, format!("not finished: {why}"))]
+                        }
                     }
                 }
             };
-            if *opts.stop.borrow() && summary.stopped_early.is_none() {
-                summary.stopped_early = Some(INTERRUPTED.into());
+            register_secret_captures(&secret_captures, &captures, redactor);
+            let signal = *opts.stop.borrow();
+            if let (Some(reason), None) = (signal, summary.stopped_early) {
+                summary.stopped_early = Some(reason);
             }
             let outcomes = if test.advisory { outcomes.into_iter().map(advise).collect() } else { outcomes };
             for outcome in &outcomes {
                 let failed = matches!(outcome.verdict, Verdict::Failed(_) | Verdict::Error(_));
                 if failed && opts.fail_fast && summary.stopped_early.is_none() {
-                    summary.stopped_early = Some("--fail-fast stopped the run after a failure".into());
+                    summary.stopped_early = Some(StopReason::FailFast);
                 }
                 summary.count(&outcome.verdict);
                 reporter.on(&Event::TestFinished { suite, outcome });
@@ -127,6 +130,43 @@ fn filtered_out(test: &TestPlan, opts: &RunOptions) -> Option<String> {
         }
     }
     None
+}
+
+/// Captures that feed a secret header anywhere in the suite. Their values are secret from the
+/// moment they are captured, so the capturing test's own transcript is masked too.
+fn secret_captures(suite: &SuitePlan) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for test in &suite.tests {
+        let requests =
+            test.exchange.iter().map(|e| &e.request).chain(test.steps.iter().filter_map(|s| match &s.kind {
+                crate::spec::plan::StepKind::WaitUntil { exchange, .. } => Some(&exchange.request),
+                _ => None,
+            }));
+        for request in requests {
+            let secret = request
+                .headers
+                .iter()
+                .filter(|(h, _)| request.secret_headers.iter().any(|s| s.eq_ignore_ascii_case(h)));
+            for (_, template) in secret {
+                for segment in crate::spec::interp::parse(template).unwrap_or_default() {
+                    if let crate::spec::interp::Segment::Ref { name, env: false, .. } = segment {
+                        names.insert(name);
+                    }
+                }
+            }
+        }
+    }
+    names
+}
+
+fn register_secret_captures(names: &BTreeSet<String>, captures: &HashMap<String, Value>, redactor: &Redactor) {
+    for name in names {
+        match captures.get(name) {
+            Some(Value::String(s)) => redactor.add_header_value(s),
+            Some(other) => redactor.add(&other.to_string()),
+            None => {}
+        }
+    }
 }
 
 /// Tests the selection leaves out but whose captures a selected test uses: they run anyway
@@ -378,15 +418,17 @@ fn response_bytes(observed: &Observed) -> usize {
 }
 
 pub(crate) fn transcript(outgoing: &Outgoing, observed: Option<&Observed>) -> Transcript {
+    // Whole bodies: reporters mask secrets first and shorten after, so a cut never leaves a
+    // piece of a secret behind.
     let mut t = Transcript {
         request: format!("{} {}", outgoing.method, outgoing.url),
-        request_body: outgoing.body.as_ref().map(|b| trim_middle(&String::from_utf8_lossy(b), 2000)),
+        request_body: outgoing.body.as_ref().map(|b| String::from_utf8_lossy(b).into_owned()),
         ..Transcript::default()
     };
     if let Some(o) = observed {
         t.status = Some(o.status);
         t.response_bytes = response_bytes(o);
-        t.response_body = trim_middle(&o.body, 2000);
+        t.response_body = o.body.clone();
     }
     t
 }

@@ -105,6 +105,16 @@ fn the_report_is_replaced_whole() {
 
 #[test]
 fn an_interrupted_run_still_writes_its_report() {
+    stopped_by_signal("INT", 130, "interrupted (SIGINT)", "INTERRUPTED");
+}
+
+/// CI runners send SIGTERM when a job is cancelled or times out.
+#[test]
+fn a_terminated_run_still_writes_its_report() {
+    stopped_by_signal("TERM", 143, "terminated (SIGTERM)", "TERMINATED");
+}
+
+fn stopped_by_signal(signal: &str, code: i32, reason: &str, word: &str) {
     let sim = Sim::start();
     let dir = TempDir::new();
     let spec = dir.write(
@@ -118,18 +128,28 @@ fn an_interrupted_run_still_writes_its_report() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
     // Interrupt once the first test has finished: the slow one is then in flight, and the
     // Ctrl-C handler, installed before the run starts, is surely in place.
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
-    assert!(lines.any(|l| l.is_ok_and(|l| l.contains("PASS slow"))), "the first test did not pass");
+    let mut first = String::new();
+    let mut reader = std::io::BufReader::new(&mut stdout);
+    while !first.contains("PASS slow") {
+        let before = first.len();
+        std::io::BufRead::read_line(&mut reader, &mut first).unwrap();
+        assert!(first.len() > before, "the first test did not pass: {first}");
+    }
     std::thread::sleep(std::time::Duration::from_millis(200));
-    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    std::process::Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
     let started = std::time::Instant::now();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
     let status = child.wait().unwrap();
     assert!(started.elapsed() < std::time::Duration::from_secs(5), "the run stops promptly");
-    assert!(!status.success());
+    assert_eq!(status.code(), Some(code));
+    assert!(rest.contains(&format!("{word}: 1 passed, 0 failed, 0 errors, 2 skipped")), "{rest}");
+    assert!(!rest.contains("PASSED"), "{rest}");
     assert_valid_junit(&junit);
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert!(xml.contains(r#"<skipped message="not finished: the run was interrupted"/>"#), "{xml}");
-    assert!(xml.contains(r#"<skipped message="not run: interrupted"/>"#), "{xml}");
+    assert!(xml.contains(&format!(r#"<skipped message="not finished: {reason}"/>"#)), "{xml}");
+    assert!(xml.contains(&format!(r#"<skipped message="not run: {reason}"/>"#)), "{xml}");
 }
