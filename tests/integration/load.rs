@@ -199,3 +199,54 @@ fn progress_is_drawn_on_a_terminal_only() {
     let piped = llmspec(&["run", &s, "--base-url", &sim.url()]);
     assert!(!piped.stdout.contains("done,") && !piped.stderr.contains("done,"), "{}{}", piped.stdout, piped.stderr);
 }
+
+/// The test's row, its JUnit case, the summary line and the exit code tell one story, whatever
+/// mix of errors, failures and thresholds a load test ends with.
+#[test]
+fn row_junit_summary_and_exit_code_agree() {
+    let sim = Sim::start();
+    // (fault header, thresholds, expected row word, JUnit element of the main case, exit code)
+    let cases = [
+        ("x-sim-fault: drop", "      thresholds: [error_rate < 100%]\n", "ERROR", "<error", 3),
+        ("x-sim-fault: drop", "", "ERROR", "<error", 3),
+        ("x-sim-fault: drop", "      thresholds: [p99(latency) < 5s]\n", "ERROR", "<error", 3),
+        ("x-sim-fault: reset-mid-stream", "      thresholds: [error_rate < 100%]\n", "ERROR", "<error", 3),
+        ("x-sim-fault: status-500", "", "FAIL", "<failure", 1),
+    ];
+    for (headers, thresholds, word, element, code) in cases {
+        let dir = TempDir::new();
+        let junit = dir.path("j.xml");
+        let json = dir.path("r.json");
+        let s = spec(&dir, &chat("load: { requests: 6, concurrency: 2 }", headers, thresholds));
+        let out = llmspec(&[
+            "run",
+            &s,
+            "--base-url",
+            &sim.url(),
+            "--junit",
+            junit.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ]);
+        let case = format!("{headers} / {}", thresholds.trim());
+        assert_eq!(out.code, code, "{case}: {}", out.stdout);
+        assert!(out.stdout.contains(&format!("{word} load test (")), "{case}: {}", out.stdout);
+        assert!(!out.stdout.contains("PASS load test ("), "{case}: {}", out.stdout);
+        assert!(!out.stdout.contains("PASSED"), "{case}: {}", out.stdout);
+        assert_valid_junit(&junit);
+        let xml = std::fs::read_to_string(&junit).unwrap();
+        let main = xml.split("<testcase name=\"load test\"").nth(1).unwrap_or_default();
+        let main = main.split("</testcase>").next().unwrap_or_default();
+        assert!(main.contains(element), "{case}: {main}");
+        let r = results(&json);
+        let summary = &r["summary"];
+        let counted = if word == "ERROR" { &summary["errors"] } else { &summary["failed"] };
+        assert!(counted.as_u64().unwrap_or(0) >= 1, "{case}: {summary}");
+        // Requests that got no answer measured nothing about the server.
+        if word == "ERROR" {
+            let test = &r["suites"][0]["tests"][0];
+            assert!(!out.stdout.contains("output tokens/s"), "{case}: {}", out.stdout);
+            assert!(test["properties"].get("p50_latency_ms").is_none(), "{case}: {test}");
+        }
+    }
+}

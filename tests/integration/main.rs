@@ -8,6 +8,7 @@ mod failures;
 mod junit;
 mod load;
 mod schema;
+mod secrets;
 mod seed_pack;
 mod soak;
 mod spec_errors;
