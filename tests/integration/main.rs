@@ -7,6 +7,7 @@ mod cli;
 mod failures;
 mod junit;
 mod load;
+mod output;
 mod schema;
 mod secrets;
 mod seed_pack;
