@@ -56,6 +56,7 @@ pub async fn run(plan: &Plan, mut opts: RunOptions, reporter: &mut dyn Reporter,
     let client = http::client();
     let start = Instant::now();
     let mut summary = Summary::default();
+    let background = steps::Background::default();
     let total = plan.suites.iter().map(|s| s.tests.len()).sum();
     reporter.on(&Event::RunStarted { suites: plan.suites.len(), tests: total });
     for suite in &plan.suites {
@@ -73,7 +74,7 @@ pub async fn run(plan: &Plan, mut opts: RunOptions, reporter: &mut dyn Reporter,
                 None => {
                     let mut stop = opts.stop.clone();
                     tokio::select! {
-                        outcomes = run_test(&client, test, &mut captures, redactor, &opts) => outcomes,
+                        outcomes = run_test(&client, test, &mut captures, redactor, &opts, &background) => outcomes,
                         _ = stop.wait_for(|s| *s) => vec![skipped(test, "not finished: the run was interrupted".into())],
                     }
                 }
@@ -93,7 +94,7 @@ pub async fn run(plan: &Plan, mut opts: RunOptions, reporter: &mut dyn Reporter,
         }
         reporter.on(&Event::SuiteFinished { suite, duration: suite_start.elapsed() });
     }
-    steps::stop_background();
+    background.stop().await;
     summary.duration = start.elapsed();
     opts.stop.mark_unchanged();
     reporter.on(&Event::RunFinished { summary: &summary });
@@ -269,9 +270,10 @@ async fn run_test(
     captures: &mut HashMap<String, Value>,
     redactor: &Redactor,
     opts: &RunOptions,
+    background: &steps::Background,
 ) -> Vec<TestOutcome> {
     let Some(exchange) = &test.exchange else {
-        return steps::run(client, test, captures, redactor, opts).await;
+        return steps::run(client, test, captures, redactor, opts, background).await;
     };
     let start = Instant::now();
     let mut outcome = skipped(test, String::new());

@@ -4,6 +4,7 @@
 mod support;
 
 mod cli;
+mod exec_groups;
 mod failures;
 mod junit;
 mod load;
