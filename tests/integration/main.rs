@@ -6,6 +6,7 @@ mod support;
 mod cli;
 mod exec_groups;
 mod failures;
+mod hostile;
 mod junit;
 mod load;
 mod schema;
