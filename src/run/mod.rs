@@ -53,6 +53,7 @@ pub async fn run(plan: &Plan, mut opts: RunOptions, reporter: &mut dyn Reporter,
     let client = http::client();
     let start = Instant::now();
     let mut summary = Summary::default();
+    let background = steps::Background::default();
     let total = plan.suites.iter().map(|s| s.tests.len()).sum();
     reporter.on(&Event::RunStarted { suites: plan.suites.len(), tests: total });
     for suite in &plan.suites {
@@ -71,7 +72,7 @@ pub async fn run(plan: &Plan, mut opts: RunOptions, reporter: &mut dyn Reporter,
                 None => {
                     let mut stop = opts.stop.clone();
                     tokio::select! {
-                        outcomes = run_test(&client, test, &mut captures, redactor, &opts) => outcomes,
+                        outcomes = run_test(&client, test, &mut captures, redactor, &opts, &background) => outcomes,
                         reason = stop.wait_for(|s| s.is_some()) => {
                             let why = reason.ok().and_then(|r| *r).map_or_else(String::new, |r| r.to_string());
                             vec![skipped(test, format!("not finished: {why}"))]
@@ -96,7 +97,7 @@ pub async fn run(plan: &Plan, mut opts: RunOptions, reporter: &mut dyn Reporter,
         }
         reporter.on(&Event::SuiteFinished { suite, duration: suite_start.elapsed() });
     }
-    steps::stop_background();
+    background.stop().await;
     summary.duration = start.elapsed();
     opts.stop.mark_unchanged();
     reporter.on(&Event::RunFinished { summary: &summary });
@@ -309,9 +310,10 @@ async fn run_test(
     captures: &mut HashMap<String, Value>,
     redactor: &Redactor,
     opts: &RunOptions,
+    background: &steps::Background,
 ) -> Vec<TestOutcome> {
     let Some(exchange) = &test.exchange else {
-        return steps::run(client, test, captures, redactor, opts).await;
+        return steps::run(client, test, captures, redactor, opts, background).await;
     };
     let start = Instant::now();
     let mut outcome = skipped(test, String::new());

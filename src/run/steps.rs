@@ -12,20 +12,125 @@ use crate::spec::plan::{StepKind, StepPlan, TestPlan};
 use crate::text::trim_middle;
 use crate::units::format_duration;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Processes started with `background: true`, killed when the run ends so none outlives it.
-static BACKGROUND: Mutex<Vec<std::process::Child>> = Mutex::new(Vec::new());
+/// How long the processes of an exec step have, after SIGTERM, to end before SIGKILL.
+pub const STOP_GRACE: Duration = Duration::from_secs(2);
+/// How often, during the grace period, the processes are looked for.
+const STOP_POLL: Duration = Duration::from_millis(50);
 
-pub fn stop_background() {
-    if let Ok(mut children) = BACKGROUND.lock() {
-        for mut c in children.drain(..) {
-            let _ = c.kill();
-            let _ = c.wait();
+/// The processes the exec steps of one run started. Every exec step runs in a process group
+/// of its own, so that what its command leaves behind (`server &` in a shell, children of a
+/// background command) can be found and stopped with it when the run ends or is interrupted.
+#[derive(Default)]
+pub struct Background {
+    groups: Mutex<Vec<Group>>,
+}
+
+struct Group {
+    /// The group's id: the pid of the command, which leads it.
+    pgid: u32,
+    /// A `background: true` command, to be reaped once stopped; a foreground command is
+    /// reaped by its step.
+    leader: Option<tokio::process::Child>,
+}
+
+impl Background {
+    fn add(&self, pgid: u32, leader: Option<tokio::process::Child>) {
+        if let Ok(mut groups) = self.groups.lock() {
+            groups.push(Group { pgid, leader });
         }
     }
+
+    /// Stops every process of every group: SIGTERM, then SIGKILL to what is left after
+    /// [`STOP_GRACE`].
+    pub async fn stop(&self) {
+        let groups = match self.groups.lock() {
+            Ok(mut groups) => std::mem::take(&mut *groups),
+            Err(_) => return,
+        };
+        let pgids: Vec<u32> = groups.iter().map(|g| g.pgid).collect();
+        stop_groups(&pgids).await;
+        for mut leader in groups.into_iter().filter_map(|g| g.leader) {
+            // Killed above; the wait only collects its exit status.
+            let _ = leader.start_kill();
+            let _ = tokio::time::timeout(STOP_POLL, leader.wait()).await;
+        }
+    }
+}
+
+/// SIGTERM to the groups, then SIGKILL to those that still have a live process after the
+/// grace period.
+async fn stop_groups(pgids: &[u32]) {
+    let mut alive = live_groups(pgids).await;
+    if alive.is_empty() {
+        return;
+    }
+    signal_groups("TERM", &alive).await;
+    let polls = STOP_GRACE.as_millis() / STOP_POLL.as_millis();
+    for _ in 0..polls {
+        tokio::time::sleep(STOP_POLL).await;
+        alive = live_groups(&alive).await;
+        if alive.is_empty() {
+            return;
+        }
+    }
+    signal_groups("KILL", &alive).await;
+}
+
+/// Signals whole process groups with the `kill` command: std only signals one process, and a
+/// system call of our own would need `unsafe` or a new dependency.
+async fn signal_groups(signal: &str, pgids: &[u32]) {
+    let groups = pgids.iter().map(|p| format!("-{p}"));
+    let _ = tokio::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg("--")
+        .args(groups)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await;
+}
+
+/// The groups among `pgids` that still have a process that is not a zombie, from /proc.
+async fn live_groups(pgids: &[u32]) -> Vec<u32> {
+    let wanted: HashSet<u32> = pgids.iter().copied().collect();
+    let found = tokio::task::spawn_blocking(move || {
+        let mut found = HashSet::new();
+        let Ok(entries) = std::fs::read_dir("/proc") else { return found };
+        for entry in entries.flatten() {
+            let is_pid = entry.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
+            if !is_pid {
+                continue;
+            }
+            if let Some(pgid) = std::fs::read_to_string(entry.path().join("stat")).ok().and_then(|s| live_pgid(&s))
+                && wanted.contains(&pgid)
+            {
+                found.insert(pgid);
+            }
+        }
+        found
+    })
+    .await
+    .unwrap_or_default();
+    pgids.iter().copied().filter(|p| found.contains(p)).collect()
+}
+
+/// The process group in a /proc/PID/stat line, unless the process is a zombie (it has ended
+/// and waits only to be reaped).
+fn live_pgid(stat: &str) -> Option<u32> {
+    // The command name (field 2) may hold spaces and parentheses; the fields after its last
+    // closing parenthesis are plain: state, ppid, pgrp, ...
+    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    fields.nth(1)?.parse().ok()
 }
 
 pub async fn run(
@@ -34,6 +139,7 @@ pub async fn run(
     captures: &mut HashMap<String, Value>,
     redactor: &Redactor,
     opts: &RunOptions,
+    background: &Background,
 ) -> Vec<TestOutcome> {
     let start = Instant::now();
     let mut outcome = skipped(test, String::new());
@@ -46,7 +152,9 @@ pub async fn run(
         if let Some(name) = &step.as_name {
             starts.insert(name.clone(), began);
         }
-        match one(client, step, captures, redactor, opts, &starts, &mut log).await {
+        // Exec steps get somewhere to leave their processes only when they may run.
+        let exec = opts.allow_exec.then_some(background);
+        match one(client, step, captures, redactor, exec, &starts, &mut log).await {
             Ok(value) => {
                 if let Some(name) = &step.as_name {
                     let v = value.unwrap_or_else(|| began.elapsed().as_secs_f64());
@@ -71,13 +179,14 @@ pub async fn run(
     outcomes
 }
 
-/// Runs one step. `Ok(Some(v))` records `v` rather than the step's duration (a pid).
+/// Runs one step. `Ok(Some(v))` records `v` rather than the step's duration (a pid). `exec`
+/// is where exec steps leave their processes, `None` when they may not run.
 async fn one(
     client: &reqwest::Client,
     step: &StepPlan,
     captures: &HashMap<String, Value>,
     redactor: &Redactor,
-    opts: &RunOptions,
+    exec: Option<&Background>,
     starts: &HashMap<String, Instant>,
     log: &mut Vec<String>,
 ) -> Result<Option<f64>, Verdict> {
@@ -90,30 +199,45 @@ async fn one(
             log.push(format!("sleep {}", format_duration(*d)));
             Ok(None)
         }
-        StepKind::Exec { command, background, timeout, expect_exit } => {
+        StepKind::Exec { command, background: in_background, timeout, expect_exit } => {
             let words: Vec<String> =
                 command.iter().map(|w| render_str(w, captures)).collect::<Result<_, _>>().map_err(Verdict::Error)?;
             let shown = words.join(" ");
-            if !opts.allow_exec {
+            let Some(background) = exec else {
                 return Err(Verdict::Error(format!("refused to run `{shown}`: exec steps run only with --allow-exec")));
-            }
-            if *background {
-                let child = std::process::Command::new(&words[0])
-                    .args(&words[1..])
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
+            };
+            let mut command = tokio::process::Command::new(&words[0]);
+            command.args(&words[1..]).process_group(0).stdin(Stdio::null());
+            if *in_background {
+                let child = command
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
                     .spawn()
                     .map_err(|e| Verdict::Error(format!("cannot start `{shown}`: {e}")))?;
-                let pid = child.id();
-                if let Ok(mut b) = BACKGROUND.lock() {
-                    b.push(child);
-                }
+                let Some(pid) = child.id() else {
+                    return Err(Verdict::Error(format!("`{shown}` ended before its pid could be read")));
+                };
+                background.add(pid, Some(child));
                 log.push(format!("exec (background) {shown}: pid {pid}"));
                 return Ok(Some(f64::from(pid)));
             }
-            let run = tokio::process::Command::new(&words[0]).args(&words[1..]).kill_on_drop(true).output();
-            let out = match tokio::time::timeout(*timeout, run).await {
+            let child = command
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|e| Verdict::Error(format!("cannot run `{shown}`: {e}")))?;
+            // Known to the run before anything can interrupt the step, so that what the
+            // command starts is stopped with the run even if the step is abandoned.
+            if let Some(pid) = child.id() {
+                background.add(pid, None);
+            }
+            let pgid = child.id();
+            let out = match tokio::time::timeout(*timeout, child.wait_with_output()).await {
                 Err(_) => {
+                    if let Some(pgid) = pgid {
+                        stop_groups(&[pgid]).await;
+                    }
                     return Err(fail(
                         format!("exec `{shown}`"),
                         format!("an end within {}", format_duration(*timeout)),
@@ -180,3 +304,16 @@ async fn one(
 }
 
 use super::http::Outgoing;
+
+#[cfg(test)]
+mod tests {
+    use super::live_pgid;
+
+    #[test]
+    fn reads_the_group_of_a_live_process_and_skips_zombies() {
+        assert_eq!(live_pgid("4242 (sleep) S 4241 4240 4240 0 -1 4194304"), Some(4240));
+        assert_eq!(live_pgid("7 (a (b) c) R 1 7 7 0"), Some(7), "a command name with spaces and parentheses");
+        assert_eq!(live_pgid("4242 (sleep) Z 1 4240 4240 0"), None);
+        assert_eq!(live_pgid("garbage"), None);
+    }
+}

@@ -58,7 +58,8 @@ pub struct SimConfig {
     pub no_tool_calls: bool,
 
     /// Misbehave on every completion request, as `x-sim-fault` does for one: reset-mid-stream,
-    /// stall, no-done, error-event, malformed-chunk, status-500, drop or huge-body.
+    /// stall, no-done, error-event, malformed-chunk, status-500, drop, huge-body, invalid-utf8,
+    /// endless, huge-line, slow-headers, non-json-200 or empty-200.
     #[arg(long, value_parser = super::knobs::Fault::from_name)]
     pub fault: Option<super::knobs::Fault>,
 

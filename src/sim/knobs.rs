@@ -35,10 +35,26 @@ pub enum Fault {
     Drop,
     /// A valid 200 answer of about 10 MB.
     HugeBody,
+    /// Bytes that are not UTF-8 inside the answer text: in the JSON body, or in one extra
+    /// chunk of a stream (the rest of the stream is intact).
+    InvalidUtf8,
+    /// A few chunks, then valid chunks as fast as the client reads them, until it goes away.
+    /// Without streaming, a JSON body whose text never ends.
+    Endless,
+    /// One `data:` line of about 5 MB (a valid chunk) in the middle of a stream; without
+    /// streaming, an answer of about 5 MB on one line.
+    HugeLine,
+    /// Status and headers only after `x-sim-latency`, or after 60 s when none is set; the
+    /// answer then comes as usual.
+    SlowHeaders,
+    /// A 200 with an HTML page, as a proxy or a web server in front of the model sends.
+    NonJson200,
+    /// A 200 with an empty body.
+    Empty200,
 }
 
 impl Fault {
-    pub const ALL: [(&'static str, Fault); 8] = [
+    pub const ALL: [(&'static str, Fault); 14] = [
         ("reset-mid-stream", Fault::ResetMidStream),
         ("stall", Fault::Stall),
         ("no-done", Fault::NoDone),
@@ -47,6 +63,12 @@ impl Fault {
         ("status-500", Fault::Status500),
         ("drop", Fault::Drop),
         ("huge-body", Fault::HugeBody),
+        ("invalid-utf8", Fault::InvalidUtf8),
+        ("endless", Fault::Endless),
+        ("huge-line", Fault::HugeLine),
+        ("slow-headers", Fault::SlowHeaders),
+        ("non-json-200", Fault::NonJson200),
+        ("empty-200", Fault::Empty200),
     ];
 
     fn parse(name: &str) -> Option<Fault> {
@@ -68,6 +90,8 @@ pub const STALL_FOR: Duration = Duration::from_secs(60);
 pub const FAULT_AFTER_CHUNKS: u64 = 3;
 /// Size of the `huge-body` answer text.
 pub const HUGE_BODY_BYTES: usize = 10 * 1024 * 1024;
+/// Size of the text inside the `huge-line` line.
+pub const HUGE_LINE_BYTES: usize = 5 * 1024 * 1024;
 
 #[derive(Clone, Debug)]
 pub struct Knobs {

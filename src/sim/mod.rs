@@ -23,6 +23,7 @@ mod options;
 mod request;
 mod respond;
 mod server;
+mod spliced;
 mod stream;
 mod text;
 mod tokenize;

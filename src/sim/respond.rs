@@ -17,10 +17,12 @@ use super::answer::{Answer, Body};
 use super::config::SimConfig;
 use super::conn::ConnControl;
 use super::errors::ApiError;
-use super::knobs::{Fault, HUGE_BODY_BYTES, Knobs, STALL_FOR};
+use super::knobs::{Fault, HUGE_BODY_BYTES, HUGE_LINE_BYTES, Knobs, STALL_FOR};
 use super::options;
 use super::request::{self, Object, Streaming};
-use super::stream::{BrokenBody, SseStream, StreamPlan, Usage};
+use super::server::InFlight;
+use super::spliced::{Filler, SplicedBody, split_in_text};
+use super::stream::{BrokenBody, INVALID_UTF8, SseStream, StreamPlan, Usage};
 use super::text::{self, Style};
 
 pub(crate) const FINGERPRINT: &str = concat!("llmspec-sim-", env!("CARGO_PKG_VERSION"));
@@ -38,6 +40,8 @@ pub(crate) enum Refusal {
     Error(ApiError),
     /// The `drop` fault: the connection is already condemned.
     Dropped,
+    /// A fault that answers in place of the model (`non-json-200`, `empty-200`).
+    Canned(Box<Response>),
 }
 
 impl From<ApiError> for Refusal {
@@ -52,6 +56,7 @@ impl IntoResponse for Refusal {
             Refusal::Error(e) => e.into_response(),
             // Never written: the connection fails first.
             Refusal::Dropped => StatusCode::NO_CONTENT.into_response(),
+            Refusal::Canned(response) => *response,
         }
     }
 }
@@ -67,6 +72,8 @@ pub(crate) fn front(cfg: &SimConfig, conn: &ConnControl, headers: &HeaderMap, bo
             return Err(Refusal::Dropped);
         }
         Some(Fault::Status500) => return Err(ApiError::internal().into()),
+        Some(Fault::NonJson200) => return Err(Refusal::Canned(Box::new(html_page()))),
+        Some(Fault::Empty200) => return Err(Refusal::Canned(Box::new(empty_json()))),
         _ => {}
     }
     let obj = request::parse_body(headers, body)?;
@@ -104,18 +111,24 @@ pub(crate) async fn handle(
     body: &[u8],
     plan: fn(&super::server::App, Front) -> Result<Job, ApiError>,
 ) -> Response {
-    app.on_generation();
-    let front = match front(&app.cfg, conn, headers, body) {
+    let in_flight = app.on_generation();
+    let mut front = match front(&app.cfg, conn, headers, body) {
         Ok(front) => front,
         Err(refusal) => return refusal.into_response(),
     };
+    if front.knobs.fault == Some(Fault::SlowHeaders) {
+        // Dropped with the handler when the client goes away, so nothing waits for nobody.
+        let wait = if front.knobs.latency.is_zero() { STALL_FOR } else { front.knobs.latency };
+        sleep_until(at(front.start, wait)).await;
+        front.knobs.latency = Duration::ZERO;
+    }
     match plan(app, front) {
-        Ok(job) => reply(job).await,
+        Ok(job) => reply(job, in_flight).await,
         Err(e) => e.into_response(),
     }
 }
 
-pub(crate) async fn reply(mut job: Job) -> Response {
+pub(crate) async fn reply(mut job: Job, in_flight: InFlight) -> Response {
     let style = job.answer.style;
     let id = match style {
         Style::Chat => format!("chatcmpl-{}", unique_hex()),
@@ -159,7 +172,7 @@ pub(crate) async fn reply(mut job: Job) -> Response {
             knobs: job.front.knobs,
             start: job.front.start,
         };
-        let mut response = HttpBody::from_stream(SseStream::new(plan)).into_response();
+        let mut response = HttpBody::from_stream(SseStream::new(plan, in_flight)).into_response();
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
@@ -174,9 +187,43 @@ pub(crate) async fn reply(mut job: Job) -> Response {
         Style::Completion => completion_body(&job, &id, created, &seeds, &echoes, usage),
     };
     match job.front.knobs.fault {
-        Some(fault @ (Fault::ResetMidStream | Fault::Stall | Fault::MalformedChunk)) => broken_json(&body, fault),
+        Some(fault @ (Fault::ResetMidStream | Fault::Stall | Fault::MalformedChunk)) => {
+            broken_json(&body, fault, in_flight)
+        }
+        Some(Fault::InvalidUtf8) => invalid_utf8_json(&body),
+        Some(Fault::HugeLine) => spliced_json(&body, Filler::sized(HUGE_LINE_BYTES), in_flight),
+        Some(Fault::Endless) => spliced_json(&body, Filler::endless(), in_flight),
         _ => Json(body).into_response(),
     }
+}
+
+/// The `non-json-200` fault: the page a web server or proxy shows in front of a model that is
+/// not there.
+fn html_page() -> Response {
+    let page = "<!DOCTYPE html>\n<html><head><title>Welcome to nginx!</title></head>\n\
+                <body><h1>Welcome to nginx!</h1></body></html>\n";
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
+}
+
+/// The `empty-200` fault: success, a JSON content type, and nothing.
+fn empty_json() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], "").into_response()
+}
+
+/// The `invalid-utf8` fault without streaming: the answer with [`INVALID_UTF8`] at the start
+/// of its text.
+fn invalid_utf8_json(body: &Value) -> Response {
+    let (head, tail) = split_in_text(&body.to_string());
+    let bytes = [&head[..], INVALID_UTF8, &tail[..]].concat();
+    ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
+/// The answer with `filler` at the start of its text: `huge-line`, `endless`.
+fn spliced_json(body: &Value, filler: Filler, in_flight: InFlight) -> Response {
+    let (head, tail) = split_in_text(&body.to_string());
+    let mut response = HttpBody::from_stream(SplicedBody::new(head, filler, tail, in_flight)).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
 }
 
 /// The `huge-body` fault: one plain answer of about 10 MB, sent in one piece.
@@ -318,14 +365,16 @@ fn late_error(e: ApiError, stream: bool) -> Response {
 
 /// A non-streaming answer broken by a fault: the first half of the JSON, then an abort
 /// (`reset-mid-stream`), a hang then an abort (`stall`), or a clean end (`malformed-chunk`).
-fn broken_json(body: &Value, fault: Fault) -> Response {
+fn broken_json(body: &Value, fault: Fault, in_flight: InFlight) -> Response {
     let mut bytes = body.to_string().into_bytes();
     bytes.truncate(bytes.len() / 2);
     let head = Bytes::from(bytes);
     let mut response = match fault {
         Fault::MalformedChunk => HttpBody::from(head).into_response(),
-        Fault::Stall => HttpBody::from_stream(BrokenBody::new(head, Some(Instant::now() + STALL_FOR))).into_response(),
-        _ => HttpBody::from_stream(BrokenBody::new(head, None)).into_response(),
+        Fault::Stall => {
+            HttpBody::from_stream(BrokenBody::new(head, Some(Instant::now() + STALL_FOR), in_flight)).into_response()
+        }
+        _ => HttpBody::from_stream(BrokenBody::new(head, None, in_flight)).into_response(),
     };
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response

@@ -29,15 +29,20 @@ const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 pub(crate) struct App {
     pub cfg: SimConfig,
     requests: AtomicU64,
+    /// Generation responses not finished yet: a fault that holds a response open (a slow
+    /// start, a stall, an endless answer) must let go of it when the client goes away.
+    in_flight: Arc<AtomicU64>,
     /// Memory kept on purpose by `--leak-kb-per-request`, so that leak detection has a real
     /// leak to find.
     leaked: Mutex<Vec<Box<[u8]>>>,
 }
 
 impl App {
-    /// Counts a generation request, and leaks if asked to.
-    pub fn on_generation(&self) {
+    /// Counts a generation request, and leaks if asked to. The request is in flight until
+    /// the returned value, handed on to the response body, is dropped.
+    pub fn on_generation(&self) -> InFlight {
         self.requests.fetch_add(1, Ordering::Relaxed);
+        let in_flight = InFlight::new(self.in_flight.clone());
         let kb = self.cfg.leak_kb_per_request as usize;
         if kb > 0 {
             // Written to, so the pages are really resident.
@@ -46,6 +51,23 @@ impl App {
                 l.push(block);
             }
         }
+        in_flight
+    }
+}
+
+/// One generation response in progress, counted in `llmspec_sim:responses_in_flight`.
+pub(crate) struct InFlight(Arc<AtomicU64>);
+
+impl InFlight {
+    fn new(count: Arc<AtomicU64>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        InFlight(count)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -62,7 +84,12 @@ fn router(cfg: SimConfig) -> Router {
         .fallback(|| async { detail(StatusCode::NOT_FOUND, "Not Found") })
         .method_not_allowed_fallback(|| async { detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(Arc::new(App { cfg, requests: AtomicU64::new(0), leaked: Mutex::new(Vec::new()) }))
+        .with_state(Arc::new(App {
+            cfg,
+            requests: AtomicU64::new(0),
+            in_flight: Arc::new(AtomicU64::new(0)),
+            leaked: Mutex::new(Vec::new()),
+        }))
 }
 
 /// A Prometheus text exposition with the process's real resident memory.
@@ -78,9 +105,13 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
          llmspec_sim:requests_total{{model_name=\"{model}\"}} {requests}\n\
          # HELP llmspec_sim:leaked_bytes Memory kept on purpose (--leak-kb-per-request).\n\
          # TYPE llmspec_sim:leaked_bytes gauge\n\
-         llmspec_sim:leaked_bytes {leaked}\n",
+         llmspec_sim:leaked_bytes {leaked}\n\
+         # HELP llmspec_sim:responses_in_flight Generation responses not finished yet.\n\
+         # TYPE llmspec_sim:responses_in_flight gauge\n\
+         llmspec_sim:responses_in_flight {in_flight}\n",
         model = app.cfg.model,
         requests = app.requests.load(Ordering::Relaxed),
+        in_flight = app.in_flight.load(Ordering::Relaxed),
     );
     ([("content-type", "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }

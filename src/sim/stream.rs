@@ -18,14 +18,21 @@ use tokio::time::{Instant, Sleep, sleep_until};
 
 use super::answer::{Answer, Body};
 use super::jsonfmt::push_str;
-use super::knobs::{FAULT_AFTER_CHUNKS, Fault, Knobs, STALL_FOR};
+use super::knobs::{FAULT_AFTER_CHUNKS, Fault, HUGE_LINE_BYTES, Knobs, STALL_FOR};
 use super::options;
+use super::server::InFlight;
+use super::spliced::Filler;
 use super::text::{self, Style};
 use serde_json::Value;
 
 /// The error event vLLM sends when generation fails after the stream started.
 pub(crate) const ERROR_EVENT: &str = "data: {\"error\":{\"message\":\"Internal server error\",\"type\":\"InternalServerError\",\"param\":null,\"code\":500}}\n\n";
 const DONE: &str = "data: [DONE]\n\n";
+/// What the `invalid-utf8` fault puts inside an answer text: a lone 0xFF and 0xFE, which never
+/// occur in UTF-8, four bytes in.
+pub(crate) const INVALID_UTF8: &[u8] = b"bad \xff\xfe bytes";
+/// Chunks sent as one body frame by the `endless` fault.
+const ENDLESS_CHUNKS_PER_FRAME: usize = 64;
 
 /// Token counts reported in `usage`.
 #[derive(Clone, Copy, Debug)]
@@ -77,12 +84,16 @@ enum Step {
     Usage,
     Done,
     Stalled,
+    /// Inside the `huge-line` line; chunk `.0` follows it.
+    HugeLine(u64),
+    Endless,
     Fail(&'static str),
     End,
 }
 
 enum Emit {
     Frame(String),
+    Bytes(Bytes),
     Skip,
     Fail(&'static str),
     End,
@@ -99,10 +110,15 @@ pub(crate) struct SseStream {
     stall_until: Option<Instant>,
     sleep: Option<Pin<Box<Sleep>>>,
     flushed_before_fail: bool,
+    /// The rest of the `huge-line` line's text.
+    filler: Option<Filler>,
+    /// The frame the `endless` fault sends again and again.
+    endless: Option<Bytes>,
+    _in_flight: InFlight,
 }
 
 impl SseStream {
-    pub fn new(plan: StreamPlan) -> Self {
+    pub fn new(plan: StreamPlan, in_flight: InFlight) -> Self {
         let object = match plan.answer.style {
             Style::Chat => "chat.completion.chunk",
             Style::Completion => "text_completion",
@@ -137,6 +153,9 @@ impl SseStream {
             stall_until: None,
             sleep: None,
             flushed_before_fail: false,
+            filler: None,
+            endless: None,
+            _in_flight: in_flight,
             plan,
         }
     }
@@ -213,6 +232,18 @@ impl SseStream {
                 self.step = Step::End;
                 Emit::Fail("stalled response closed")
             }
+            Step::HugeLine(next) => match self.filler.as_mut().and_then(Filler::next_piece) {
+                Some(piece) => Emit::Bytes(piece),
+                None => {
+                    self.filler = None;
+                    self.step = Step::Chunk(next);
+                    Emit::Frame(self.text_chunk_ends().1.to_string())
+                }
+            },
+            Step::Endless => match &self.endless {
+                Some(frame) => Emit::Bytes(frame.clone()),
+                None => Emit::End,
+            },
             Step::Fail(why) => {
                 self.step = Step::End;
                 Emit::Fail(why)
@@ -243,7 +274,39 @@ impl SseStream {
                 s.push_str("\"choices\":[{\"index\":0,\"delta\":{\"content\":\n\n");
                 Some(Emit::Frame(s))
             }
+            Fault::InvalidUtf8 => {
+                let (open, close) = self.text_chunk_ends();
+                Some(Emit::Bytes(Bytes::from([open.as_bytes(), INVALID_UTF8, close.as_bytes()].concat())))
+            }
+            Fault::HugeLine => {
+                self.filler = Some(Filler::sized(HUGE_LINE_BYTES));
+                self.step = Step::HugeLine(self.fault_at);
+                Some(Emit::Frame(self.text_chunk_ends().0))
+            }
+            Fault::Endless => {
+                let (open, close) = self.text_chunk_ends();
+                let chunk = format!("{open} more{close}");
+                self.endless = Some(Bytes::from(chunk.repeat(ENDLESS_CHUNKS_PER_FRAME)));
+                self.step = Step::Endless;
+                Some(Emit::Skip)
+            }
             _ => None,
+        }
+    }
+
+    /// A chunk of the first choice's answer text, cut open where its text goes: the part
+    /// before the text, and the part after it.
+    fn text_chunk_ends(&self) -> (String, &'static str) {
+        let mut open = self.prefix.clone();
+        match self.plan.answer.style {
+            Style::Chat => {
+                open.push_str("\"choices\":[{\"index\":0,\"delta\":{\"content\":\"");
+                (open, "\"},\"logprobs\":null,\"finish_reason\":null,\"token_ids\":null}]}\n\n")
+            }
+            Style::Completion => {
+                open.push_str("\"choices\":[{\"index\":0,\"text\":\"");
+                (open, "\",\"logprobs\":null,\"finish_reason\":null,\"token_ids\":null}]}\n\n")
+            }
         }
     }
 
@@ -400,6 +463,7 @@ impl Stream for SseStream {
                     return Poll::Ready(Some(Ok(Bytes::from(stamped))));
                 }
                 Emit::Frame(s) => return Poll::Ready(Some(Ok(Bytes::from(s)))),
+                Emit::Bytes(b) => return Poll::Ready(Some(Ok(b))),
                 Emit::Skip => {}
                 Emit::Fail(why) => {
                     if !this.flushed_before_fail {
@@ -426,11 +490,12 @@ pub(crate) struct BrokenBody {
     sleep: Option<Pin<Box<Sleep>>>,
     flushed: bool,
     done: bool,
+    _in_flight: InFlight,
 }
 
 impl BrokenBody {
-    pub fn new(head: Bytes, hang_until: Option<Instant>) -> Self {
-        Self { head: Some(head), hang_until, sleep: None, flushed: false, done: false }
+    pub fn new(head: Bytes, hang_until: Option<Instant>, in_flight: InFlight) -> Self {
+        Self { head: Some(head), hang_until, sleep: None, flushed: false, done: false, _in_flight: in_flight }
     }
 }
 

@@ -837,6 +837,218 @@ async fn fault_status_500_drop_and_huge_body() {
     assert_eq!(status, 200, "server unharmed");
 }
 
+/// The simulator's count of generation responses not finished yet.
+async fn in_flight(sim: &SimHandle) -> u64 {
+    let text = client().get(format!("{}/metrics", sim.base_url())).send().await.expect("metrics").text().await;
+    let text = text.expect("metrics body");
+    let line = text.lines().find(|l| l.starts_with("llmspec_sim:responses_in_flight ")).expect("in-flight gauge");
+    line.rsplit(' ').next().and_then(|n| n.parse().ok()).expect("a count")
+}
+
+/// Waits (at most 5 s) for every response to be finished, and returns what is left.
+async fn settle(sim: &SimHandle) -> u64 {
+    let mut left = in_flight(sim).await;
+    for _ in 0..250 {
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        left = in_flight(sim).await;
+    }
+    left
+}
+
+/// The raw bytes of a complete body.
+async fn raw_body(sim: &SimHandle, body: &Value, fault: &str) -> (u16, String, Vec<u8>) {
+    let resp = send(sim, "/v1/chat/completions", body, &[("x-sim-fault", fault)]).await.expect("response");
+    let status = resp.status().as_u16();
+    let content_type = resp.headers().get("content-type").map_or("", |v| v.to_str().unwrap_or("")).to_string();
+    (status, content_type, resp.bytes().await.expect("whole body").to_vec())
+}
+
+#[tokio::test]
+async fn fault_invalid_utf8_in_a_body_and_in_a_stream() {
+    let sim = start(config()).await;
+    let (status, content_type, body) = raw_body(&sim, &json!({"messages": user("x")}), "invalid-utf8").await;
+    assert_eq!((status, content_type.as_str()), (200, "application/json"));
+    let bad = std::str::from_utf8(&body).expect_err("not UTF-8");
+    let text_at = body.windows(11).position(|w| w == b"\"content\":\"").expect("a content string") + 11;
+    assert_eq!(bad.valid_up_to(), text_at + 4, "the bad bytes are inside the answer text, 4 bytes in");
+    let repaired: Value = serde_json::from_slice(&String::from_utf8_lossy(&body).into_owned().into_bytes())
+        .expect("valid JSON around the bad bytes");
+    assert!(repaired["choices"][0]["message"]["content"].as_str().expect("content").starts_with("bad \u{fffd}"));
+
+    let (status, content_type, body) = raw_body(&sim, &stream_body(), "invalid-utf8").await;
+    assert_eq!((status, content_type.as_str()), (200, "text/event-stream; charset=utf-8"));
+    let events: Vec<&[u8]> = body.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
+    let broken: Vec<_> = events.iter().filter(|e| std::str::from_utf8(e).is_err()).collect();
+    assert_eq!(broken.len(), 1, "one event carries the bad bytes");
+    let lossy = String::from_utf8_lossy(broken[0]);
+    let chunk: Value = serde_json::from_str(lossy.strip_prefix("data: ").expect("a data line")).expect("JSON");
+    assert_eq!(chunk["choices"][0]["delta"]["content"], "bad \u{fffd}\u{fffd} bytes");
+    let good: Vec<String> = events
+        .iter()
+        .filter_map(|e| std::str::from_utf8(e).ok())
+        .map(|e| e.strip_prefix("data: ").expect("a data line").to_string())
+        .collect();
+    assert_eq!(good.last().map(String::as_str), Some("[DONE]"));
+    assert_eq!(assemble(&chunks(&good)).content.split(' ').count(), 10, "nothing lost around the bad event");
+}
+
+#[tokio::test]
+async fn fault_huge_line_is_one_valid_five_megabyte_line() {
+    let sim = start(config()).await;
+    let chat = "/v1/chat/completions";
+    let evs = events(&sim, chat, stream_body(), &[("x-sim-fault", "huge-line")]).await;
+    assert_eq!(evs.last().map(String::as_str), Some("[DONE]"));
+    let longest = evs.iter().map(String::len).max().unwrap_or(0);
+    assert!((5 * 1024 * 1024..5 * 1024 * 1024 + 1024).contains(&longest), "{longest}");
+    let a = assemble(&chunks(&evs));
+    let words: Vec<&str> = a.content.split(' ').collect();
+    assert!(words[3..5] == ["more", "more"] && words[2] != "more", "3 words, then the line: {}", &a.content[..40]);
+    assert_eq!(a.finish_reasons, ["length"], "the stream goes on after the line");
+
+    let (status, _, body) = raw_body(&sim, &json!({"messages": user("x")}), "huge-line").await;
+    assert_eq!(status, 200);
+    assert!(body.len() >= 5 * 1024 * 1024 && !body.contains(&b'\n'), "{}", body.len());
+    let body: Value = serde_json::from_slice(&body).expect("valid JSON");
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(settle(&sim).await, 0);
+}
+
+#[tokio::test]
+async fn fault_endless_streams_until_the_client_leaves() {
+    let sim = start(config()).await;
+    let resp =
+        send(&sim, "/v1/chat/completions", &stream_body(), &[("x-sim-fault", "endless")]).await.expect("headers");
+    let mut stream = resp.bytes_stream();
+    let (mut read, mut tail) = (0usize, Vec::new());
+    // The simulator's memory while streaming is measured in its own process, by the
+    // hostile-server suite; here, only that it goes on and on.
+    const READ: usize = 32 * 1024 * 1024;
+    while read < READ {
+        let piece = stream.next().await.expect("no end").expect("no break");
+        read += piece.len();
+        if tail.len() < 64 * 1024 {
+            tail.extend_from_slice(&piece);
+        }
+    }
+    let text = String::from_utf8(tail).expect("UTF-8");
+    let complete = &text[..text.rfind("\n\n").expect("whole events") + 2];
+    let evs = split_events(complete);
+    assert!(evs.len() > 100);
+    assert!(!evs.iter().any(|e| e == "[DONE]"));
+    assert!(assemble(&chunks(&evs)).finish_reasons.is_empty(), "valid chunks, none final");
+    assert_eq!(in_flight(&sim).await, 1);
+    drop(stream);
+    assert_eq!(settle(&sim).await, 0, "the stream ended when the client went away");
+
+    let resp = send(&sim, "/v1/chat/completions", &json!({"messages": user("x")}), &[("x-sim-fault", "endless")])
+        .await
+        .expect("headers");
+    let mut stream = resp.bytes_stream();
+    let mut head = Vec::new();
+    while head.len() < 4 * 1024 * 1024 {
+        head.extend_from_slice(&stream.next().await.expect("no end").expect("no break"));
+    }
+    let head = String::from_utf8(head).expect("UTF-8");
+    assert!(head.starts_with('{') && head.contains("\"content\":\" more more"), "{}", &head[..200]);
+    drop(stream);
+    assert_eq!(settle(&sim).await, 0);
+}
+
+#[tokio::test]
+async fn fault_slow_headers_answers_late_and_gives_up_with_the_client() {
+    let sim = start(config()).await;
+    let t0 = Instant::now();
+    let resp = send(
+        &sim,
+        "/v1/chat/completions",
+        &json!({"messages": user("x")}),
+        &[("x-sim-fault", "slow-headers"), ("x-sim-latency", "300ms")],
+    )
+    .await
+    .expect("response");
+    assert!(t0.elapsed() >= Duration::from_millis(300), "headers after the delay");
+    assert_eq!(resp.status(), 200);
+    let body: Value = serde_json::from_str(&resp.text().await.expect("body")).expect("a normal answer");
+    assert_eq!(body["object"], "chat.completion");
+    let evs = events(
+        &sim,
+        "/v1/chat/completions",
+        stream_body(),
+        &[("x-sim-fault", "slow-headers"), ("x-sim-latency", "100ms")],
+    )
+    .await;
+    assert_eq!(evs.last().map(String::as_str), Some("[DONE]"));
+
+    let impatient = reqwest::Client::builder().no_proxy().timeout(Duration::from_millis(300)).build().expect("client");
+    let gave_up = impatient
+        .post(format!("{}/v1/chat/completions", sim.base_url()))
+        .header("content-type", "application/json")
+        .header("x-sim-fault", "slow-headers")
+        .body(json!({"messages": user("x")}).to_string())
+        .send()
+        .await;
+    assert!(gave_up.is_err_and(|e| e.is_timeout()), "no headers for a minute");
+    drop(impatient);
+    assert_eq!(settle(&sim).await, 0, "the wait ended when the client went away");
+}
+
+#[tokio::test]
+async fn fault_stall_lets_go_when_the_client_leaves() {
+    let sim = start(config()).await;
+    let resp = send(&sim, "/v1/chat/completions", &stream_body(), &[("x-sim-fault", "stall")]).await.expect("headers");
+    let mut stream = resp.bytes_stream();
+    let first = stream.next().await.expect("a chunk").expect("no break");
+    assert!(first.starts_with(b"data: "));
+    assert_eq!(in_flight(&sim).await, 1);
+    drop(stream);
+    assert_eq!(settle(&sim).await, 0);
+}
+
+#[tokio::test]
+async fn fault_non_json_and_empty_200() {
+    let sim = start(config()).await;
+    for body in [json!({"messages": user("x")}), stream_body()] {
+        let (status, content_type, page) = raw_body(&sim, &body, "non-json-200").await;
+        assert_eq!((status, content_type.as_str()), (200, "text/html; charset=utf-8"));
+        assert!(page.starts_with(b"<!DOCTYPE html>") && serde_json::from_slice::<Value>(&page).is_err());
+
+        let (status, content_type, empty) = raw_body(&sim, &body, "empty-200").await;
+        assert_eq!((status, content_type.as_str(), empty.len()), (200, "application/json", 0));
+    }
+}
+
+#[tokio::test]
+async fn fault_drop_closes_the_connection_before_any_byte_of_answer() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sim = start(config()).await;
+    let body = json!({"messages": user("x")}).to_string();
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: sim\r\ncontent-type: application/json\r\n\
+         x-sim-fault: drop\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut tcp = tokio::net::TcpStream::connect(sim.addr).await.expect("connect");
+    tcp.write_all(request.as_bytes()).await.expect("request sent");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut answer)).await.expect("closed");
+    assert!(read.is_err() || answer.is_empty(), "{:?}", String::from_utf8_lossy(&answer));
+    assert!(answer.is_empty(), "not one byte of answer: {:?}", String::from_utf8_lossy(&answer));
+}
+
+#[test]
+fn every_fault_has_a_name_the_flag_accepts() {
+    for (name, fault) in super::Fault::ALL {
+        assert_eq!(super::Fault::from_name(name), Ok(fault));
+    }
+    let unknown = super::Fault::from_name("boom").expect_err("unknown");
+    for name in ["invalid-utf8", "endless", "huge-line", "slow-headers", "non-json-200", "empty-200"] {
+        assert!(unknown.contains(name), "{unknown}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_concurrent_streams() {
     let sim = start(config()).await;

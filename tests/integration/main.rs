@@ -4,7 +4,9 @@
 mod support;
 
 mod cli;
+mod exec_groups;
 mod failures;
+mod hostile;
 mod junit;
 mod load;
 mod output;

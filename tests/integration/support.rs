@@ -121,3 +121,85 @@ pub fn assert_valid_junit(path: &Path) {
         .expect("xmllint is needed to validate JUnit files: run scripts/test, which installs it");
     assert!(out.status.success(), "{} does not validate:\n{}", path.display(), String::from_utf8_lossy(&out.stderr));
 }
+
+/// A simulator in its own process, for tests that must not share its memory or its runtime
+/// with the test binary. Killed when dropped.
+pub struct SimProcess {
+    pub port: u16,
+    child: std::process::Child,
+}
+
+impl SimProcess {
+    /// Starts `llmspec sim` on a free port with extra flags; the simulator says which port on
+    /// its first line.
+    pub fn start(args: &[&str]) -> SimProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_llmspec"))
+            .args(["sim", "--port", "0"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+        let port = line
+            .split("127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("the simulator did not say where it listens: {line:?}"));
+        SimProcess { port, child }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// One value of the simulator's `/metrics`, read with a plain HTTP/1.0 request.
+    pub fn metric(&self, name: &str) -> f64 {
+        use std::io::{Read, Write};
+        let mut tcp = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        tcp.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        tcp.write_all(b"GET /metrics HTTP/1.0\r\nhost: sim\r\n\r\n").unwrap();
+        let mut text = String::new();
+        tcp.read_to_string(&mut text).unwrap();
+        text.lines()
+            .find(|l| l.split(['{', ' ']).next() == Some(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in the simulator's metrics:\n{text}"))
+    }
+}
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the binary like [`llmspec`], and measures its peak resident memory (KiB) with GNU
+/// time, which reads the kernel's count when the process ends (`wait4`): nothing is sampled,
+/// so no short peak is missed and nothing races the process's exit.
+pub fn llmspec_peak_rss(args: &[&str]) -> (Output, u64) {
+    let dir = TempDir::new();
+    let report = dir.path("rss");
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "%M", "-o"])
+        .arg(&report)
+        .arg(env!("CARGO_BIN_EXE_llmspec"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("GNU time (/usr/bin/time, Debian package `time`) is needed to measure peak memory");
+    let text = std::fs::read_to_string(&report).unwrap_or_default();
+    // A killed process makes GNU time write a line about the signal first.
+    let kib =
+        text.lines().last().and_then(|l| l.trim().parse().ok()).unwrap_or_else(|| panic!("no peak RSS: {text:?}"));
+    let output = Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    (output, kib)
+}
