@@ -5,6 +5,7 @@ pub mod compare;
 pub mod de;
 pub mod diag;
 pub mod interp;
+pub mod limits;
 pub mod load;
 pub mod model;
 pub mod plan;
