@@ -8,7 +8,7 @@ use crate::report::junit::Junit;
 use crate::report::plot::Plots;
 use crate::run::event::{Fanout, Reporter, Summary};
 use crate::run::{RunOptions, run};
-use crate::spec::{self, Diagnostic, LoadOptions, Plan};
+use crate::spec::{self, Diagnostic, LoadOptions, Plan, SpecErrors};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -127,8 +127,8 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 
                 println!("ok: {} suites, {tests} tests", plan.suites.len());
                 exit::PASSED
             }
-            Err(diagnostics) => {
-                print_diagnostics(&diagnostics);
+            Err(errors) => {
+                print_diagnostics(&errors.diagnostics);
                 exit::SPEC_ERROR
             }
         },
@@ -151,7 +151,7 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
         .ok()
 }
 
-fn load(args: &LoadArgs) -> Result<Plan, Vec<Diagnostic>> {
+fn load(args: &LoadArgs) -> Result<Plan, SpecErrors> {
     let env = |name: &str| std::env::var(name).ok();
     let opts = LoadOptions {
         vars: &args.vars,
@@ -190,11 +190,11 @@ async fn run_command(mut args: RunArgs) -> u8 {
     let redactor = Arc::new(Redactor::new(args.load.secrets.iter().map(|(_, v)| v.clone())));
     let plan = match load(&args.load) {
         Ok(plan) => plan,
-        Err(diagnostics) => {
-            print_diagnostics(&diagnostics);
+        Err(errors) => {
+            print_diagnostics(&errors.diagnostics);
             if let Some(path) = &args.junit {
                 let mut junit = Junit::new(path.clone(), redactor.clone());
-                junit.spec_errors(&diagnostics);
+                junit.spec_errors(&errors.diagnostics);
                 if let Some(e) = junit.write_error {
                     eprintln!("error: {e}");
                 }
