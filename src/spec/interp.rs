@@ -90,6 +90,9 @@ pub struct Scope<'a> {
     pub budget: &'a Budget,
 }
 
+/// Unknown names that get a "did you mean": each is compared with every variable.
+const MAX_SUGGESTIONS: usize = 10;
+
 /// What `${...}` references may add to one file's tree, on top of what YAML built: values
 /// that name other values can double at each step, so expansion is bounded like aliases are.
 #[derive(Debug, Default)]
@@ -97,6 +100,8 @@ pub struct Budget {
     nodes: Cell<usize>,
     bytes: Cell<usize>,
     exhausted: Cell<bool>,
+    /// Suggestions compare a name with every variable: only the first problems get one.
+    suggestions: Cell<usize>,
 }
 
 impl Budget {
@@ -112,6 +117,11 @@ impl Budget {
             return Err(Budget::message());
         }
         Ok(())
+    }
+
+    fn may_suggest(&self) -> bool {
+        self.suggestions.set(self.suggestions.get() + 1);
+        self.suggestions.get() <= MAX_SUGGESTIONS
     }
 
     fn message() -> String {
@@ -273,7 +283,8 @@ impl Scope<'_> {
             ));
         }
         let known = self.vars.keys().chain(self.captures.iter()).map(String::as_str);
-        Err(match crate::suggest::closest(name, known) {
+        let suggestion = if self.budget.may_suggest() { crate::suggest::closest(name, known) } else { None };
+        Err(match suggestion {
             Some(best) => format!("unknown variable `{name}`; did you mean `{best}`?"),
             None => format!(
                 "unknown variable `{name}`: define it under `vars:`, pass `--var {name}=...`, or capture it in an earlier test"

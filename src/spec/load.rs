@@ -178,6 +178,7 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
         scope.later_captures.retain(|c| !scope.captures.contains(c));
     }
     // Finding a column reads the line: only for the problems that will be shown.
+    let unshown_interp_errors = interp_errors.len().saturating_sub(limits::MAX_PROBLEMS + 1);
     interp_errors.truncate(limits::MAX_PROBLEMS + 1);
     problems.extend(interp_errors.into_iter().map(|e| (offset_loc(source, e.node_loc, e.offset), e.message)));
 
@@ -186,7 +187,7 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
     let defaults = suite.as_ref().map(|s| &s.defaults);
     let timeout = match defaults.and_then(|d| d.timeout.as_ref()) {
         _ if opts.timeout.is_some() => opts.timeout.unwrap_or(DEFAULT_TIMEOUT),
-        Some(t) => check::duration(t, &mut problems).unwrap_or(DEFAULT_TIMEOUT),
+        Some(t) => check::positive_duration(t, &mut problems).unwrap_or(DEFAULT_TIMEOUT),
         None => DEFAULT_TIMEOUT,
     };
     let headers: Vec<(String, String)> =
@@ -232,7 +233,7 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
             let lines_with_other: HashSet<usize> =
                 problems.iter().filter(|(_, m)| m != check::NO_OPERATOR).map(|(l, _)| l.line).collect();
             problems.retain(|(l, m)| m != check::NO_OPERATOR || !lines_with_other.contains(&l.line));
-            let more = problems.len().saturating_sub(limits::MAX_PROBLEMS);
+            let more = problems.len().saturating_sub(limits::MAX_PROBLEMS) + unshown_interp_errors;
             problems.truncate(limits::MAX_PROBLEMS);
             let mut diagnostics: Vec<Diagnostic> = problems.into_iter().map(diag).collect();
             if more > 0 {
@@ -370,5 +371,75 @@ mod tests {
         let text = format!("suite: s\nvars:\n  a: \"{deep}\"\n{TEST}");
         let e = load_text(&text).unwrap_err();
         assert!(e.iter().any(|m| m.contains("nested more than 16 deep in defaults")), "{e:?}");
+    }
+
+    #[test]
+    fn extreme_durations_rates_and_counts_are_spec_errors() {
+        let cases = [
+            ("request: { GET: /x, timeout: 10000000000000000000s }", "too long a duration"),
+            ("request: { GET: /x, timeout: 0s }", "longer than zero"),
+            ("request: { GET: /x, idle_timeout: 0ms }", "longer than zero"),
+            ("request: { GET: /x, timeout: 1e400s }", "without an exponent"),
+            ("request: { GET: /x, timeout: -5s }", "not a duration"),
+            ("request: { GET: /x }\n    load: { requests: 5, rate: 1e-20/s }", "out of range"),
+            ("request: { GET: /x }\n    load: { requests: 5, rate: 1e9/s }", "out of range"),
+            ("request: { GET: /x }\n    load: { requests: 5, rate: inf/s }", "not a rate"),
+            ("request: { GET: /x }\n    load: { requests: 5, rate: NaN }", "not a rate"),
+            ("request: { GET: /x }\n    load: { duration: 0s }", "longer than zero"),
+            ("request: { GET: /x }\n    load: { requests: 9223372036854775807 }", "at most 1000000000"),
+            (
+                "request: { GET: /x }\n    load: { requests: 5, concurrency: 9223372036854775807 }",
+                "between 1 and 10000",
+            ),
+            ("request: { GET: /x }\n    repeat: 9223372036854775807", "between 1 and 1000000000"),
+            ("request: { GET: /x }\n    soak: { duration: 1000h, interval: 1s }", "too long a duration"),
+            ("request: { GET: /x }\n    soak: { duration: 1h, concurrency: 100000 }", "between 1 and 10000"),
+            ("request: { GET: /x }\n    soak: { duration: 1h, interval: 1s, window: 0s }", "longer than zero"),
+            ("request: { GET: /x }\n    expect: { json: { $.a: { lt: 1e400 } } }", "needs a finite number"),
+            ("request: { GET: /x }\n    expect: { json: { $.a: { gte: .inf } } }", "needs a finite number"),
+            ("request: { GET: /x }\n    expect: { latency: < 1e400 }", "not a finite number"),
+            ("steps: [ { wait_until: { timeout: 10000000000000000000s, request: { GET: /x } } } ]", "too long"),
+            ("steps: [ { wait_until: { timeout: 5s, every: 0s, request: { GET: /x } } } ]", "longer than zero"),
+            ("steps: [ { sleep: 1e400s } ]", "without an exponent"),
+            ("steps: [ { exec: { command: [true], timeout: 0s } } ]", "longer than zero"),
+        ];
+        for (test, expected) in cases {
+            let text =
+                format!("suite: s\ndefaults: {{ base_url: http://127.0.0.1:9 }}\ntests:\n  - name: t\n    {test}\n");
+            let e = load_text(&text).expect_err(test);
+            assert!(e.iter().any(|m| m.contains(expected)), "{test}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_known_even_when_loading_fails() {
+        let env = |n: &str| (n == "API_KEY").then(|| "from-env-123".to_string());
+        let given = [("cli".to_string(), "from-cli-456".to_string())];
+        let overridden = [("literal".to_string(), "replaced".to_string())];
+        let opts = LoadOptions { vars: &overridden, secrets: &given, base_url: None, timeout: None, env: &env };
+        let text = "suite: s\nsecrets:\n  literal: lit-789\n  key: ${env.API_KEY}\ntests:\n  - name: t\n    request: { GET: /x, timeout: lit-789 }\n";
+        let dir = std::env::temp_dir().join(format!("llmspec-secrets-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.yaml");
+        std::fs::write(&path, text).unwrap();
+        let e = load(&[path], &opts).unwrap_err();
+        let _ = std::fs::remove_dir_all(&dir);
+        for secret in ["from-cli-456", "lit-789", "from-env-123", "replaced"] {
+            assert!(e.secrets.iter().any(|s| s == secret), "{secret} missing from {:?}", e.secrets);
+        }
+        assert!(!e.diagnostics.is_empty());
+    }
+
+    #[test]
+    fn many_problems_are_cut_short() {
+        // Each unknown reference would be compared with every variable for a suggestion.
+        let vars: String = (0..5_000).map(|i| format!("  variable_{i}: {i}\n")).collect();
+        let refs: String = (0..5_000).map(|i| format!("\"${{unknown_{i}}}\", ")).collect();
+        let text = format!(
+            "suite: s\nvars:\n{vars}tests:\n  - name: t\n    request: {{ GET: http://127.0.0.1:9/, json: [{refs}] }}\n"
+        );
+        let e = load_text(&text).unwrap_err();
+        assert_eq!(e.len(), limits::MAX_PROBLEMS + 1, "{:?}", &e[..3]);
+        assert!(e[limits::MAX_PROBLEMS].contains("and 4900 more problems in this file"), "{e:?}");
     }
 }
