@@ -6,8 +6,8 @@ use super::de::Spanned;
 use super::limits;
 use super::model::{self, Capture, Predicate as RawPredicate};
 use super::plan::{
-    Arrival, Body, CapturePlan, CaptureSource, Exchange, LoadPlan, RequestPlan, SamplePlan, SampleSource, StepKind,
-    StepPlan, Stop, TestPlan,
+    Arrival, Body, CapturePlan, CaptureSource, Exchange, LoadPlan, RequestPlan, Requirement, SamplePlan, SampleSource,
+    StepKind, StepPlan, Stop, TestPlan,
 };
 use super::yaml::Loc;
 use crate::expect::predicate::{Check, Predicate};
@@ -115,12 +115,13 @@ pub fn test(
             "lifecycle `steps` run once: they cannot be combined with `repeat`, `load` or `soak`".into(),
         ));
     }
+    let require = raw.require.into_iter().filter_map(|r| requirement(r, problems)).collect();
     (problems.len() == before).then(|| TestPlan {
         name: raw.name.value,
         loc: raw.name.loc,
         tags: raw.tags,
         skip: raw.skip,
-        require: raw.require.into_iter().map(|r| (r.loc, r.value)).collect(),
+        require,
         advisory: raw.advisory == Some(true),
         exchange,
         steps,
@@ -622,6 +623,61 @@ fn capture(name: String, raw: Spanned<Capture>, problems: &mut Vec<Problem>) -> 
         },
     };
     Some(CapturePlan { name, loc, from, default })
+}
+
+/// `<value> <op> <number>`: the value a number or one `${capture}`, the bound a plain number.
+fn requirement(raw: Spanned<String>, problems: &mut Vec<Problem>) -> Option<Requirement> {
+    let text = raw.value.trim();
+    let mut fail = |why: String| {
+        problems.push((
+            raw.loc,
+            format!("requirement `{text}`: {why}; write it as `<value> <op> <number>`, e.g. `${{window}} > 70000`"),
+        ));
+        None
+    };
+    let Some(at) = operator_position(text) else {
+        return fail("no comparison operator (<, <=, >, >=, ==, !=)".into());
+    };
+    let (value, bound_text) = (text[..at].trim(), text[at..].trim());
+    if value.is_empty() {
+        return fail("nothing to compare on the left".into());
+    }
+    let one_reference =
+        matches!(super::interp::parse(value).as_deref(), Ok([super::interp::Segment::Ref { env: false, .. }]));
+    let number = value.parse::<f64>().is_ok_and(f64::is_finite);
+    if !one_reference && !number {
+        return fail(format!("`{value}` is neither a number nor one `${{capture}}` reference"));
+    }
+    if bound_text.contains("${") {
+        return fail("the right side is a number written in the spec; a capture goes on the left".into());
+    }
+    let bound = match Comparison::parse(bound_text) {
+        Ok(c) if c.unit == Unit::Plain => c,
+        Ok(_) => return fail(format!("`{bound_text}` compares with a unit; a requirement compares plain numbers")),
+        Err(e) => return fail(e),
+    };
+    Some(Requirement {
+        loc: raw.loc,
+        text: text.to_string(),
+        value: value.to_string(),
+        bound_text: bound_text.to_string(),
+        bound,
+    })
+}
+
+/// Where the comparison operator starts, outside `${...}` references.
+fn operator_position(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'{' if i > 0 && bytes[i - 1] == b'$' => depth += 1,
+            b'}' if depth > 0 => depth -= 1,
+            b'<' | b'>' | b'=' | b'!' if depth == 0 => return Some(i),
+            _ => {}
+        }
+    }
+    None
 }
 
 pub fn duration(raw: &Spanned<String>, problems: &mut Vec<Problem>) -> Option<Duration> {

@@ -442,4 +442,38 @@ mod tests {
         assert_eq!(e.len(), limits::MAX_PROBLEMS + 1, "{:?}", &e[..3]);
         assert!(e[limits::MAX_PROBLEMS].contains("and 4900 more problems in this file"), "{e:?}");
     }
+
+    #[test]
+    fn requirements_are_checked_when_the_spec_is_loaded() {
+        let spec = |require: &str| {
+            format!(
+                "suite: s\nvars: {{ big: 9, word: abc }}\ntests:\n  - name: p\n    request: {{ GET: http://127.0.0.1:9/ }}\n    capture: {{ window: $.w }}\n  - name: t\n    require: [{require}]\n    request: {{ GET: http://127.0.0.1:9/ }}\n"
+            )
+        };
+        for bad in [
+            "\"${window} >\"",
+            "\"${window}\"",
+            "\"> 5\"",
+            "\"${window} => 5\"",
+            "\"${window} > ${window}\"",
+            "\"${window} > 5s\"",
+            "\"${window} > inf\"",
+            "\"${word} > 5\"",
+            "\"x${window} > 5\"",
+            "\"${window} ~ 5\"",
+            "true",
+        ] {
+            let e = load_text(&spec(bad)).expect_err(bad);
+            assert!(e.iter().any(|m| m.contains("requirement `")), "{bad}: {e:?}");
+        }
+        let plan = load_text(&spec("\"${window} >= 70000\", \"${big} != 1\"")).unwrap();
+        let r = &plan.tests[1].require;
+        assert_eq!((r[0].value.as_str(), r[0].bound_text.as_str()), ("${window}", ">= 70000"));
+        let captures = HashMap::from([("window".to_string(), serde_json::json!(4096))]);
+        assert_eq!(r[0].evaluate(&captures), Ok((false, "4096 >= 70000".to_string())));
+        assert_eq!(r[1].evaluate(&captures), Ok((true, "9 != 1".to_string())));
+        let text = HashMap::from([("window".to_string(), serde_json::json!("big"))]);
+        assert!(r[0].evaluate(&text).unwrap_err().contains("not a number"));
+        assert!(r[0].evaluate(&HashMap::new()).unwrap_err().contains("has no value"));
+    }
 }
