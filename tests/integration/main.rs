@@ -11,5 +11,6 @@ mod schema;
 mod seed_pack;
 mod soak;
 mod spec_errors;
+mod spec_fuzz;
 mod streaming;
 mod transport;
