@@ -34,21 +34,32 @@ pub struct Diagnostic {
     pub source: Arc<Source>,
     pub loc: Loc,
     pub message: String,
+    /// About the whole file (unreadable, not a file): shown with its path and no position.
+    pub whole_file: bool,
 }
 
 impl Diagnostic {
     /// Messages quote what was written; a huge value is cut in the middle.
     pub fn new(source: &Arc<Source>, loc: Loc, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { source: source.clone(), loc, message: crate::text::trim_middle(&message.into(), MAX_MESSAGE) }
+        let message = crate::text::trim_middle(&message.into(), MAX_MESSAGE);
+        Diagnostic { source: source.clone(), loc, message, whole_file: false }
+    }
+
+    /// A problem with the whole file. Its position is the file's start, so that reports that
+    /// need a line number (JUnit) have a valid one, but it is shown without one.
+    pub fn whole_file(source: &Arc<Source>, message: impl Into<String>) -> Diagnostic {
+        Diagnostic { whole_file: true, ..Diagnostic::new(source, Loc { line: 1, col: 1 }, message) }
     }
 
     pub fn render(&self) -> String {
-        format!("error: {}\n{}", self.message, snippet(&self.source, self.loc))
+        let loc = if self.whole_file { Loc::default() } else { self.loc };
+        format!("error: {}\n{}", self.message, snippet(&self.source, loc))
     }
 
     /// `file:line:col`, or the file alone for a problem with the whole file.
     pub fn location(&self) -> String {
         match self.loc.line {
+            _ if self.whole_file => self.source.path.clone(),
             0 => self.source.path.clone(),
             _ => format!("{}:{}:{}", self.source.path, self.loc.line, self.loc.col),
         }
@@ -127,7 +138,7 @@ mod tests {
         let caret = shown.lines().last().unwrap();
         let column = |line: &str, c: char| line.chars().position(|x| x == c);
         assert_eq!(column(caret, '^'), column(shown.lines().nth(3).unwrap(), 'x'));
-        let d = Diagnostic::new(&source, Loc::default(), "cannot read this file");
+        let d = Diagnostic::whole_file(&source, "cannot read this file");
         assert_eq!(d.render(), "error: cannot read this file\n --> s.yaml\n");
         assert_eq!(d.location(), "s.yaml");
     }

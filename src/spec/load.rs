@@ -92,7 +92,7 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions<'_>) -> Result<Plan, SpecError
 /// A problem with a whole file or directory: no position, no text to show.
 fn file_problem(path: &Path, message: String) -> Diagnostic {
     let source = Arc::new(Source { path: path.display().to_string(), text: String::new() });
-    Diagnostic::new(&source, Loc::default(), message)
+    Diagnostic::whole_file(&source, message)
 }
 
 /// One file → its suite and the secret values it defines.
@@ -238,7 +238,7 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
             let mut diagnostics: Vec<Diagnostic> = problems.into_iter().map(diag).collect();
             if more > 0 {
                 let message = format!("and {more} more problems in this file, not shown");
-                diagnostics.push(Diagnostic::new(source, Loc::default(), message));
+                diagnostics.push(Diagnostic::whole_file(source, message));
             }
             Err(SpecErrors { diagnostics, secrets })
         }

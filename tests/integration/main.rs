@@ -12,5 +12,6 @@ mod seed_pack;
 mod soak;
 mod spec_errors;
 mod spec_fuzz;
+mod spec_limits;
 mod streaming;
 mod transport;
