@@ -9,7 +9,7 @@ use crate::report::plot::Plots;
 use crate::report::sanitize::Sanitizer;
 use crate::run::event::{Fanout, Reporter, StopReason, Summary};
 use crate::run::{RunOptions, run};
-use crate::spec::{self, Diagnostic, LoadOptions, Plan};
+use crate::spec::{self, Diagnostic, LoadOptions, Plan, SpecErrors};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -128,9 +128,9 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 
                 println!("ok: {} suites, {tests} tests", plan.suites.len());
                 exit::PASSED
             }
-            Err(diagnostics) => {
-                let sanitizer = Sanitizer::new(Arc::new(Redactor::new(args.secrets.iter().map(|(_, v)| v.clone()))));
-                print_diagnostics(&diagnostics, &sanitizer);
+            Err(errors) => {
+                let sanitizer = Sanitizer::new(Arc::new(Redactor::new(errors.secrets.iter().cloned())));
+                print_diagnostics(&errors.diagnostics, &sanitizer);
                 exit::SPEC_ERROR
             }
         },
@@ -153,7 +153,7 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
         .ok()
 }
 
-fn load(args: &LoadArgs) -> Result<Plan, Vec<Diagnostic>> {
+fn load(args: &LoadArgs) -> Result<Plan, SpecErrors> {
     let env = |name: &str| std::env::var(name).ok();
     let opts = LoadOptions {
         vars: &args.vars,
@@ -193,11 +193,14 @@ async fn run_command(mut args: RunArgs) -> u8 {
     let sanitizer = Sanitizer::new(redactor.clone());
     let plan = match load(&args.load) {
         Ok(plan) => plan,
-        Err(diagnostics) => {
-            print_diagnostics(&diagnostics, &sanitizer);
+        Err(errors) => {
+            for secret in &errors.secrets {
+                redactor.add(secret);
+            }
+            print_diagnostics(&errors.diagnostics, &sanitizer);
             if let Some(path) = &args.junit {
                 let mut junit = Junit::new(path.clone(), sanitizer.clone());
-                junit.spec_errors(&diagnostics);
+                junit.spec_errors(&errors.diagnostics);
                 if let Some(e) = junit.write_error {
                     eprintln!("error: {e}");
                 }

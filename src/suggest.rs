@@ -1,10 +1,20 @@
 //! "Did you mean" hints for misspelt keys, names and variables.
 
+/// Longest word or candidate compared.
+const MAX_WORD: usize = 64;
+
 /// The candidate closest to `word`, when it is close enough to be a plausible typo.
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (word.chars().count() / 3).max(1);
+    // The distance costs the product of the lengths: nobody misspells a name that long.
+    if word.chars().count() > MAX_WORD {
+        return None;
+    }
     candidates
         .into_iter()
+        .filter(|c| c.chars().count() <= MAX_WORD)
+        // The distance is at least the difference in length: skip what cannot be close.
+        .filter(|c| c.chars().count().abs_diff(word.chars().count()) <= limit)
         .map(|c| (edit_distance(&word.to_lowercase(), &c.to_lowercase()), c))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
@@ -44,5 +54,7 @@ mod tests {
         assert_eq!(closest("expct", ["expect", "request"]), Some("expect"));
         assert_eq!(closest("lateny", ["latency", "status"]), Some("latency"));
         assert_eq!(closest("zzz", ["count", "name"]), None);
+        let long = "a".repeat(100_000);
+        assert_eq!(closest(&long, [long.as_str()]), None);
     }
 }

@@ -3,6 +3,7 @@
 //! Durations are a number followed by a unit: `250ms`, `1.5s`, `2m`, `1h` (also `us`).
 //! A bare number is refused, because `timeout: 5` is ambiguous between seconds and milliseconds.
 
+pub use crate::spec::limits::MAX_DURATION;
 use std::time::Duration;
 
 /// Parses `250ms`, `5s`, `1.5s`, `2m`, `1h`, `10us`.
@@ -19,11 +20,23 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" => 1.0,
         "m" | "min" => 60.0,
         "h" => 3600.0,
+        other
+            if other.starts_with(['e', 'E'])
+                && other[1..].starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '+') =>
+        {
+            return Err(format!("`{t}` is not a duration: write it without an exponent, as 250ms, 5s, 2m or 1h"));
+        }
         other => {
             return Err(format!("unknown duration unit `{other}` in `{t}`: use ms, s, m or h"));
         }
     };
-    Duration::try_from_secs_f64(value * scale).map_err(|_| format!("`{t}` is too long a duration"))
+    let too_long =
+        || format!("`{t}` is too long a duration: the longest accepted is {}", format_duration(MAX_DURATION));
+    let duration = Duration::try_from_secs_f64(value * scale).map_err(|_| too_long())?;
+    if duration > MAX_DURATION {
+        return Err(too_long());
+    }
+    Ok(duration)
 }
 
 /// Renders a duration the way a person reads it: `850ms`, `1.25s`, `2m05s`.
@@ -63,6 +76,17 @@ mod tests {
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("").is_err());
         assert!(parse_duration("99999999999999999999999h").unwrap_err().contains("too long"));
+    }
+
+    #[test]
+    fn refuses_extreme_durations() {
+        for text in ["10000000000000000000s", "721h", "1e400s", "1e3s", "-5s", "NaNs", "infs", "inf", ".s", "1.2.3s"] {
+            assert!(parse_duration(text).is_err(), "{text}");
+        }
+        assert!(parse_duration("10000000000000000000s").unwrap_err().contains("longest accepted is"));
+        assert!(parse_duration("1e400s").unwrap_err().contains("without an exponent"));
+        assert_eq!(parse_duration("720h").unwrap(), MAX_DURATION);
+        assert_eq!(parse_duration("0s").unwrap(), Duration::ZERO);
     }
 
     #[test]

@@ -15,7 +15,6 @@ use crate::metrics::RequestMetrics;
 use crate::metrics::aggregate::{Aggregate, Class};
 use crate::observed::{Observed, StreamEnd};
 use crate::redact::Redactor;
-use crate::spec::compare::Comparison;
 use crate::spec::interp::{render, render_str};
 use crate::spec::plan::{Body, CaptureSource, Exchange, Plan, RequestPlan, Stop, SuitePlan, TestPlan};
 use crate::text::trim_middle;
@@ -191,21 +190,14 @@ fn needed_producers(suite: &SuitePlan, opts: &RunOptions) -> Vec<bool> {
     needed
 }
 
-/// The first `require` condition that does not hold, as a skip reason.
+/// The first `require` condition that does not hold, as a skip reason. The conditions were
+/// checked at load time; only their captured values are known now.
 fn unmet_requirement(test: &TestPlan, captures: &HashMap<String, Value>) -> Option<String> {
-    for (_, condition) in &test.require {
-        let text = match render_str(condition, captures) {
-            Ok(t) => t,
-            Err(e) => return Some(format!("requirement `{condition}` cannot be evaluated: {e}")),
-        };
-        let holds = text
-            .find(['<', '>', '=', '!'])
-            .and_then(|at| Some((text[..at].trim().parse::<f64>().ok()?, Comparison::parse(&text[at..]).ok()?)))
-            .map(|(value, bound)| bound.holds(value));
-        match holds {
-            Some(true) => {}
-            Some(false) => return Some(format!("requirement not met: {text} (`{condition}`)")),
-            None => return Some(format!("requirement `{text}` is not `<number> <op> <number>`")),
+    for r in &test.require {
+        match r.evaluate(captures) {
+            Ok((true, _)) => {}
+            Ok((false, evaluated)) => return Some(format!("requirement not met: {evaluated} (`{}`)", r.text)),
+            Err(e) => return Some(format!("requirement `{}` cannot be evaluated: {e}", r.text)),
         }
     }
     None

@@ -1,12 +1,13 @@
 //! Typed spec → plan: every JSONPath, regex, duration and comparison is compiled here, and
 //! every problem is collected with its position instead of stopping at the first.
 
-use super::compare::{Comparison, Unit};
+use super::compare::{Comparison, Op, Unit};
 use super::de::Spanned;
+use super::limits;
 use super::model::{self, Capture, Predicate as RawPredicate};
 use super::plan::{
-    Arrival, Body, CapturePlan, CaptureSource, Exchange, LoadPlan, RequestPlan, SamplePlan, SampleSource, StepKind,
-    StepPlan, Stop, TestPlan,
+    Arrival, Body, CapturePlan, CaptureSource, Exchange, LoadPlan, RequestPlan, Requirement, SamplePlan, SampleSource,
+    StepKind, StepPlan, Stop, TestPlan,
 };
 use super::yaml::Loc;
 use crate::expect::predicate::{Check, Predicate};
@@ -76,8 +77,8 @@ pub fn test(
             problems.push((raw.name.loc, "a test has one of `repeat`, `load` or `soak`, not several".into()));
             None
         }
-        (Some(n), _, _) if n.value == 0 => {
-            problems.push((n.loc, "`repeat` must be at least 1".into()));
+        (Some(n), _, _) if n.value == 0 || n.value > limits::MAX_REQUESTS => {
+            problems.push((n.loc, format!("`repeat` must be between 1 and {}", limits::MAX_REQUESTS)));
             None
         }
         (Some(n), _, _) => Some(LoadPlan { stop: Stop::Requests(n.value), ..LoadPlan::once() }),
@@ -114,12 +115,13 @@ pub fn test(
             "lifecycle `steps` run once: they cannot be combined with `repeat`, `load` or `soak`".into(),
         ));
     }
+    let require = raw.require.into_iter().filter_map(|r| requirement(r, problems)).collect();
     (problems.len() == before).then(|| TestPlan {
         name: raw.name.value,
         loc: raw.name.loc,
         tags: raw.tags,
         skip: raw.skip,
-        require: raw.require.into_iter().map(|r| (r.loc, r.value)).collect(),
+        require,
         advisory: raw.advisory == Some(true),
         exchange,
         steps,
@@ -153,7 +155,9 @@ fn step(raw: Spanned<model::Step>, ctx: &Context<'_>, problems: &mut Vec<Problem
                 return None;
             }
             let timeout = match &e.timeout {
-                Some(t) => parse_duration(t).map_err(|m| problems.push((loc, m))).ok()?,
+                Some(t) => {
+                    positive(parse_duration(t)).map_err(|m| problems.push((loc, format!("exec timeout: {m}")))).ok()?
+                }
                 None => Duration::from_secs(60),
             };
             StepKind::Exec {
@@ -165,9 +169,9 @@ fn step(raw: Spanned<model::Step>, ctx: &Context<'_>, problems: &mut Vec<Problem
         }
         (None, Some(d), None) => StepKind::Sleep(duration(&d, problems)?),
         (None, None, Some(w)) => {
-            let timeout = duration(&w.timeout, problems);
+            let timeout = positive_duration(&w.timeout, problems);
             let every = match &w.every {
-                Some(e) => duration(e, problems),
+                Some(e) => positive_duration(e, problems),
                 None => Some(Duration::from_secs(1)),
             };
             let exchange = exchange(w.request, w.expect, ctx, problems);
@@ -183,7 +187,7 @@ fn step(raw: Spanned<model::Step>, ctx: &Context<'_>, problems: &mut Vec<Problem
 
 fn soak(raw: Spanned<model::Soak>, problems: &mut Vec<Problem>) -> Option<LoadPlan> {
     let s = raw.value;
-    let total = duration(&s.duration, problems)?;
+    let total = positive_duration(&s.duration, problems)?;
     let (rate, concurrency) = match (&s.interval, s.concurrency) {
         (Some(i), None) => {
             let every = duration(i, problems)?;
@@ -193,7 +197,11 @@ fn soak(raw: Spanned<model::Soak>, problems: &mut Vec<Problem>) -> Option<LoadPl
             }
             (Some(1.0 / every.as_secs_f64()), None)
         }
-        (None, Some(c)) if c > 0 => (None, Some(c as usize)),
+        (None, Some(c)) if c > 0 && c <= limits::MAX_CONCURRENCY => (None, Some(c as usize)),
+        (None, Some(_)) => {
+            problems.push((raw.loc, format!("`concurrency` must be between 1 and {}", limits::MAX_CONCURRENCY)));
+            return None;
+        }
         _ => {
             problems.push((
                 raw.loc,
@@ -203,7 +211,7 @@ fn soak(raw: Spanned<model::Soak>, problems: &mut Vec<Problem>) -> Option<LoadPl
         }
     };
     let window = match &s.window {
-        Some(w) => Some(duration(w, problems)?),
+        Some(w) => Some(positive_duration(w, problems)?),
         None => None,
     };
     let fit_after = match &s.warmup {
@@ -252,7 +260,7 @@ fn sample(
             return None;
         }
     };
-    let interval = load.and_then(|l| l.rate).map(|r| Duration::from_secs_f64(1.0 / r));
+    let interval = load.and_then(|l| l.rate).and_then(|r| Duration::try_from_secs_f64(1.0 / r).ok());
     let every = match &s.every {
         Some(e) => duration(e, problems)?,
         None => interval.map_or(Duration::from_secs(5), |i| i.min(Duration::from_secs(5))),
@@ -261,7 +269,12 @@ fn sample(
         problems.push((loc, "`every` must be longer than zero".into()));
         return None;
     }
-    Some(SamplePlan { name, loc, source, every, scale: s.scale.unwrap_or(1.0) })
+    let scale = s.scale.unwrap_or(1.0);
+    if !scale.is_finite() {
+        problems.push((loc, format!("`scale` must be a finite number, not {scale}")));
+        return None;
+    }
+    Some(SamplePlan { name, loc, source, every, scale })
 }
 
 fn load(raw: Spanned<model::Load>, problems: &mut Vec<Problem>) -> Option<LoadPlan> {
@@ -271,8 +284,12 @@ fn load(raw: Spanned<model::Load>, problems: &mut Vec<Problem>) -> Option<LoadPl
             problems.push((raw.loc, "`requests` must be at least 1".into()));
             return None;
         }
+        (Some(n), None) if n > limits::MAX_REQUESTS => {
+            problems.push((raw.loc, format!("`requests` must be at most {}", limits::MAX_REQUESTS)));
+            return None;
+        }
         (Some(n), None) => Stop::Requests(n),
-        (None, Some(d)) => Stop::Duration(duration(&d, problems)?),
+        (None, Some(d)) => Stop::Duration(positive_duration(&d, problems)?),
         _ => {
             problems.push((raw.loc, "a load ends after `requests: N` or after `duration: D`: give exactly one".into()));
             return None;
@@ -282,8 +299,8 @@ fn load(raw: Spanned<model::Load>, problems: &mut Vec<Problem>) -> Option<LoadPl
         Some(r) => Some(rate(&r, problems)?),
         None => None,
     };
-    if l.concurrency == Some(0) {
-        problems.push((raw.loc, "`concurrency` must be at least 1".into()));
+    if l.concurrency.is_some_and(|c| c == 0 || c > limits::MAX_CONCURRENCY) {
+        problems.push((raw.loc, format!("`concurrency` must be between 1 and {}", limits::MAX_CONCURRENCY)));
         return None;
     }
     let concurrency = match (l.concurrency, rate) {
@@ -317,13 +334,28 @@ fn rate(raw: &Spanned<String>, problems: &mut Vec<Problem>) -> Option<f64> {
         "h" => 3600.0,
         _ => f64::NAN,
     };
-    match n.trim().parse::<f64>() {
-        Ok(v) if v > 0.0 && v.is_finite() && seconds.is_finite() => Some(v / seconds),
+    let per_second = match n.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() && seconds.is_finite() => v / seconds,
         _ => {
             problems.push((raw.loc, format!("`{text}` is not a rate: write it as `5/s`, `120/m` or `3600/h`")));
-            None
+            return None;
         }
+    };
+    // The spacing of two starts must be a duration we accept, and not shorter than the client
+    // can keep.
+    let slowest = 1.0 / limits::MAX_DURATION.as_secs_f64();
+    if !(slowest..=limits::MAX_RATE_PER_SECOND).contains(&per_second) {
+        problems.push((
+            raw.loc,
+            format!(
+                "`{text}` is out of range: a rate is between one request in {} and {}/s",
+                crate::units::format_duration(limits::MAX_DURATION),
+                limits::MAX_RATE_PER_SECOND
+            ),
+        ));
+        return None;
     }
+    Some(per_second)
 }
 
 fn request(raw: Spanned<model::Request>, ctx: &Context<'_>, problems: &mut Vec<Problem>) -> Option<RequestPlan> {
@@ -366,7 +398,7 @@ fn request(raw: Spanned<model::Request>, ctx: &Context<'_>, problems: &mut Vec<P
         problems.push((loc, "a request has a `json` body or a raw `body`, not both".into()));
     }
     let timeout = match r.timeout {
-        Some(t) => duration(&t, problems).unwrap_or(ctx.timeout),
+        Some(t) => positive_duration(&t, problems).unwrap_or(ctx.timeout),
         None => ctx.timeout,
     };
     let mut headers: Vec<(String, String)> = ctx.headers.to_vec();
@@ -389,7 +421,7 @@ fn request(raw: Spanned<model::Request>, ctx: &Context<'_>, problems: &mut Vec<P
         (None, None) => Body::None,
     };
     let idle_timeout = match r.idle_timeout {
-        Some(t) => duration(&t, problems).unwrap_or(DEFAULT_IDLE_TIMEOUT),
+        Some(t) => positive_duration(&t, problems).unwrap_or(DEFAULT_IDLE_TIMEOUT),
         None => DEFAULT_IDLE_TIMEOUT,
     };
     let secret_headers = ALWAYS_SECRET_HEADERS
@@ -506,8 +538,8 @@ fn schema_check(
         (Some(schema), None) => (schema, "inline".to_string()),
         (None, Some(file)) => {
             let path = ctx.dir.join(&file.value);
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| problems.push((file.loc, format!("cannot read schema file {}: {e}", path.display()))))
+            let text = super::files::read_text(&path)
+                .map_err(|e| problems.push((file.loc, format!("schema file {}: {}", path.display(), e.message))))
                 .ok()?;
             let parsed = super::yaml::parse(&text)
                 .map_err(|e| {
@@ -534,13 +566,20 @@ pub fn predicate(raw: Spanned<RawPredicate>, problems: &mut Vec<Problem>) -> Opt
     };
     let before = problems.len();
     let mut checks = vec![];
-    let num = |op: &str, v: f64| Comparison::parse(&format!("{op} {v}")).ok().map(Check::Num);
+    // `lt: .nan` would never hold and `lt: .inf` always: both are mistakes.
+    let mut num = |op: Op, v: f64| {
+        if v.is_finite() {
+            return Some(Check::Num(Comparison { op, rhs: v, unit: Unit::Plain }));
+        }
+        problems.push((loc, format!("`{}` needs a finite number, not {v}", op.symbol())));
+        None
+    };
     checks.extend(ops.eq.map(Check::Eq));
     checks.extend(ops.ne.map(Check::Ne));
-    checks.extend(ops.lt.and_then(|v| num("<", v)));
-    checks.extend(ops.lte.and_then(|v| num("<=", v)));
-    checks.extend(ops.gt.and_then(|v| num(">", v)));
-    checks.extend(ops.gte.and_then(|v| num(">=", v)));
+    checks.extend(ops.lt.and_then(|v| num(Op::Lt, v)));
+    checks.extend(ops.lte.and_then(|v| num(Op::Le, v)));
+    checks.extend(ops.gt.and_then(|v| num(Op::Gt, v)));
+    checks.extend(ops.gte.and_then(|v| num(Op::Ge, v)));
     checks.extend(ops.contains.map(Check::Contains));
     if let Some(re) = ops.matches {
         checks.extend(regex(&re, problems).map(Check::Matches));
@@ -586,8 +625,75 @@ fn capture(name: String, raw: Spanned<Capture>, problems: &mut Vec<Problem>) -> 
     Some(CapturePlan { name, loc, from, default })
 }
 
+/// `<value> <op> <number>`: the value a number or one `${capture}`, the bound a plain number.
+fn requirement(raw: Spanned<String>, problems: &mut Vec<Problem>) -> Option<Requirement> {
+    let text = raw.value.trim();
+    let mut fail = |why: String| {
+        problems.push((
+            raw.loc,
+            format!("requirement `{text}`: {why}; write it as `<value> <op> <number>`, e.g. `${{window}} > 70000`"),
+        ));
+        None
+    };
+    let Some(at) = operator_position(text) else {
+        return fail("no comparison operator (<, <=, >, >=, ==, !=)".into());
+    };
+    let (value, bound_text) = (text[..at].trim(), text[at..].trim());
+    if value.is_empty() {
+        return fail("nothing to compare on the left".into());
+    }
+    let one_reference =
+        matches!(super::interp::parse(value).as_deref(), Ok([super::interp::Segment::Ref { env: false, .. }]));
+    let number = value.parse::<f64>().is_ok_and(f64::is_finite);
+    if !one_reference && !number {
+        return fail(format!("`{value}` is neither a number nor one `${{capture}}` reference"));
+    }
+    if bound_text.contains("${") {
+        return fail("the right side is a number written in the spec; a capture goes on the left".into());
+    }
+    let bound = match Comparison::parse(bound_text) {
+        Ok(c) if c.unit == Unit::Plain => c,
+        Ok(_) => return fail(format!("`{bound_text}` compares with a unit; a requirement compares plain numbers")),
+        Err(e) => return fail(e),
+    };
+    Some(Requirement {
+        loc: raw.loc,
+        text: text.to_string(),
+        value: value.to_string(),
+        bound_text: bound_text.to_string(),
+        bound,
+    })
+}
+
+/// Where the comparison operator starts, outside `${...}` references.
+fn operator_position(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'{' if i > 0 && bytes[i - 1] == b'$' => depth += 1,
+            b'}' if depth > 0 => depth -= 1,
+            b'<' | b'>' | b'=' | b'!' if depth == 0 => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
 pub fn duration(raw: &Spanned<String>, problems: &mut Vec<Problem>) -> Option<Duration> {
     parse_duration(&raw.value).map_err(|e| problems.push((raw.loc, e))).ok()
+}
+
+/// A duration where zero means nothing useful (a timeout, a period, a run's length).
+pub fn positive_duration(raw: &Spanned<String>, problems: &mut Vec<Problem>) -> Option<Duration> {
+    positive(parse_duration(&raw.value)).map_err(|e| problems.push((raw.loc, e))).ok()
+}
+
+fn positive(parsed: Result<Duration, String>) -> Result<Duration, String> {
+    match parsed {
+        Ok(d) if d.is_zero() => Err("this duration must be longer than zero".into()),
+        other => other,
+    }
 }
 
 pub fn comparison(raw: &Spanned<String>, problems: &mut Vec<Problem>) -> Option<Comparison> {

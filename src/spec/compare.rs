@@ -94,11 +94,12 @@ impl fmt::Display for Comparison {
 pub fn parse_quantity(text: &str) -> Result<(f64, Unit), String> {
     let t = text.trim();
     if let Some(pct) = t.strip_suffix('%') {
-        let v: f64 = pct.trim().parse().map_err(|_| format!("`{t}` is not a percentage"))?;
+        let v = finite(pct.trim()).ok_or_else(|| format!("`{t}` is not a percentage"))?;
         return Ok((v / 100.0, Unit::Fraction));
     }
     if let Ok(v) = t.parse::<f64>() {
-        return Ok((v, Unit::Plain));
+        // `inf`, `NaN` and `1e400` parse as numbers, but no measure is compared with them.
+        return if v.is_finite() { Ok((v, Unit::Plain)) } else { Err(format!("`{t}` is not a finite number")) };
     }
     if let Some((n, per)) = t.split_once('/') {
         let seconds = match per.trim() {
@@ -108,7 +109,7 @@ pub fn parse_quantity(text: &str) -> Result<(f64, Unit), String> {
             "d" => 86400.0,
             _ => return Err(format!("`{t}`: a rate is written per s, m, h or d, e.g. `50/h`")),
         };
-        let v: f64 = n.trim().parse().map_err(|_| format!("`{t}` is not a rate such as `50/h`"))?;
+        let v = finite(n.trim()).ok_or_else(|| format!("`{t}` is not a rate such as `50/h`"))?;
         return Ok((v / seconds, Unit::PerSecond));
     }
     parse_duration(t)
@@ -116,9 +117,16 @@ pub fn parse_quantity(text: &str) -> Result<(f64, Unit), String> {
         .map_err(|_| format!("`{t}` is neither a number, a percentage nor a duration (250ms, 5s, 2m)"))
 }
 
+fn finite(text: &str) -> Option<f64> {
+    text.parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
 pub fn format_quantity(value: f64, unit: Unit) -> String {
     match unit {
-        Unit::Seconds => format_duration(Duration::from_secs_f64(value.max(0.0))),
+        Unit::Seconds => match Duration::try_from_secs_f64(value.max(0.0)) {
+            Ok(d) => format_duration(d),
+            Err(_) => format!("{}s", trim_float(value)),
+        },
         Unit::Fraction => format!("{}%", trim_float(value * 100.0)),
         Unit::PerSecond => format!("{}/h", trim_float(value * 3600.0)),
         Unit::Plain => trim_float(value),
@@ -174,6 +182,10 @@ mod tests {
         assert!(Comparison::parse("5s").unwrap_err().contains("not a comparison"));
         assert!(Comparison::parse("< fast").unwrap_err().contains("neither a number"));
         assert!(Comparison::parse("=> 3").is_err());
+        for text in ["< inf", "> NaN", "< 1e400", "< inf%", "< NaN/h", "< 1e400/s", "< 10000000000000000000s"] {
+            assert!(Comparison::parse(text).is_err(), "{text}");
+        }
+        assert_eq!(format_quantity(f64::INFINITY, Unit::Seconds), "infs");
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! taken from an earlier response) can only be known at run time: they are checked to exist
 //! at load time and stay in the request until it is sent. `$${` writes a literal `${`.
 
-use super::yaml::{Node, Value, resolve_plain};
+use super::limits;
+use super::yaml::{Node, Size, Value, resolve_plain};
+use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -84,6 +86,51 @@ pub struct Scope<'a> {
     pub later_captures: BTreeSet<String>,
     /// Only requests are sent late enough to use captures.
     pub allow_captures: bool,
+    /// What references may still add to the file, shared by every pass over it.
+    pub budget: &'a Budget,
+}
+
+/// Unknown names that get a "did you mean": each is compared with every variable.
+const MAX_SUGGESTIONS: usize = 10;
+
+/// What `${...}` references may add to one file's tree, on top of what YAML built: values
+/// that name other values can double at each step, so expansion is bounded like aliases are.
+#[derive(Debug, Default)]
+pub struct Budget {
+    nodes: Cell<usize>,
+    bytes: Cell<usize>,
+    exhausted: Cell<bool>,
+    /// Suggestions compare a name with every variable: only the first problems get one.
+    suggestions: Cell<usize>,
+}
+
+impl Budget {
+    fn charge(&self, nodes: usize, bytes: usize) -> Result<(), String> {
+        if self.exhausted.get() {
+            return Err(Budget::message());
+        }
+        self.nodes.set(self.nodes.get().saturating_add(nodes));
+        self.bytes.set(self.bytes.get().saturating_add(bytes));
+        if self.nodes.get() > limits::MAX_NODES || self.bytes.get() > limits::MAX_TEXT_BYTES {
+            // Later references fail at once: each would cost work before it could be refused.
+            self.exhausted.set(true);
+            return Err(Budget::message());
+        }
+        Ok(())
+    }
+
+    fn may_suggest(&self) -> bool {
+        self.suggestions.set(self.suggestions.get() + 1);
+        self.suggestions.get() <= MAX_SUGGESTIONS
+    }
+
+    fn message() -> String {
+        format!(
+            "`${{...}}` references expand this file beyond {} nodes or {} MiB of text (values that name other values multiply); that is the most a spec file may hold",
+            limits::MAX_NODES,
+            limits::MAX_TEXT_BYTES >> 20
+        )
+    }
 }
 
 /// An interpolation error, at the node it concerns (with the byte offset of the reference).
@@ -95,20 +142,21 @@ pub struct InterpError {
 }
 
 impl Scope<'_> {
-    /// Replaces load-time references everywhere under `node`. With `keep_escapes`, `$${` stays
-    /// as written and capture references stay, for the run-time pass.
-    pub fn interpolate(&self, node: &mut Node, keep_escapes: bool, errors: &mut Vec<InterpError>) {
+    /// Replaces load-time references everywhere under `node`, which sits inside `nesting`
+    /// collections. With `keep_escapes`, `$${` stays as written and capture references stay,
+    /// for the run-time pass.
+    pub fn interpolate(&self, node: &mut Node, nesting: usize, keep_escapes: bool, errors: &mut Vec<InterpError>) {
         match &mut node.value {
-            Value::Seq(items) => items.iter_mut().for_each(|n| self.interpolate(n, keep_escapes, errors)),
+            Value::Seq(items) => items.iter_mut().for_each(|n| self.interpolate(n, nesting + 1, keep_escapes, errors)),
             Value::Map(entries) => {
                 for (k, v) in entries.iter_mut() {
-                    self.interpolate(k, keep_escapes, errors);
-                    self.interpolate(v, keep_escapes, errors);
+                    self.interpolate(k, nesting + 1, keep_escapes, errors);
+                    self.interpolate(v, nesting + 1, keep_escapes, errors);
                 }
             }
             Value::Str { text, plain } if text.contains('$') => {
                 let plain = *plain;
-                match self.resolve_str(text, plain, keep_escapes) {
+                match self.resolve_str(text, plain, keep_escapes, nesting, 0) {
                     Ok(Some(value)) => node.value = value,
                     Ok(None) => {}
                     Err((offset, message)) => errors.push(InterpError { node_loc: node.loc, offset, message }),
@@ -118,25 +166,55 @@ impl Scope<'_> {
         }
     }
 
-    fn resolve_str(&self, text: &str, plain: bool, keep_escapes: bool) -> Result<Option<Value>, (usize, String)> {
+    /// `defaults`: how many `:-` defaults this text is nested in.
+    fn resolve_str(
+        &self,
+        text: &str,
+        plain: bool,
+        keep_escapes: bool,
+        nesting: usize,
+        defaults: usize,
+    ) -> Result<Option<Value>, (usize, String)> {
+        if defaults > limits::MAX_DEFAULT_NESTING {
+            let message = format!(
+                "references are nested more than {} deep in defaults (`${{a:-${{b:-...}}}}`)",
+                limits::MAX_DEFAULT_NESTING
+            );
+            return Err((text.find("${").unwrap_or(0), message));
+        }
         let segments = parse(text).map_err(|m| (text.find("${").unwrap_or(0), m))?;
         let offset_of = |name: &str| text.find(&format!("{{{name}")).map_or(0, |i| i.saturating_sub(1));
         // A string that is one reference takes the referenced value with its type (YAML forces
         // quotes inside `{ }`, so quoting cannot be what decides).
         if let [Segment::Ref { name, env, default }] = segments.as_slice() {
-            {
-                match self.lookup(name, *env, default.as_deref()).map_err(|m| (offset_of(name), m))? {
-                    Some(Resolved::Node(n)) => return Ok(Some(n.value)),
-                    Some(Resolved::Text(t)) => return Ok(Some(resolve_plain(&t))),
-                    Some(Resolved::Default(d)) if !d.contains('$') => {
-                        return Ok(Some(resolve_plain(&d)));
+            let at = |m| (offset_of(name), m);
+            match self.lookup(name, *env, default.as_deref()).map_err(at)? {
+                Some(Resolved::Node(n)) => {
+                    let size = Size::of(n);
+                    if nesting + size.nesting > limits::MAX_NESTING {
+                        let message = format!(
+                            "`${{{name}}}` here would nest the file more than {} levels deep; a spec file allows at most {}",
+                            limits::MAX_NESTING,
+                            limits::MAX_NESTING
+                        );
+                        return Err(at(message));
                     }
-                    Some(Resolved::Default(d)) => {
-                        let resolved = self.resolve_str(&d, plain, keep_escapes)?;
-                        return Ok(Some(resolved.unwrap_or(Value::Str { text: d, plain: false })));
-                    }
-                    None => return Ok(None),
+                    self.budget.charge(size.nodes, size.bytes).map_err(at)?;
+                    return Ok(Some(n.value.clone()));
                 }
+                Some(Resolved::Text(t)) => {
+                    self.budget.charge(1, t.len()).map_err(at)?;
+                    return Ok(Some(resolve_plain(&t)));
+                }
+                Some(Resolved::Default(d)) if !d.contains('$') => {
+                    self.budget.charge(1, d.len()).map_err(at)?;
+                    return Ok(Some(resolve_plain(&d)));
+                }
+                Some(Resolved::Default(d)) => {
+                    let resolved = self.resolve_str(&d, plain, keep_escapes, nesting, defaults + 1)?;
+                    return Ok(Some(resolved.unwrap_or(Value::Str { text: d, plain: false })));
+                }
+                None => return Ok(None),
             }
         }
         let mut out = String::new();
@@ -146,13 +224,20 @@ impl Scope<'_> {
                 Segment::Lit(l) if keep_escapes => out.push_str(&l.replace("${", "$${")),
                 Segment::Lit(l) => out.push_str(l),
                 Segment::Ref { name, env, default } => {
-                    match self.lookup(name, *env, default.as_deref()).map_err(|m| (offset_of(name), m))? {
-                        Some(Resolved::Default(d)) => match self.resolve_str(&d, false, keep_escapes)? {
-                            Some(value) => out.push_str(&Node::new(value, Default::default()).scalar_text()),
-                            None => out.push_str(&d),
-                        },
+                    let at = |m| (offset_of(name), m);
+                    match self.lookup(name, *env, default.as_deref()).map_err(at)? {
+                        Some(Resolved::Default(d)) => {
+                            match self.resolve_str(&d, false, keep_escapes, nesting, defaults + 1)? {
+                                Some(value) => out.push_str(&Node::new(value, Default::default()).scalar_text()),
+                                None => out.push_str(&d),
+                            }
+                        }
                         Some(r) => {
+                            // Counted before it is written out: a collection becomes its JSON.
+                            let size = r.size();
+                            self.budget.charge(size.nodes, size.bytes).map_err(at)?;
                             let t = r.text();
+                            self.budget.charge(0, t.len().saturating_sub(size.bytes)).map_err(at)?;
                             out.push_str(&if keep_escapes { t.replace("${", "$${") } else { t });
                         }
                         None => {
@@ -168,7 +253,7 @@ impl Scope<'_> {
     }
 
     /// `Ok(None)`: a capture, left for run time.
-    fn lookup(&self, name: &str, env: bool, default: Option<&str>) -> Result<Option<Resolved>, String> {
+    fn lookup(&self, name: &str, env: bool, default: Option<&str>) -> Result<Option<Resolved<'_>>, String> {
         if env {
             return match ((self.env)(name), default) {
                 (Some(v), _) => Ok(Some(Resolved::Text(v))),
@@ -179,7 +264,7 @@ impl Scope<'_> {
             };
         }
         if let Some(node) = self.vars.get(name) {
-            return Ok(Some(Resolved::Node(node.clone())));
+            return Ok(Some(Resolved::Node(node)));
         }
         if self.captures.contains(name) || self.later_captures.contains(name) {
             if !self.allow_captures {
@@ -198,7 +283,8 @@ impl Scope<'_> {
             ));
         }
         let known = self.vars.keys().chain(self.captures.iter()).map(String::as_str);
-        Err(match crate::suggest::closest(name, known) {
+        let suggestion = if self.budget.may_suggest() { crate::suggest::closest(name, known) } else { None };
+        Err(match suggestion {
             Some(best) => format!("unknown variable `{name}`; did you mean `{best}`?"),
             None => format!(
                 "unknown variable `{name}`: define it under `vars:`, pass `--var {name}=...`, or capture it in an earlier test"
@@ -207,18 +293,25 @@ impl Scope<'_> {
     }
 }
 
-enum Resolved {
-    Node(Node),
+enum Resolved<'a> {
+    Node(&'a Node),
     Text(String),
     /// A default, itself a template that may hold references.
     Default(String),
 }
 
-impl Resolved {
+impl Resolved<'_> {
     fn text(&self) -> String {
         match self {
             Resolved::Node(n) => n.scalar_text(),
             Resolved::Text(t) | Resolved::Default(t) => t.clone(),
+        }
+    }
+
+    fn size(&self) -> Size {
+        match self {
+            Resolved::Node(n) => Size::of(n),
+            Resolved::Text(t) | Resolved::Default(t) => Size { nodes: 1, bytes: t.len(), nesting: 0 },
         }
     }
 }
@@ -312,6 +405,7 @@ mod tests {
             captures: ["model_id".to_string()].into(),
             later_captures: ["later".to_string()].into(),
             allow_captures: true,
+            budget: Box::leak(Box::default()),
         }
     }
 
@@ -320,7 +414,7 @@ mod tests {
         let s = scope(&env);
         let mut node = yaml(text).unwrap();
         let mut errors = vec![];
-        s.interpolate(&mut node, keep, &mut errors);
+        s.interpolate(&mut node, 0, keep, &mut errors);
         (node, errors)
     }
 

@@ -7,7 +7,9 @@
 use super::check::{self, Context, Problem};
 use super::de::{DeError, from_node_collecting};
 use super::diag::{Diagnostic, Source};
-use super::interp::{InterpError, Scope};
+use super::files::{self, Unreadable};
+use super::interp::{Budget, InterpError, Scope};
+use super::limits;
 use super::model::{SuiteFile, Test};
 use super::plan::{Plan, SuitePlan};
 use super::yaml::{self, Loc, Node, Value, resolve_plain};
@@ -30,89 +32,82 @@ pub struct LoadOptions<'a> {
     pub env: &'a dyn Fn(&str) -> Option<String>,
 }
 
+/// Why a set of spec files could not be loaded: every problem, and every secret value known at
+/// that point (from `--secret` and from the suites' `secrets:`), so that whoever prints the
+/// problems can mask the secrets a message quotes.
+#[derive(Debug)]
+pub struct SpecErrors {
+    pub diagnostics: Vec<Diagnostic>,
+    pub secrets: Vec<String>,
+}
+
 /// Loads every spec file under `paths` (directories are walked for *.yaml and *.yml, in name
 /// order). All problems of all files are returned together.
-pub fn load(paths: &[PathBuf], opts: &LoadOptions<'_>) -> Result<Plan, Vec<Diagnostic>> {
+pub fn load(paths: &[PathBuf], opts: &LoadOptions<'_>) -> Result<Plan, SpecErrors> {
     let mut plan = Plan::default();
     let mut diagnostics = vec![];
-    plan.secrets.extend(opts.secrets.iter().map(|(_, v)| v.clone()).filter(|v| !v.is_empty()));
+    let mut secrets: Vec<String> = opts.secrets.iter().map(|(_, v)| v.clone()).filter(|v| !v.is_empty()).collect();
     let mut suite_names: HashMap<String, String> = HashMap::new();
-    for file in spec_files(paths, &mut diagnostics) {
-        let text = match std::fs::read_to_string(&file) {
+    let mut path_problems = vec![];
+    let files = files::spec_files(paths, &mut path_problems);
+    diagnostics.extend(path_problems.into_iter().map(|p| file_problem(&p.path, p.message)));
+    for file in files {
+        let text = match files::read_text(&file) {
             Ok(t) => t,
-            Err(e) => {
-                diagnostics.push(file_problem(&file, format!("cannot read this file: {e}")));
+            Err(Unreadable { message, at: None }) => {
+                diagnostics.push(file_problem(&file, message));
+                continue;
+            }
+            Err(Unreadable { message, at: Some((loc, text)) }) => {
+                let source = Arc::new(Source { path: file.display().to_string(), text });
+                diagnostics.push(Diagnostic::new(&source, loc, message));
                 continue;
             }
         };
         let source = Arc::new(Source { path: file.display().to_string(), text });
         match load_suite(&source, opts) {
-            Ok((suite, secrets)) => {
+            Ok((suite, suite_secrets)) => {
                 if let Some(other) = suite_names.insert(suite.name.clone(), source.path.clone()) {
                     let message =
                         format!("suite `{}` is also defined in {other}; suite names must be unique", suite.name);
                     diagnostics.push(Diagnostic::new(&source, Loc { line: 1, col: 1 }, message));
                 }
-                plan.secrets.extend(secrets);
+                secrets.extend(suite_secrets);
                 plan.suites.push(suite);
             }
-            Err(mut d) => diagnostics.append(&mut d),
-        }
-    }
-    if diagnostics.is_empty() { Ok(plan) } else { Err(diagnostics) }
-}
-
-fn spec_files(paths: &[PathBuf], diagnostics: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
-    let mut files = vec![];
-    for path in paths {
-        if path.is_dir() {
-            let before = files.len();
-            walk(path, &mut files);
-            files[before..].sort();
-            if files.len() == before {
-                diagnostics.push(file_problem(path, "this directory holds no *.yaml or *.yml file".into()));
+            Err(mut e) => {
+                diagnostics.append(&mut e.diagnostics);
+                secrets.append(&mut e.secrets);
             }
-        } else if path.exists() {
-            files.push(path.clone());
-        } else {
-            diagnostics.push(file_problem(path, "no such file or directory".into()));
         }
     }
-    let mut seen = HashSet::new();
-    files.retain(|f| seen.insert(f.clone()));
-    files
-}
-
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            walk(&path, files);
-        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
-            files.push(path);
-        }
+    if diagnostics.is_empty() {
+        plan.secrets = secrets;
+        Ok(plan)
+    } else {
+        Err(SpecErrors { diagnostics, secrets })
     }
 }
 
+/// A problem with a whole file or directory: no position, no text to show.
 fn file_problem(path: &Path, message: String) -> Diagnostic {
     let source = Arc::new(Source { path: path.display().to_string(), text: String::new() });
-    Diagnostic::new(&source, Loc::default(), message)
+    Diagnostic::whole_file(&source, message)
 }
 
 /// One file → its suite and the secret values it defines.
-pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(SuitePlan, Vec<String>), Vec<Diagnostic>> {
+pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(SuitePlan, Vec<String>), SpecErrors> {
     let diag = |(loc, message): Problem| Diagnostic::new(source, loc, message);
-    let mut root = yaml::parse(&source.text).map_err(|e| vec![diag((e.loc, e.message))])?;
+    let fail = |problem: Problem| SpecErrors { diagnostics: vec![diag(problem)], secrets: vec![] };
+    let mut root = yaml::parse(&source.text).map_err(|e| fail((e.loc, e.message)))?;
     if !matches!(root.value, Value::Map(_)) {
         let message = "a spec file is a mapping with at least `suite:` and `tests:`";
-        return Err(vec![diag((root.loc, message.into()))]);
+        return Err(fail((root.loc, message.into())));
     }
     let mut problems: Vec<Problem> = vec![];
     let mut interp_errors: Vec<InterpError> = vec![];
-    let (vars, secrets) = resolve_vars(&root, opts, &mut interp_errors);
+    let budget = Budget::default();
+    let (vars, secrets) = resolve_vars(&root, opts, &budget, &mut interp_errors);
 
     let test_nodes = match root.get_mut("tests").map(|t| std::mem::replace(&mut t.value, Value::Seq(vec![]))) {
         Some(Value::Seq(items)) => items,
@@ -144,16 +139,22 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
         })
         .collect();
     let all_captures: BTreeSet<String> = captures_by_test.iter().flatten().cloned().collect();
-    let mut scope =
-        Scope { vars, env: opts.env, captures: BTreeSet::new(), later_captures: all_captures, allow_captures: false };
+    let mut scope = Scope {
+        vars,
+        env: opts.env,
+        captures: BTreeSet::new(),
+        later_captures: all_captures,
+        allow_captures: false,
+        budget: &budget,
+    };
 
     // Defaults end up in requests, which are rendered again at run time: keep escapes.
     if let Some(defaults) = root.get_mut("defaults") {
-        scope.interpolate(defaults, true, &mut interp_errors);
+        scope.interpolate(defaults, 1, true, &mut interp_errors);
     }
     for key in ["suite", "description"] {
         if let Some(n) = root.get_mut(key) {
-            scope.interpolate(n, false, &mut interp_errors);
+            scope.interpolate(n, 1, false, &mut interp_errors);
         }
     }
     let mut tests = test_nodes;
@@ -168,13 +169,17 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
                 if key.as_str() == Some("steps") {
                     scope.captures.extend(own_steps.iter().cloned());
                 }
-                scope.interpolate(value, late, &mut interp_errors);
+                // Inside the file's mapping, the `tests` list and the test's mapping.
+                scope.interpolate(value, 3, late, &mut interp_errors);
                 scope.captures = before;
             }
         }
         scope.captures.extend(captures_by_test[i].iter().cloned());
         scope.later_captures.retain(|c| !scope.captures.contains(c));
     }
+    // Finding a column reads the line: only for the problems that will be shown.
+    let unshown_interp_errors = interp_errors.len().saturating_sub(limits::MAX_PROBLEMS + 1);
+    interp_errors.truncate(limits::MAX_PROBLEMS + 1);
     problems.extend(interp_errors.into_iter().map(|e| (offset_loc(source, e.node_loc, e.offset), e.message)));
 
     let mut decode_errors = vec![];
@@ -182,7 +187,7 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
     let defaults = suite.as_ref().map(|s| &s.defaults);
     let timeout = match defaults.and_then(|d| d.timeout.as_ref()) {
         _ if opts.timeout.is_some() => opts.timeout.unwrap_or(DEFAULT_TIMEOUT),
-        Some(t) => check::duration(t, &mut problems).unwrap_or(DEFAULT_TIMEOUT),
+        Some(t) => check::positive_duration(t, &mut problems).unwrap_or(DEFAULT_TIMEOUT),
         None => DEFAULT_TIMEOUT,
     };
     let headers: Vec<(String, String)> =
@@ -228,7 +233,14 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
             let lines_with_other: HashSet<usize> =
                 problems.iter().filter(|(_, m)| m != check::NO_OPERATOR).map(|(l, _)| l.line).collect();
             problems.retain(|(l, m)| m != check::NO_OPERATOR || !lines_with_other.contains(&l.line));
-            Err(problems.into_iter().map(diag).collect())
+            let more = problems.len().saturating_sub(limits::MAX_PROBLEMS) + unshown_interp_errors;
+            problems.truncate(limits::MAX_PROBLEMS);
+            let mut diagnostics: Vec<Diagnostic> = problems.into_iter().map(diag).collect();
+            if more > 0 {
+                let message = format!("and {more} more problems in this file, not shown");
+                diagnostics.push(Diagnostic::whole_file(source, message));
+            }
+            Err(SpecErrors { diagnostics, secrets })
         }
     }
 }
@@ -237,6 +249,7 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
 fn resolve_vars(
     root: &Node,
     opts: &LoadOptions<'_>,
+    budget: &Budget,
     errors: &mut Vec<InterpError>,
 ) -> (HashMap<String, Node>, Vec<String>) {
     let cli = |(k, v): &(String, String)| (k.clone(), Node::new(resolve_plain(v), Loc::default()));
@@ -247,6 +260,7 @@ fn resolve_vars(
         captures: BTreeSet::new(),
         later_captures: BTreeSet::new(),
         allow_captures: false,
+        budget,
     };
     let mut secrets = vec![];
     for section in ["secrets", "vars"] {
@@ -255,11 +269,21 @@ fn resolve_vars(
         };
         for (key, value) in entries {
             let name = key.scalar_text();
+            if section == "secrets" {
+                // A literal secret stays secret even when the command line replaces it.
+                let literal = value.scalar_text();
+                if matches!(value.value, Value::Str { .. }) && !literal.is_empty() && !literal.contains("${") {
+                    secrets.push(literal);
+                }
+                if let Some(given) = overridden.get(&name) {
+                    secrets.push(given.scalar_text());
+                }
+            }
             if overridden.contains_key(&name) {
                 continue;
             }
             let mut value = value.clone();
-            scope.interpolate(&mut value, false, errors);
+            scope.interpolate(&mut value, 2, false, errors);
             if section == "secrets" {
                 let text = value.scalar_text();
                 if !text.is_empty() && value.value != Value::Null {
@@ -288,5 +312,168 @@ fn offset_loc(source: &Source, loc: Loc, offset: usize) -> Loc {
             Loc { line: loc.line, col: loc.col + quote + offset }
         }
         _ => loc,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    /// Loads one spec text; the problems' messages on failure.
+    pub(crate) fn load_text(text: &str) -> Result<SuitePlan, Vec<String>> {
+        let opts = LoadOptions { vars: &[], secrets: &[], base_url: None, timeout: None, env: &no_env };
+        let source = Arc::new(Source { path: "t.yaml".into(), text: text.into() });
+        load_suite(&source, &opts)
+            .map(|(s, _)| s)
+            .map_err(|e| e.diagnostics.iter().map(|d| format!("{}:{}: {}", d.loc.line, d.loc.col, d.message)).collect())
+    }
+
+    const TEST: &str = "tests:\n  - name: t\n    request: { GET: \"http://127.0.0.1:9/${v40}\" }\n";
+
+    #[test]
+    fn variables_that_double_each_other_are_bounded() {
+        let mut text = String::from("suite: s\nvars:\n  v0: xxxxxxxxxxxxxxxx\n");
+        for i in 1..=40 {
+            text.push_str(&format!("  v{i}: \"${{v{}}}${{v{}}}\"\n", i - 1, i - 1));
+        }
+        text.push_str(TEST);
+        let e = load_text(&text).unwrap_err();
+        assert!(e.iter().any(|m| m.contains("references expand this file beyond")), "{e:?}");
+    }
+
+    #[test]
+    fn whole_references_to_collections_are_bounded_in_size_and_nesting() {
+        // Each variable holds the previous one twice: 2^40 nodes if nothing stops it.
+        let mut text = String::from("suite: s\nvars:\n  v0: [x]\n");
+        for i in 1..=40 {
+            text.push_str(&format!("  v{i}: [\"${{v{}}}\", \"${{v{}}}\"]\n", i - 1, i - 1));
+        }
+        text.push_str(TEST);
+        let e = load_text(&text).unwrap_err();
+        assert!(e.iter().any(|m| m.contains("references expand this file beyond")), "{e:?}");
+        // Each variable nests the previous one a level deeper.
+        let mut text = String::from("suite: s\nvars:\n  v0: [x]\n");
+        for i in 1..=200 {
+            text.push_str(&format!("  v{i}: [\"${{v{}}}\"]\n", i - 1));
+        }
+        text.push_str(TEST);
+        let e = load_text(&text).unwrap_err();
+        assert!(e.iter().any(|m| m.contains("would nest the file more than 128 levels")), "{e:?}");
+    }
+
+    #[test]
+    fn defaults_nested_in_defaults_are_bounded() {
+        let deep = "${env.NOPE:-".repeat(10_000) + "x" + &"}".repeat(10_000);
+        let text = format!("suite: s\nvars:\n  a: \"{deep}\"\n{TEST}");
+        let e = load_text(&text).unwrap_err();
+        assert!(e.iter().any(|m| m.contains("nested more than 16 deep in defaults")), "{e:?}");
+    }
+
+    #[test]
+    fn extreme_durations_rates_and_counts_are_spec_errors() {
+        let cases = [
+            ("request: { GET: /x, timeout: 10000000000000000000s }", "too long a duration"),
+            ("request: { GET: /x, timeout: 0s }", "longer than zero"),
+            ("request: { GET: /x, idle_timeout: 0ms }", "longer than zero"),
+            ("request: { GET: /x, timeout: 1e400s }", "without an exponent"),
+            ("request: { GET: /x, timeout: -5s }", "not a duration"),
+            ("request: { GET: /x }\n    load: { requests: 5, rate: 1e-20/s }", "out of range"),
+            ("request: { GET: /x }\n    load: { requests: 5, rate: 1e9/s }", "out of range"),
+            ("request: { GET: /x }\n    load: { requests: 5, rate: inf/s }", "not a rate"),
+            ("request: { GET: /x }\n    load: { requests: 5, rate: NaN }", "not a rate"),
+            ("request: { GET: /x }\n    load: { duration: 0s }", "longer than zero"),
+            ("request: { GET: /x }\n    load: { requests: 9223372036854775807 }", "at most 1000000000"),
+            (
+                "request: { GET: /x }\n    load: { requests: 5, concurrency: 9223372036854775807 }",
+                "between 1 and 10000",
+            ),
+            ("request: { GET: /x }\n    repeat: 9223372036854775807", "between 1 and 1000000000"),
+            ("request: { GET: /x }\n    soak: { duration: 1000h, interval: 1s }", "too long a duration"),
+            ("request: { GET: /x }\n    soak: { duration: 1h, concurrency: 10000000 }", "between 1 and 1000000"),
+            ("request: { GET: /x }\n    soak: { duration: 1h, interval: 1s, window: 0s }", "longer than zero"),
+            ("request: { GET: /x }\n    expect: { json: { $.a: { lt: 1e400 } } }", "needs a finite number"),
+            ("request: { GET: /x }\n    expect: { json: { $.a: { gte: .inf } } }", "needs a finite number"),
+            ("request: { GET: /x }\n    expect: { latency: < 1e400 }", "not a finite number"),
+            ("steps: [ { wait_until: { timeout: 10000000000000000000s, request: { GET: /x } } } ]", "too long"),
+            ("steps: [ { wait_until: { timeout: 5s, every: 0s, request: { GET: /x } } } ]", "longer than zero"),
+            ("steps: [ { sleep: 1e400s } ]", "without an exponent"),
+            ("steps: [ { exec: { command: [true], timeout: 0s } } ]", "longer than zero"),
+        ];
+        for (test, expected) in cases {
+            let text =
+                format!("suite: s\ndefaults: {{ base_url: http://127.0.0.1:9 }}\ntests:\n  - name: t\n    {test}\n");
+            let e = load_text(&text).expect_err(test);
+            assert!(e.iter().any(|m| m.contains(expected)), "{test}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_known_even_when_loading_fails() {
+        let env = |n: &str| (n == "API_KEY").then(|| "from-env-123".to_string());
+        let given = [("cli".to_string(), "from-cli-456".to_string())];
+        let overridden = [("literal".to_string(), "replaced".to_string())];
+        let opts = LoadOptions { vars: &overridden, secrets: &given, base_url: None, timeout: None, env: &env };
+        let text = "suite: s\nsecrets:\n  literal: lit-789\n  key: ${env.API_KEY}\ntests:\n  - name: t\n    request: { GET: /x, timeout: lit-789 }\n";
+        let dir = std::env::temp_dir().join(format!("llmspec-secrets-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.yaml");
+        std::fs::write(&path, text).unwrap();
+        let e = load(&[path], &opts).unwrap_err();
+        let _ = std::fs::remove_dir_all(&dir);
+        for secret in ["from-cli-456", "lit-789", "from-env-123", "replaced"] {
+            assert!(e.secrets.iter().any(|s| s == secret), "{secret} missing from {:?}", e.secrets);
+        }
+        assert!(!e.diagnostics.is_empty());
+    }
+
+    #[test]
+    fn many_problems_are_cut_short() {
+        // Each unknown reference would be compared with every variable for a suggestion.
+        let vars: String = (0..5_000).map(|i| format!("  variable_{i}: {i}\n")).collect();
+        let refs: String = (0..5_000).map(|i| format!("\"${{unknown_{i}}}\", ")).collect();
+        let text = format!(
+            "suite: s\nvars:\n{vars}tests:\n  - name: t\n    request: {{ GET: http://127.0.0.1:9/, json: [{refs}] }}\n"
+        );
+        let e = load_text(&text).unwrap_err();
+        assert_eq!(e.len(), limits::MAX_PROBLEMS + 1, "{:?}", &e[..3]);
+        assert!(e[limits::MAX_PROBLEMS].contains("and 4900 more problems in this file"), "{e:?}");
+    }
+
+    #[test]
+    fn requirements_are_checked_when_the_spec_is_loaded() {
+        let spec = |require: &str| {
+            format!(
+                "suite: s\nvars: {{ big: 9, word: abc }}\ntests:\n  - name: p\n    request: {{ GET: http://127.0.0.1:9/ }}\n    capture: {{ window: $.w }}\n  - name: t\n    require: [{require}]\n    request: {{ GET: http://127.0.0.1:9/ }}\n"
+            )
+        };
+        for bad in [
+            "\"${window} >\"",
+            "\"${window}\"",
+            "\"> 5\"",
+            "\"${window} => 5\"",
+            "\"${window} > ${window}\"",
+            "\"${window} > 5s\"",
+            "\"${window} > inf\"",
+            "\"${word} > 5\"",
+            "\"x${window} > 5\"",
+            "\"${window} ~ 5\"",
+            "true",
+        ] {
+            let e = load_text(&spec(bad)).expect_err(bad);
+            assert!(e.iter().any(|m| m.contains("requirement `")), "{bad}: {e:?}");
+        }
+        let plan = load_text(&spec("\"${window} >= 70000\", \"${big} != 1\"")).unwrap();
+        let r = &plan.tests[1].require;
+        assert_eq!((r[0].value.as_str(), r[0].bound_text.as_str()), ("${window}", ">= 70000"));
+        let captures = HashMap::from([("window".to_string(), serde_json::json!(4096))]);
+        assert_eq!(r[0].evaluate(&captures), Ok((false, "4096 >= 70000".to_string())));
+        assert_eq!(r[1].evaluate(&captures), Ok((true, "9 != 1".to_string())));
+        let text = HashMap::from([("window".to_string(), serde_json::json!("big"))]);
+        assert!(r[0].evaluate(&text).unwrap_err().contains("not a number"));
+        assert!(r[0].evaluate(&HashMap::new()).unwrap_err().contains("has no value"));
     }
 }

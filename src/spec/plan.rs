@@ -1,11 +1,13 @@
 //! The checked spec: everything parsed, compiled and resolved, ready to run.
 
+use super::compare::Comparison;
 use super::diag::Source;
 use super::yaml::Loc;
 use crate::expect::threshold::Threshold;
 use crate::expect::{ExpectPlan, JsonQuery};
 pub use crate::spec::model::Arrival;
 use regex::Regex;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,8 +32,8 @@ pub struct TestPlan {
     pub loc: Loc,
     pub tags: Vec<String>,
     pub skip: Option<String>,
-    /// Conditions checked just before the test runs (may hold `${...}` references).
-    pub require: Vec<(Loc, String)>,
+    /// Conditions checked just before the test runs.
+    pub require: Vec<Requirement>,
     pub advisory: bool,
     /// The request and its expectations (absent for a test made of steps).
     pub exchange: Option<Exchange>,
@@ -150,7 +152,7 @@ impl TestPlan {
                 _ => {}
             }
         }
-        texts.extend(self.require.iter().map(|(_, r)| r.as_str()));
+        texts.extend(self.require.iter().map(|r| r.value.as_str()));
         let mut names = std::collections::BTreeSet::new();
         let mut add = |t: &str| {
             for seg in crate::spec::interp::parse(t).unwrap_or_default() {
@@ -195,6 +197,32 @@ impl LoadPlan {
             fit_after: None,
             soak: false,
         }
+    }
+}
+
+/// A `require` condition, `<value> <op> <number>`, checked when the spec was loaded: only
+/// its value can wait for run time, as a number or one `${capture}` reference.
+#[derive(Debug, Clone)]
+pub struct Requirement {
+    pub loc: Loc,
+    /// As written (after load-time variables), for the skip reason.
+    pub text: String,
+    /// A number, or one `${capture}` reference.
+    pub value: String,
+    /// The comparison as written, e.g. `> 70000`.
+    pub bound_text: String,
+    pub bound: Comparison,
+}
+
+impl Requirement {
+    /// Whether the condition holds, with the condition as evaluated (`4096 > 70000`); an error
+    /// when the value cannot be known (its capture is missing or not a number).
+    pub fn evaluate(&self, captures: &HashMap<String, serde_json::Value>) -> Result<(bool, String), String> {
+        let rendered = crate::spec::interp::render_str(&self.value, captures)?;
+        let value = rendered.trim().parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| {
+            format!("`{}` is `{}`, not a number", self.value, crate::text::trim_middle(&rendered, 100))
+        })?;
+        Ok((self.bound.holds(value), format!("{} {}", rendered.trim(), self.bound_text)))
     }
 }
 

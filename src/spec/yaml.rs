@@ -4,8 +4,9 @@
 //! (interpolation, typed decoding, semantic checks) can point at the exact line and column of a
 //! value, and so that one bad test does not hide the errors of the next one.
 
+use super::limits;
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// A position in a spec file: 1-based line and column.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -120,29 +121,91 @@ pub struct SyntaxError {
 }
 
 /// Parses one YAML document. An empty file gives a null node.
+///
+/// The tree is bounded (see [`limits`]): nesting, node count and text after alias expansion.
+/// Crossing a bound is a syntax error at the node, alias or anchor that crosses it, and parsing
+/// stops there, so a hostile file costs no more than the bounds allow.
 pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     let mut builder = Builder::default();
     for event in Parser::new_from_str(text) {
-        let (event, span) = event.map_err(|e| SyntaxError {
-            loc: Loc { line: e.marker().line(), col: e.marker().col() + 1 },
-            message: e.info().to_string(),
+        let (event, span) = event.map_err(|e| {
+            let loc = Loc { line: e.marker().line(), col: e.marker().col() + 1 };
+            // The parser has a nesting bound of its own, lower than ours for some constructs.
+            let message =
+                if e.info() == "recursion limit exceeded" { too_deep("this collection") } else { e.info().to_string() };
+            SyntaxError { loc, message }
         })?;
         builder.push(event, span)?;
     }
     Ok(builder.root.unwrap_or(Node::new(Value::Null, Loc { line: 1, col: 1 })))
 }
 
-enum Open {
-    Seq(Node, usize),
-    Map(Node, usize, Option<Node>),
+/// What a subtree costs: its nodes, its scalar bytes, and how many collections deep it goes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Size {
+    pub nodes: usize,
+    pub bytes: usize,
+    pub nesting: usize,
+}
+
+impl Size {
+    /// Measures a tree without recursion (the tree may come from anywhere).
+    pub fn of(node: &Node) -> Size {
+        let mut size = Size::default();
+        let mut stack = vec![(node, 0usize)];
+        while let Some((n, depth)) = stack.pop() {
+            size.nodes += 1;
+            match &n.value {
+                Value::Str { text, .. } => size.bytes += text.len(),
+                Value::Seq(items) => {
+                    size.nesting = size.nesting.max(depth + 1);
+                    stack.extend(items.iter().map(|i| (i, depth + 1)));
+                }
+                Value::Map(entries) => {
+                    size.nesting = size.nesting.max(depth + 1);
+                    for (k, v) in entries {
+                        stack.push((k, depth + 1));
+                        stack.push((v, depth + 1));
+                    }
+                }
+                _ => {}
+            }
+        }
+        size
+    }
+}
+
+/// A mapping key as compared for duplicates: `a` and `'a'` are the same key.
+fn key_identity(key: &Node) -> String {
+    match &key.value {
+        Value::Str { text, .. } => format!("s{text}"),
+        Value::Seq(_) | Value::Map(_) => format!("c{}", key.to_json()),
+        _ => format!("{}{}", key.kind(), key.scalar_text()),
+    }
+}
+
+struct Frame {
+    node: Node,
+    anchor: usize,
+    /// Nodes and bytes counted before this collection began.
+    nodes_before: usize,
+    bytes_before: usize,
+    /// Deepest nesting among the children completed so far.
+    inner_nesting: usize,
+    /// Mappings: the key waiting for its value, and the keys seen.
+    pending_key: Option<Node>,
+    keys: HashSet<String>,
 }
 
 #[derive(Default)]
 struct Builder {
-    stack: Vec<Open>,
-    anchors: HashMap<usize, Node>,
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, (Node, Size)>,
     root: Option<Node>,
     documents: usize,
+    /// Everything built so far, aliases and stored anchors included.
+    nodes: usize,
+    bytes: usize,
 }
 
 impl Builder {
@@ -159,33 +222,41 @@ impl Builder {
                 }
             }
             Event::Scalar(text, style, anchor, tag) => {
+                let size = Size { nodes: 1, bytes: text.len(), nesting: 0 };
+                self.charge(size, loc, "this value")?;
                 let value = if style == ScalarStyle::Plain && tag.is_none() {
                     resolve_plain(&text)
                 } else {
                     Value::Str { text: text.into_owned(), plain: false }
                 };
-                self.complete(Node::new(value, loc), anchor)?;
+                self.complete(Node::new(value, loc), anchor, size)?;
             }
             Event::Alias(id) => {
-                let node = self
+                let size = self
                     .anchors
                     .get(&id)
-                    .cloned()
+                    .map(|(_, s)| *s)
                     .ok_or(SyntaxError { loc, message: "this alias names no anchor defined before it".into() })?;
-                self.complete(Node { loc, ..node }, 0)?;
-            }
-            Event::SequenceStart(anchor, _) => self.stack.push(Open::Seq(Node::new(Value::Seq(vec![]), loc), anchor)),
-            Event::MappingStart(anchor, _) => {
-                self.stack.push(Open::Map(Node::new(Value::Map(vec![]), loc), anchor, None))
-            }
-            Event::SequenceEnd => {
-                if let Some(Open::Seq(node, anchor)) = self.stack.pop() {
-                    self.complete(node, anchor)?;
+                if self.stack.len() + size.nesting > limits::MAX_NESTING {
+                    return Err(SyntaxError { loc, message: too_deep("this alias") });
                 }
+                // Counted before it is copied: the copy is what a bomb would blow up.
+                self.charge(size, loc, "this alias")?;
+                let node = self.anchors.get(&id).map(|(n, _)| Node { loc, ..n.clone() });
+                let node =
+                    node.ok_or(SyntaxError { loc, message: "this alias names no anchor defined before it".into() })?;
+                self.complete(node, 0, size)?;
             }
-            Event::MappingEnd => {
-                if let Some(Open::Map(node, anchor, _)) = self.stack.pop() {
-                    self.complete(node, anchor)?;
+            Event::SequenceStart(anchor, _) => self.open(Value::Seq(vec![]), anchor, loc)?,
+            Event::MappingStart(anchor, _) => self.open(Value::Map(vec![]), anchor, loc)?,
+            Event::SequenceEnd | Event::MappingEnd => {
+                if let Some(frame) = self.stack.pop() {
+                    let size = Size {
+                        nodes: self.nodes - frame.nodes_before,
+                        bytes: self.bytes - frame.bytes_before,
+                        nesting: frame.inner_nesting + 1,
+                    };
+                    self.complete(frame.node, frame.anchor, size)?;
                 }
             }
             _ => {}
@@ -193,34 +264,85 @@ impl Builder {
         Ok(())
     }
 
-    fn complete(&mut self, node: Node, anchor: usize) -> Result<(), SyntaxError> {
-        if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+    fn open(&mut self, value: Value, anchor: usize, loc: Loc) -> Result<(), SyntaxError> {
+        if self.stack.len() >= limits::MAX_NESTING {
+            return Err(SyntaxError { loc, message: too_deep("this collection") });
         }
-        match self.stack.last_mut() {
-            None => self.root = Some(node),
-            Some(Open::Seq(seq, _)) => {
-                if let Value::Seq(items) = &mut seq.value {
-                    items.push(node);
-                }
-            }
-            Some(Open::Map(map, _, pending)) => match pending.take() {
-                None => *pending = Some(node),
-                Some(key) => {
-                    if let Value::Map(entries) = &mut map.value {
-                        if entries.iter().any(|(k, _)| k.value == key.value) {
-                            return Err(SyntaxError {
-                                loc: key.loc,
-                                message: format!("duplicate key `{}`", key.scalar_text()),
-                            });
-                        }
-                        entries.push((key, node));
-                    }
-                }
-            },
+        let (nodes_before, bytes_before) = (self.nodes, self.bytes);
+        self.charge(Size { nodes: 1, bytes: 0, nesting: 1 }, loc, "this collection")?;
+        self.stack.push(Frame {
+            node: Node::new(value, loc),
+            anchor,
+            nodes_before,
+            bytes_before,
+            inner_nesting: 0,
+            pending_key: None,
+            keys: HashSet::new(),
+        });
+        Ok(())
+    }
+
+    /// Counts what `what` adds to the tree, refusing it when a bound is crossed.
+    fn charge(&mut self, size: Size, loc: Loc, what: &str) -> Result<(), SyntaxError> {
+        self.nodes = self.nodes.saturating_add(size.nodes);
+        self.bytes = self.bytes.saturating_add(size.bytes);
+        let expands = if what == "this alias" || what == "this anchor" { " (aliases copy what they name)" } else { "" };
+        if self.nodes > limits::MAX_NODES {
+            let message = format!(
+                "{what} makes the file larger than {} YAML nodes{expands}; a spec file may hold at most {}",
+                limits::MAX_NODES,
+                limits::MAX_NODES
+            );
+            return Err(SyntaxError { loc, message });
+        }
+        if self.bytes > limits::MAX_TEXT_BYTES {
+            let message = format!(
+                "{what} makes the file's text longer than {} MiB{expands}; a spec file may hold at most {} MiB of text",
+                limits::MAX_TEXT_BYTES >> 20,
+                limits::MAX_TEXT_BYTES >> 20
+            );
+            return Err(SyntaxError { loc, message });
         }
         Ok(())
     }
+
+    fn complete(&mut self, node: Node, anchor: usize, size: Size) -> Result<(), SyntaxError> {
+        if anchor != 0 {
+            // The anchor keeps its own copy of the node: that copy counts too.
+            self.charge(size, node.loc, "this anchor")?;
+            self.anchors.insert(anchor, (node.clone(), size));
+        }
+        let Some(frame) = self.stack.last_mut() else {
+            self.root = Some(node);
+            return Ok(());
+        };
+        frame.inner_nesting = frame.inner_nesting.max(size.nesting);
+        match &mut frame.node.value {
+            Value::Seq(items) => items.push(node),
+            Value::Map(entries) => match frame.pending_key.take() {
+                None => frame.pending_key = Some(node),
+                Some(key) => {
+                    if !frame.keys.insert(key_identity(&key)) {
+                        return Err(SyntaxError {
+                            loc: key.loc,
+                            message: format!("duplicate key `{}`", key.scalar_text()),
+                        });
+                    }
+                    entries.push((key, node));
+                }
+            },
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+fn too_deep(what: &str) -> String {
+    format!(
+        "{what} is nested more than {} levels deep; a spec file allows at most {} levels of lists and mappings",
+        limits::MAX_NESTING,
+        limits::MAX_NESTING
+    )
 }
 
 /// YAML 1.2 core-schema resolution of an unquoted scalar.
@@ -294,5 +416,73 @@ mod tests {
         assert_eq!(n.get("b").unwrap().value, Value::Int(100));
         assert_eq!(n.get("c").unwrap().value, Value::Float(1000.0));
         assert!(matches!(n.get("d").unwrap().value, Value::Str { .. }));
+    }
+
+    /// "Billion laughs": each level names the previous one ten times.
+    pub fn alias_bomb(levels: usize) -> String {
+        let mut text = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for i in 1..levels {
+            let p = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        text
+    }
+
+    #[test]
+    fn an_alias_bomb_stops_at_the_alias_that_crosses_the_bound() {
+        let e = parse(&alias_bomb(9)).unwrap_err();
+        assert!(e.message.contains("this alias makes the file larger than 250000 YAML nodes"), "{e:?}");
+        // 10 + 110 + 1110 + 11110 + 111110 nodes fit; the sixth level's aliases do not.
+        assert_eq!(e.loc.line, 6, "{e:?}");
+    }
+
+    #[test]
+    fn a_bomb_of_long_strings_is_bounded_by_its_text() {
+        let long = "x".repeat(1 << 20);
+        let text = format!("a: &a {long}\nb: [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n");
+        let e = parse(&text).unwrap_err();
+        assert!(e.message.contains("text longer than 16 MiB"), "{e:?}");
+        assert_eq!(e.loc.line, 2);
+    }
+
+    #[test]
+    fn anchors_count_what_they_keep() {
+        // Nested anchors each keep a copy of everything inside them.
+        let open: String = (0..120).map(|i| format!("&n{i} [")).collect();
+        let text = format!("{open}{}{}", vec!["x"; 5000].join(", "), "]".repeat(120));
+        let e = parse(&text).unwrap_err();
+        assert!(e.message.contains("this anchor makes the file larger"), "{e:?}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_any_stack_runs_out() {
+        let block: String = (0..2000).map(|i| format!("{}a:\n", " ".repeat(i))).collect();
+        for text in ["[".repeat(100_000), "{".repeat(100_000), "- ".repeat(100_000), block] {
+            let e = parse(&text).unwrap_err();
+            assert!(e.message.contains("nested more than 128 levels"), "{e:?}");
+        }
+        let ok = "[".repeat(128) + &"]".repeat(128);
+        assert!(parse(&ok).is_ok());
+        assert!(parse(&("[".repeat(129) + &"]".repeat(129))).is_err());
+    }
+
+    #[test]
+    fn aliases_cannot_nest_deeper_than_the_limit() {
+        // A 100-deep anchor used 100 levels down would be 200 deep.
+        let deep = "[".repeat(100) + &"]".repeat(100);
+        let text = format!("a: &d {deep}\nb: {}*d{}\n", "[".repeat(100), "]".repeat(100));
+        let e = parse(&text).unwrap_err();
+        assert!(e.message.contains("this alias is nested more than 128"), "{e:?}");
+        assert_eq!(e.loc.line, 2);
+    }
+
+    #[test]
+    fn many_keys_are_checked_for_duplicates_in_linear_time() {
+        let text: String = (0..100_000).map(|i| format!("k{i}: {i}\n")).collect();
+        assert!(parse(&text).is_ok());
+        let e = parse("a: 1\n'a': 2\n").unwrap_err();
+        assert!(e.message.contains("duplicate key `a`"), "{e:?}");
     }
 }

@@ -15,5 +15,7 @@ mod secrets;
 mod seed_pack;
 mod soak;
 mod spec_errors;
+mod spec_fuzz;
+mod spec_limits;
 mod streaming;
 mod transport;

@@ -1,0 +1,50 @@
+//! Bounds on what one spec file may cost to load.
+//!
+//! A spec file comes from a person we trust to send requests, but a broken or hostile file must
+//! still end in a clear error, never in a crash, a hang or an exhausted machine. Every bound
+//! here is far above what a real suite needs (the largest spec under `specs/` is a few hundred
+//! lines) and low enough that loading stays within a few hundred MB of memory.
+
+use std::time::Duration;
+
+/// Largest spec (or schema) file read. Long prompts written inline are the biggest legitimate
+/// content; 8 MiB holds thousands of them, and the tree built from a file is a small multiple
+/// of its size, so memory stays bounded before any other limit applies.
+pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Most nested collections on any path of the tree, aliases and `${...}` included. Loading
+/// recurses over the tree (building, decoding, interpolation, checks, JSON conversion); 128
+/// levels keeps every stage far from the end of a 2 MiB thread stack, and is the depth that
+/// serde_json itself accepts.
+pub const MAX_NESTING: usize = 128;
+
+/// Most nodes (scalars and collections) in a file's tree after aliases and `${...}` are
+/// expanded. Aliases copy what they name, so a few hundred bytes of YAML can otherwise stand
+/// for billions of nodes ("billion laughs").
+pub const MAX_NODES: usize = 250_000;
+
+/// Most bytes of scalar text in a file's tree after aliases and `${...}` are expanded: twice
+/// the largest file, so a file may reuse its own text but not multiply it.
+pub const MAX_TEXT_BYTES: usize = 2 * MAX_FILE_BYTES as usize;
+
+/// Nesting of `${...:-default}` inside defaults, e.g. `${env.A:-${env.B:-x}}`.
+pub const MAX_DEFAULT_NESTING: usize = 16;
+
+/// Problems reported for one file; the rest are counted in one last message.
+pub const MAX_PROBLEMS: usize = 100;
+
+/// Longest duration accepted anywhere (timeouts, soaks, intervals): 30 days. Longer values are
+/// typing mistakes, and adding them to the clock could overflow it.
+pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Highest request rate of a load (`rate:`), per second: past this the client, not the
+/// server, is measured.
+pub const MAX_RATE_PER_SECOND: f64 = 100_000.0;
+
+/// Most requests in flight at once (`concurrency:`): each is a task with its own connection; far
+/// beyond what one machine holds (about 28k ports per source address), so it only refuses typos.
+pub const MAX_CONCURRENCY: u64 = 1_000_000;
+
+/// Most requests of one test (`repeat:`, `load.requests`): a billion keeps a loop bound a
+/// person could mean and stops the ones nobody can wait for.
+pub const MAX_REQUESTS: u64 = 1_000_000_000;
