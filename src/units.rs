@@ -47,17 +47,29 @@ pub fn format_duration(d: Duration) -> String {
     } else if s < 1.0 {
         let ms = s * 1e3;
         if ms < 10.0 { format!("{ms:.2}ms") } else { format!("{ms:.0}ms") }
-    } else if s < 60.0 {
+    } else if s < 59.995 {
         format!("{s:.2}s")
     } else {
-        let m = (s / 60.0).floor();
-        format!("{}m{:02.0}s", m, s - m * 60.0)
+        // Whole seconds first, then split: rounding each part alone printed 119.6 s as `1m60s`.
+        let total = s.round() as u64;
+        let (h, m, sec) = (total / 3600, total / 60 % 60, total % 60);
+        if h > 0 { format!("{h}h{m:02}m{sec:02}s") } else { format!("{m}m{sec:02}s") }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formats_without_sixty_seconds() {
+        let f = |s: f64| format_duration(Duration::from_secs_f64(s));
+        assert_eq!(f(119.6), "2m00s");
+        assert_eq!(f(59.999), "1m00s");
+        assert_eq!(f(59.5), "59.50s");
+        assert_eq!(f(3725.0), "1h02m05s");
+        assert_eq!(f(0.0123), "12ms");
+    }
 
     #[test]
     fn parses_every_unit() {

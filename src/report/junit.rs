@@ -52,7 +52,10 @@ impl Junit {
             let mut case = TestCase::new(self.n(&format!("spec error at {}", d.location())), status);
             case.set_classname("spec errors").set_time(std::time::Duration::ZERO);
             case.extra.insert("file".into(), self.n(&d.source.path).into());
-            case.extra.insert("line".into(), d.loc.line.to_string().into());
+            // A problem with the whole file (unreadable, too large) has no line to point at.
+            if !d.whole_file {
+                case.extra.insert("line".into(), d.loc.line.to_string().into());
+            }
             suite.add_test_case(case);
         }
         self.report.add_test_suite(suite);
