@@ -18,7 +18,7 @@ pub struct Outgoing {
     pub read: ReadOptions,
 }
 
-/// What to keep of an answer while reading it.
+/// What to keep of an answer while reading it, and the most a hostile answer can make us hold.
 #[derive(Debug, Clone)]
 pub struct ReadOptions {
     /// Longest silence allowed between two chunks of a streamed answer.
@@ -27,6 +27,94 @@ pub struct ReadOptions {
     pub keep_events: bool,
     /// Bytes of a streamed answer's raw text to keep (for `expect.body` and transcripts).
     pub keep_raw: usize,
+    /// Longest line of an event stream (`--max-line-bytes`); a longer one ends the stream as an
+    /// error.
+    pub max_line_bytes: usize,
+    /// Largest data of one event (`--max-event-bytes`); a larger one ends the stream as an error.
+    pub max_event_bytes: usize,
+    /// Memory the kept events may take as parsed JSON, estimated from their shape
+    /// (`--max-kept-events-bytes`). Events past it are counted, not kept, and the stream gets
+    /// no verdict on its events.
+    pub max_kept_events_bytes: usize,
+    /// Bytes of reassembled text: content, reasoning, completion text, tool-call names and
+    /// arguments, all choices together (`--max-answer-bytes`). Text past it is counted, not
+    /// kept, and the answer gets no verdict.
+    pub max_answer_bytes: usize,
+    /// Arrival times of output chunks kept for the distribution of chunk gaps. TTFT, TPOT, e2e,
+    /// max and mean gap stay exact past it (running statistics); only the pooled `chunk_gap`
+    /// distribution of a load run then sees the first gaps of the request.
+    pub max_kept_arrivals: usize,
+}
+
+/// Default `max_line_bytes`. One OpenAI-style chunk is a few hundred bytes; 1 MiB holds a whole
+/// 32k-token answer sent as a single event even when every character is JSON-escaped.
+pub const MAX_LINE_BYTES: usize = 1024 * 1024;
+/// Default `max_event_bytes`: the same reasoning as `MAX_LINE_BYTES`, for data split over lines.
+pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
+/// Default `max_kept_events_bytes`: a 4096-token answer streamed token by token takes about
+/// 6 MiB as parsed events; 32 MiB leaves room for long reasoning answers.
+pub const MAX_KEPT_EVENTS_BYTES: usize = 32 * 1024 * 1024;
+/// Default `max_answer_bytes`: 16 MiB is some four million tokens of text, far past any
+/// context window.
+pub const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+/// Default `max_kept_arrivals`: 100 000 timestamps (1.6 MB) cover any real answer.
+pub const MAX_KEPT_ARRIVALS: usize = 100_000;
+
+impl Default for ReadOptions {
+    fn default() -> ReadOptions {
+        ReadOptions {
+            idle_timeout: crate::spec::check::DEFAULT_IDLE_TIMEOUT,
+            keep_events: true,
+            keep_raw: 1024 * 1024,
+            max_line_bytes: MAX_LINE_BYTES,
+            max_event_bytes: MAX_EVENT_BYTES,
+            max_kept_events_bytes: MAX_KEPT_EVENTS_BYTES,
+            max_answer_bytes: MAX_ANSWER_BYTES,
+            max_kept_arrivals: MAX_KEPT_ARRIVALS,
+        }
+    }
+}
+
+impl ReadOptions {
+    pub fn sse_limits(&self) -> super::sse::SseLimits {
+        super::sse::SseLimits { max_line_bytes: self.max_line_bytes, max_event_bytes: self.max_event_bytes }
+    }
+}
+
+/// The limits a hostile answer can run into, named as a person sets them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Limit {
+    LineBytes,
+    EventBytes,
+    KeptEventsBytes,
+    AnswerBytes,
+}
+
+impl Limit {
+    /// The command-line option that sets it.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Limit::LineBytes => "--max-line-bytes",
+            Limit::EventBytes => "--max-event-bytes",
+            Limit::KeptEventsBytes => "--max-kept-events-bytes",
+            Limit::AnswerBytes => "--max-answer-bytes",
+        }
+    }
+
+    pub fn how_set(self) -> String {
+        format!("set with {}", self.flag())
+    }
+}
+
+/// `1 MiB`, `64 KiB` or `300 bytes`, for limits in messages.
+pub fn size_text(bytes: usize) -> String {
+    const KIB: usize = 1024;
+    match bytes {
+        0 => "0 bytes".into(),
+        b if b % (KIB * KIB) == 0 => format!("{} MiB", b / (KIB * KIB)),
+        b if b % KIB == 0 => format!("{} KiB", b / KIB),
+        b => format!("{b} bytes"),
+    }
 }
 
 /// Why no complete response was observed. Always a sentence a person can act on.

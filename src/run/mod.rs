@@ -411,7 +411,11 @@ fn stream_problem(exchange: &Exchange, observed: &Observed) -> Option<String> {
                 format_duration(exchange.request.timeout)
             ));
         }
+        StreamEnd::Abandoned(why) => return Some(format!("stopped reading the stream {received}: {why}")),
         StreamEnd::Done | StreamEnd::Eof => {}
+    }
+    if !s.cut.is_empty() {
+        return Some(format!("the stream is larger than llmspec keeps {received}: {}", s.cut.join("; ")));
     }
     if let Some(m) = &s.malformed {
         return Some(format!("the stream is malformed: {m}"));
@@ -458,7 +462,7 @@ fn prepare(req: &RequestPlan, captures: &HashMap<String, Value>, redactor: &Reda
         headers,
         body,
         timeout: req.timeout,
-        read: ReadOptions { idle_timeout: req.idle_timeout, keep_events: true, keep_raw: 1024 * 1024 },
+        read: ReadOptions { idle_timeout: req.idle_timeout, ..ReadOptions::default() },
     })
 }
 

@@ -4,9 +4,18 @@
 //! Content, text and reasoning deltas concatenate; tool calls merge by `index` (id, type and
 //! name from the fragments that carry them, arguments concatenated); the last non-null
 //! `usage` wins; `finish_reason` is the last one sent for each choice.
+//!
+//! What is kept is bounded, so an endless or hostile stream cannot grow it without end: text up
+//! to a byte budget, at most `MAX_CHOICES` choices and `MAX_TOOL_CALLS` tool calls per choice.
+//! The rest is counted, and `cut()` says what was left out.
 
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
+
+/// Choices kept; a request asks for `n` of them, rarely more than a few.
+pub const MAX_CHOICES: usize = 1024;
+/// Tool calls kept per choice.
+pub const MAX_TOOL_CALLS: usize = 1024;
 
 #[derive(Default)]
 struct Choice {
@@ -42,8 +51,30 @@ pub fn carries_output(chunk: &Value) -> bool {
     })
 }
 
+/// Text kept so far against a byte budget, and what was left out.
+struct Budget {
+    left: usize,
+    limit: usize,
+    bytes_not_kept: u64,
+}
+
+impl Budget {
+    fn append(&mut self, slot: &mut String, text: &str) {
+        let mut take = text.len().min(self.left);
+        while !text.is_char_boundary(take) {
+            take -= 1;
+        }
+        slot.push_str(&text[..take]);
+        self.left -= take;
+        if take < text.len() {
+            // Nothing after a cut: later short deltas must not slip into the gap.
+            self.left = 0;
+            self.bytes_not_kept += (text.len() - take) as u64;
+        }
+    }
+}
+
 /// Builds the answer chunk by chunk, so a stream never needs to be held whole in memory.
-#[derive(Default)]
 pub struct Reassembler {
     head: Map<String, Value>,
     completions: bool,
@@ -55,9 +86,61 @@ pub struct Reassembler {
     /// A chunk with a non-null `usage` arrived.
     pub usage_seen: bool,
     started: bool,
+    budget: Budget,
+    choices_not_kept: usize,
+    tool_calls_not_kept: usize,
+}
+
+impl Default for Reassembler {
+    fn default() -> Reassembler {
+        Reassembler::new(super::http::MAX_ANSWER_BYTES)
+    }
 }
 
 impl Reassembler {
+    /// Keeps at most `max_answer_bytes` of text, all fields and choices together.
+    pub fn new(max_answer_bytes: usize) -> Reassembler {
+        Reassembler {
+            head: Map::new(),
+            completions: false,
+            choices: BTreeMap::new(),
+            usage: Value::Null,
+            fingerprint: None,
+            finish_counts: BTreeMap::new(),
+            usage_seen: false,
+            started: false,
+            budget: Budget { left: max_answer_bytes, limit: max_answer_bytes, bytes_not_kept: 0 },
+            choices_not_kept: 0,
+            tool_calls_not_kept: 0,
+        }
+    }
+
+    /// What was left out of the answer, one sentence each; empty when it is whole.
+    pub fn cut(&self) -> Vec<String> {
+        let mut cut = vec![];
+        if self.budget.bytes_not_kept > 0 {
+            cut.push(format!(
+                "the answer's text is larger than {}, the limit for a reassembled answer ({}): {} more bytes were counted, not kept",
+                super::http::size_text(self.budget.limit),
+                super::http::Limit::AnswerBytes.how_set(),
+                self.budget.bytes_not_kept
+            ));
+        }
+        if self.choices_not_kept > 0 {
+            cut.push(format!(
+                "the stream has choices past the first {MAX_CHOICES}: {} chunks of other choices were counted, not kept",
+                self.choices_not_kept
+            ));
+        }
+        if self.tool_calls_not_kept > 0 {
+            cut.push(format!(
+                "a choice has more than {MAX_TOOL_CALLS} tool calls: {} fragments of others were counted, not kept",
+                self.tool_calls_not_kept
+            ));
+        }
+        cut
+    }
+
     pub fn absorb(&mut self, chunk: &Value) {
         if !self.started {
             self.started = true;
@@ -77,10 +160,15 @@ impl Reassembler {
         }
         for c in chunk.get("choices").and_then(Value::as_array).into_iter().flatten() {
             let index = c.get("index").and_then(Value::as_u64).unwrap_or(0);
+            if !self.choices.contains_key(&index) && self.choices.len() >= MAX_CHOICES {
+                self.choices_not_kept += 1;
+                continue;
+            }
             if c.get("finish_reason").is_some_and(|f| !f.is_null()) {
                 *self.finish_counts.entry(index).or_default() += 1;
             }
-            absorb(self.choices.entry(index).or_default(), c);
+            let choice = self.choices.entry(index).or_default();
+            self.tool_calls_not_kept += absorb(choice, c, &mut self.budget);
         }
     }
 
@@ -105,25 +193,31 @@ pub fn reassemble(chunks: &[Value]) -> Value {
     r.response()
 }
 
-fn absorb(choice: &mut Choice, c: &Value) {
-    let append = |slot: &mut Option<String>, v: Option<&Value>| {
+/// Adds one chunk's choice; returns how many tool-call fragments were left out.
+fn absorb(choice: &mut Choice, c: &Value, budget: &mut Budget) -> usize {
+    let mut append = |slot: &mut Option<String>, v: Option<&Value>| {
         if let Some(s) = v.and_then(Value::as_str) {
-            slot.get_or_insert_with(String::new).push_str(s);
+            budget.append(slot.get_or_insert_with(String::new), s);
         }
     };
     append(&mut choice.text, c.get("text"));
     if let Some(f) = c.get("finish_reason").filter(|f| !f.is_null()) {
         choice.finish_reason = Some(f.clone());
     }
-    let Some(delta) = c.get("delta") else { return };
+    let Some(delta) = c.get("delta") else { return 0 };
     if let Some(role) = delta.get("role").and_then(Value::as_str) {
         choice.role = Some(role.to_string());
     }
     append(&mut choice.content, delta.get("content"));
     append(&mut choice.reasoning_content, delta.get("reasoning_content"));
     append(&mut choice.reasoning, delta.get("reasoning"));
+    let mut not_kept = 0;
     for (n, tc) in delta.get("tool_calls").and_then(Value::as_array).into_iter().flatten().enumerate() {
         let index = tc.get("index").and_then(Value::as_u64).unwrap_or(n as u64);
+        if !choice.tool_calls.contains_key(&index) && choice.tool_calls.len() >= MAX_TOOL_CALLS {
+            not_kept += 1;
+            continue;
+        }
         let call = choice.tool_calls.entry(index).or_default();
         if let Some(id) = tc.get("id").and_then(Value::as_str).filter(|s| !s.is_empty()) {
             call.id = Some(id.to_string());
@@ -134,12 +228,13 @@ fn absorb(choice: &mut Choice, c: &Value) {
         let f = tc.get("function").unwrap_or(&Value::Null);
         // Names normally arrive whole, once; concatenating tolerates servers that split them.
         if let Some(name) = f.get("name").and_then(Value::as_str) {
-            call.name.push_str(name);
+            budget.append(&mut call.name, name);
         }
         if let Some(args) = f.get("arguments").and_then(Value::as_str) {
-            call.arguments.push_str(args);
+            budget.append(&mut call.arguments, args);
         }
     }
+    not_kept
 }
 
 fn render(index: u64, c: &Choice, completions: bool) -> Value {
@@ -252,5 +347,25 @@ mod tests {
         let r = reassemble(&chunks);
         assert_eq!(r["choices"][0], json!({"index": 0, "text": " 4,", "finish_reason": "length"}));
         assert_eq!(r["object"], "text_completion");
+    }
+
+    #[test]
+    fn choices_and_tool_calls_past_their_caps_are_counted_not_kept() {
+        let mut r = Reassembler::default();
+        for i in 0..(MAX_CHOICES as u64 + 5) {
+            r.absorb(&json!({"choices": [{"index": i, "delta": {"content": "x"}, "finish_reason": "stop"}]}));
+        }
+        for i in 0..(MAX_TOOL_CALLS as u64 + 3) {
+            r.absorb(
+                &json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": i, "function": {"name": "f"}}]}}]}),
+            );
+        }
+        let answer = r.response();
+        assert_eq!(answer["choices"].as_array().map(Vec::len), Some(MAX_CHOICES));
+        assert_eq!(answer["choices"][0]["message"]["tool_calls"].as_array().map(Vec::len), Some(MAX_TOOL_CALLS));
+        assert_eq!(r.finish_counts.len(), MAX_CHOICES);
+        let cut = r.cut();
+        assert!(cut.iter().any(|c| c.contains("5 chunks of other choices")), "{cut:?}");
+        assert!(cut.iter().any(|c| c.contains("3 fragments")), "{cut:?}");
     }
 }
