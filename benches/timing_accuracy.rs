@@ -58,7 +58,7 @@ fn main() {
 
 /// `n` streams at once, `ROUNDS` times each; the first round warms connections and is dropped.
 async fn measure(port: u16, n: usize) -> (Vec<f64>, Vec<f64>) {
-    let client = http::client();
+    let client = http::client(&http::TlsOptions::default()).unwrap();
     let out = Outgoing {
         method: reqwest::Method::POST,
         url: format!("http://127.0.0.1:{port}/v1/chat/completions"),

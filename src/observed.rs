@@ -23,6 +23,9 @@ pub struct Observed {
     /// Present when the answer was a `text/event-stream`; `json` is then the reassembled
     /// response.
     pub stream: Option<StreamObservation>,
+    /// Why the request was sent a second time, when it was (a kept-alive connection the
+    /// server had closed).
+    pub resent: Option<String>,
 }
 
 /// A streamed answer as it arrived.

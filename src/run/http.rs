@@ -1,5 +1,10 @@
 //! One HTTP exchange: send a rendered request, read the answer, time it.
 
+mod reuse;
+mod tls;
+
+pub use tls::TlsOptions;
+
 use crate::observed::Observed;
 use std::time::{Duration, Instant};
 
@@ -121,8 +126,12 @@ pub fn size_text(bytes: usize) -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransportError(pub String);
 
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().user_agent(concat!("llmspec/", env!("CARGO_PKG_VERSION"))).build().unwrap_or_default()
+/// The client every request of a run goes through (it keeps connections alive between them).
+pub fn client(tls: &TlsOptions) -> Result<reqwest::Client, String> {
+    let builder = reqwest::Client::builder()
+        .user_agent(concat!("llmspec/", env!("CARGO_PKG_VERSION")))
+        .connector_layer(reuse::NoteConnections);
+    tls.apply(builder)?.build().map_err(|e| format!("cannot set up the HTTP client: {}", root_cause(&e)))
 }
 
 fn build(client: &reqwest::Client, out: &Outgoing) -> Result<reqwest::Request, TransportError> {
@@ -136,20 +145,38 @@ fn build(client: &reqwest::Client, out: &Outgoing) -> Result<reqwest::Request, T
     builder.build().map_err(|e| TransportError(format!("cannot build the request to {}: {}", out.url, root_cause(&e))))
 }
 
-/// A kept-alive connection the server closed while we reused it fails before any answer, and
-/// says nothing about the server's health; such a request is sent once more, on a new
-/// connection. Anything else (refused, timed out, reset after an answer began) is reported.
-fn stale_connection(e: &reqwest::Error) -> bool {
+/// A kept-alive connection that the server closed (llama-server closes idle ones) while we
+/// sent a request on it fails before any answer, and says nothing about the server's health:
+/// such a request is sent once more, on a new connection. The same failure on a connection made
+/// for the request is the server's doing, and is reported.
+fn closed_before_answering(e: &reqwest::Error) -> bool {
     !e.is_timeout() && !e.is_connect() && root_cause(e).contains("connection closed before message completed")
+}
+
+/// Why a failed attempt may be sent again: it went out on a kept-alive connection that was
+/// already closed. `made` lists the connections opened for the attempt.
+fn resend_reason(e: &reqwest::Error, made: &[std::net::SocketAddr]) -> Option<String> {
+    if !closed_before_answering(e) {
+        return None;
+    }
+    let used = reuse::connection_of(e)?;
+    (!made.contains(&used)).then(|| {
+        format!(
+            "sent twice: the kept-alive connection from {used} was closed by the server before it answered ({}); sent again on a new connection",
+            root_cause(e)
+        )
+    })
 }
 
 pub async fn exchange(client: &reqwest::Client, out: &Outgoing) -> Result<Observed, TransportError> {
     let mut start = Instant::now();
-    let mut sent = client.execute(build(client, out)?).await;
+    let (mut sent, made) = reuse::noting_connections(client.execute(build(client, out)?)).await;
+    let mut resent = None;
     if let Err(e) = &sent {
-        if stale_connection(e) {
+        if let Some(reason) = resend_reason(e, &made) {
             start = Instant::now();
             sent = client.execute(build(client, out)?).await;
+            resent = Some(reason);
         }
     }
     let mut response = sent.map_err(|e| describe(&e, out, None))?;
@@ -174,6 +201,7 @@ pub async fn exchange(client: &reqwest::Client, out: &Outgoing) -> Result<Observ
             ttfb,
             sent_at: Some(start),
             stream: Some(stream),
+            resent,
         });
     }
     let mut body = Vec::new();
@@ -193,7 +221,13 @@ pub async fn exchange(client: &reqwest::Client, out: &Outgoing) -> Result<Observ
         }
     }
     let latency = start.elapsed();
-    let body = String::from_utf8(body).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    let body = String::from_utf8(body).map_err(|e| {
+        TransportError(format!(
+            "the response body ({status}, {} bytes) is not UTF-8: invalid byte at offset {}",
+            e.as_bytes().len(),
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
     let (json, json_error) = if body.trim().is_empty() {
         (None, None)
     } else {
@@ -202,7 +236,7 @@ pub async fn exchange(client: &reqwest::Client, out: &Outgoing) -> Result<Observ
             Err(e) => (None, Some(e.to_string())),
         }
     };
-    Ok(Observed { status, headers, body, json, json_error, latency, ttfb, sent_at: Some(start), stream: None })
+    Ok(Observed { status, headers, body, json, json_error, latency, ttfb, sent_at: Some(start), stream: None, resent })
 }
 
 fn headers_of<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -214,7 +248,7 @@ fn describe(e: &reqwest::Error, out: &Outgoing, body_bytes: Option<usize>) -> Tr
     TransportError(if e.is_timeout() {
         format!("no complete response from {} within {} (timeout)", out.url, crate::units::format_duration(out.timeout))
     } else if e.is_connect() {
-        format!("cannot connect to {}: {cause}", out.url)
+        format!("cannot connect to {}: {}", out.url, tls::explain(e).unwrap_or(cause))
     } else if let Some(n) = body_bytes {
         format!("the connection broke after {n} bytes of the response body: {cause}")
     } else {

@@ -53,11 +53,19 @@ pub struct RunOptions {
 }
 
 pub async fn run(plan: &Plan, mut opts: RunOptions, reporter: &mut dyn Reporter, redactor: &Redactor) -> Summary {
-    let client = http::client();
     let start = Instant::now();
     let mut summary = Summary::default();
     let total = plan.suites.iter().map(|s| s.tests.len()).sum();
     reporter.on(&Event::RunStarted { suites: plan.suites.len(), tests: total });
+    let client = match http::client(&http::TlsOptions::default()) {
+        Ok(c) => c,
+        Err(e) => {
+            summary.errors += 1;
+            summary.stopped_early = Some(e);
+            reporter.on(&Event::RunFinished { summary: &summary });
+            return summary;
+        }
+    };
     for suite in &plan.suites {
         let suite_start = Instant::now();
         reporter.on(&Event::SuiteStarted { suite });
@@ -387,6 +395,7 @@ pub(crate) fn transcript(outgoing: &Outgoing, observed: Option<&Observed>) -> Tr
         t.status = Some(o.status);
         t.response_bytes = response_bytes(o);
         t.response_body = trim_middle(&o.body, 2000);
+        t.resent = o.resent.clone();
     }
     t
 }

@@ -5,6 +5,7 @@ mod support;
 
 mod cli;
 mod failures;
+mod hostile;
 mod junit;
 mod load;
 mod schema;
