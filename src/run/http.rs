@@ -172,12 +172,10 @@ pub async fn exchange(client: &reqwest::Client, out: &Outgoing) -> Result<Observ
     let mut start = Instant::now();
     let (mut sent, made) = reuse::noting_connections(client.execute(build(client, out)?)).await;
     let mut resent = None;
-    if let Err(e) = &sent {
-        if let Some(reason) = resend_reason(e, &made) {
-            start = Instant::now();
-            sent = client.execute(build(client, out)?).await;
-            resent = Some(reason);
-        }
+    if let Some(reason) = sent.as_ref().err().and_then(|e| resend_reason(e, &made)) {
+        start = Instant::now();
+        sent = client.execute(build(client, out)?).await;
+        resent = Some(reason);
     }
     let mut response = sent.map_err(|e| describe(&e, out, None))?;
     let ttfb = start.elapsed();
@@ -244,11 +242,11 @@ fn headers_of<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str
 }
 
 fn describe(e: &reqwest::Error, out: &Outgoing, body_bytes: Option<usize>) -> TransportError {
-    let cause = root_cause(e);
+    let cause = tls::explain(e).unwrap_or_else(|| root_cause(e));
     TransportError(if e.is_timeout() {
         format!("no complete response from {} within {} (timeout)", out.url, crate::units::format_duration(out.timeout))
     } else if e.is_connect() {
-        format!("cannot connect to {}: {}", out.url, tls::explain(e).unwrap_or(cause))
+        format!("cannot connect to {}: {cause}", out.url)
     } else if let Some(n) = body_bytes {
         format!("the connection broke after {n} bytes of the response body: {cause}")
     } else {

@@ -13,4 +13,5 @@ mod seed_pack;
 mod soak;
 mod spec_errors;
 mod streaming;
+mod tls;
 mod transport;

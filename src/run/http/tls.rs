@@ -21,8 +21,9 @@ impl TlsOptions {
     pub fn apply(&self, mut builder: reqwest::ClientBuilder) -> Result<reqwest::ClientBuilder, String> {
         if let Some(path) = &self.cacert {
             let pem = read(path, "--cacert")?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| format!("{} (--cacert) is not a valid PEM certificate file: {}", path.display(), cause(&e)))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                format!("{} (--cacert) is not a valid PEM certificate file: {}", path.display(), cause(&e))
+            })?;
             if certs.is_empty() {
                 return Err(format!(
                     "{} (--cacert) holds no certificate: expected PEM blocks starting with -----BEGIN CERTIFICATE-----",
@@ -35,7 +36,10 @@ impl TlsOptions {
         match (&self.cert, &self.key) {
             (None, None) => {}
             (None, Some(key)) => {
-                return Err(format!("--key {} needs the certificate that goes with it: pass --cert FILE", key.display()));
+                return Err(format!(
+                    "--key {} needs the certificate that goes with it: pass --cert FILE",
+                    key.display()
+                ));
             }
             (Some(cert), key) => {
                 let mut pem = read(cert, "--cert")?;
@@ -66,7 +70,11 @@ impl TlsOptions {
                     None => {}
                 }
                 let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
-                    format!("the client certificate {} (--cert) and its key cannot be used: {}", cert.display(), cause(&e))
+                    format!(
+                        "the client certificate {} (--cert) and its key cannot be used: {}",
+                        cert.display(),
+                        cause(&e)
+                    )
                 })?;
                 builder = builder.identity(identity);
             }
@@ -124,18 +132,18 @@ fn refuses_the_client(alert: rustls::AlertDescription) -> bool {
     matches!(alert, A::CertificateRequired | A::HandshakeFailure | A::BadCertificate | A::UnknownCA)
 }
 
-/// rustls' error, which tokio-rustls hands over inside an `io::Error` (whose `source()` skips
-/// the error it wraps, so that one is looked at with `get_ref`).
+/// rustls' error, which arrives wrapped in `io::Error`s (whose `source()` skips the error they
+/// wrap, so those are opened with `get_ref`).
 fn rustls_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
-    let mut source = Some(error);
-    while let Some(e) = source {
+    let mut next = Some(error);
+    while let Some(e) = next {
         if let Some(tls) = e.downcast_ref::<rustls::Error>() {
             return Some(tls);
         }
-        if let Some(tls) = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
-            return Some(tls);
-        }
-        source = e.source();
+        next = match e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
     }
     None
 }
