@@ -193,6 +193,43 @@ pub fn reassemble(chunks: &[Value]) -> Value {
     r.response()
 }
 
+/// The property a property test and a fuzzer check on any sequence of JSON chunks: reassembly
+/// does not panic and keeps no more text than its budget. Returns what went wrong, if anything.
+pub fn check_reassembly(chunks: &[Value], max_answer_bytes: usize) -> Result<(), String> {
+    let mut r = Reassembler::new(max_answer_bytes);
+    chunks.iter().for_each(|c| r.absorb(c));
+    let answer = r.response();
+    let kept: usize = r
+        .choices
+        .values()
+        .map(|c| {
+            [&c.content, &c.text, &c.reasoning_content, &c.reasoning]
+                .iter()
+                .filter_map(|s| s.as_ref())
+                .map(String::len)
+                .sum::<usize>()
+                + c.tool_calls.values().map(|t| t.name.len() + t.arguments.len()).sum::<usize>()
+        })
+        .sum();
+    if kept > max_answer_bytes {
+        return Err(format!("{kept} bytes of text kept, above the budget {max_answer_bytes}"));
+    }
+    if r.choices.len() > MAX_CHOICES || r.choices.values().any(|c| c.tool_calls.len() > MAX_TOOL_CALLS) {
+        return Err("more choices or tool calls than their caps".into());
+    }
+    if !answer.is_object() {
+        return Err(format!("the answer is not an object: {answer}"));
+    }
+    Ok(())
+}
+
+/// A fuzzer's entry: the bytes are JSON chunks, one per line; lines that are not JSON are
+/// skipped, as the stream reader reports them instead of reassembling them.
+pub fn fuzz_one(data: &[u8]) -> Result<(), String> {
+    let chunks: Vec<Value> = data.split(|&b| b == b'\n').filter_map(|l| serde_json::from_slice(l).ok()).collect();
+    check_reassembly(&chunks, 64)
+}
+
 /// Adds one chunk's choice; returns how many tool-call fragments were left out.
 fn absorb(choice: &mut Choice, c: &Value, budget: &mut Budget) -> usize {
     let mut append = |slot: &mut Option<String>, v: Option<&Value>| {

@@ -250,6 +250,57 @@ pub fn parse_chunked(limits: SseLimits, chunks: &[&[u8]]) -> (Vec<SseEvent>, usi
     (out, parser.comments, result)
 }
 
+/// The properties a property test and a fuzzer check on any body and any chunking: the same
+/// events, comments and outcome as when the body arrives whole, and no more memory held than
+/// the limits allow. Returns what differs, if anything.
+pub fn check_chunking(limits: SseLimits, body: &[u8], split_points: &[usize]) -> Result<(), String> {
+    let mut cuts: Vec<usize> =
+        split_points.iter().map(|&p| if body.is_empty() { 0 } else { p % (body.len() + 1) }).collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut chunks = vec![];
+    let mut from = 0;
+    for &cut in cuts.iter().chain(std::iter::once(&body.len())) {
+        chunks.push(&body[from..cut]);
+        from = cut;
+    }
+    let whole = parse_chunked(limits, &[body]);
+    let mut parser = SseParser::new(limits);
+    let mut events = vec![];
+    let mut result = Ok(());
+    let largest_chunk = chunks.iter().map(|c| c.len()).max().unwrap_or(0);
+    let bound = 2 * (limits.max_line_bytes + 1 + largest_chunk) + 2 * limits.max_event_bytes;
+    for chunk in &chunks {
+        result = parser.push(chunk, &mut events);
+        if parser.bytes_held() > bound {
+            return Err(format!("{} bytes held, above the bound {bound}", parser.bytes_held()));
+        }
+        if result.is_err() {
+            break;
+        }
+    }
+    if result.is_ok() {
+        result = parser.finish(&mut events);
+    }
+    if parser.bytes_examined() > body.len() as u64 + chunks.len() as u64 {
+        return Err(format!("{} bytes examined for a body of {}", parser.bytes_examined(), body.len()));
+    }
+    let chunked = (events, parser.comments, result);
+    if chunked != whole {
+        return Err(format!("chunked at {cuts:?}: {chunked:?}\nwhole: {whole:?}"));
+    }
+    Ok(())
+}
+
+/// A fuzzer's entry: the first bytes choose the limits and the split points, the rest is the
+/// body.
+pub fn fuzz_one(data: &[u8]) -> Result<(), String> {
+    let Some((&[line, event, splits], body)) = data.split_first_chunk::<3>() else { return Ok(()) };
+    let limits = SseLimits { max_line_bytes: usize::from(line) + 1, max_event_bytes: usize::from(event) + 1 };
+    let points: Vec<usize> = (0..usize::from(splits % 16)).map(|k| k * 7919 + usize::from(splits)).collect();
+    check_chunking(limits, body, &points)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

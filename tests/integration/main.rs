@@ -8,6 +8,7 @@ mod failures;
 mod hostile;
 mod junit;
 mod load;
+mod read_fuzz;
 mod schema;
 mod seed_pack;
 mod soak;
