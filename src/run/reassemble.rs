@@ -6,7 +6,8 @@
 //! `usage` wins; `finish_reason` is the last one sent for each choice.
 //!
 //! What is kept is bounded, so an endless or hostile stream cannot grow it without end: text up
-//! to a byte budget, at most `MAX_CHOICES` choices and `MAX_TOOL_CALLS` tool calls per choice.
+//! to a byte budget (every string kept counts against it: roles, ids and finish reasons too), at
+//! most `MAX_CHOICES` choices and `MAX_TOOL_CALLS` tool calls in all.
 //! The rest is counted, and `cut()` says what was left out.
 
 use serde_json::{Map, Value, json};
@@ -14,7 +15,7 @@ use std::collections::BTreeMap;
 
 /// Choices kept; a request asks for `n` of them, rarely more than a few.
 pub const MAX_CHOICES: usize = 1024;
-/// Tool calls kept per choice.
+/// Tool calls kept, all choices together.
 pub const MAX_TOOL_CALLS: usize = 1024;
 
 #[derive(Default)]
@@ -56,6 +57,8 @@ struct Budget {
     left: usize,
     limit: usize,
     bytes_not_kept: u64,
+    tool_calls: usize,
+    tool_calls_not_kept: usize,
 }
 
 impl Budget {
@@ -71,6 +74,45 @@ impl Budget {
             self.left = 0;
             self.bytes_not_kept += (text.len() - take) as u64;
         }
+    }
+
+    /// Appends a JSON string to an optional text; other values are not text and are ignored.
+    fn append_str(&mut self, slot: &mut Option<String>, value: Option<&Value>) {
+        if let Some(text) = value.and_then(Value::as_str) {
+            self.append(slot.get_or_insert_with(String::new), text);
+        }
+    }
+
+    /// Replaces a string whose last value is the one that counts (a role, an id): only its
+    /// growth is charged, and a value the budget cannot hold leaves the old one.
+    fn replace(&mut self, slot: &mut Option<String>, text: &str) {
+        if slot.as_deref() == Some(text) {
+            return;
+        }
+        if self.charge_growth(slot.as_ref().map_or(0, String::len), text.len()) {
+            *slot = Some(text.to_string());
+        }
+    }
+
+    fn replace_value(&mut self, slot: &mut Option<Value>, value: &Value) {
+        if slot.as_ref() == Some(value) {
+            return;
+        }
+        let old = slot.as_ref().map_or(0, super::stream::heap_bytes);
+        if self.charge_growth(old, super::stream::heap_bytes(value)) {
+            *slot = Some(value.clone());
+        }
+    }
+
+    fn charge_growth(&mut self, old: usize, new: usize) -> bool {
+        let growth = new.saturating_sub(old);
+        if growth > self.left {
+            self.left = 0;
+            self.bytes_not_kept += new as u64;
+            return false;
+        }
+        self.left -= growth;
+        true
     }
 }
 
@@ -88,7 +130,6 @@ pub struct Reassembler {
     started: bool,
     budget: Budget,
     choices_not_kept: usize,
-    tool_calls_not_kept: usize,
 }
 
 impl Default for Reassembler {
@@ -109,9 +150,14 @@ impl Reassembler {
             finish_counts: BTreeMap::new(),
             usage_seen: false,
             started: false,
-            budget: Budget { left: max_answer_bytes, limit: max_answer_bytes, bytes_not_kept: 0 },
+            budget: Budget {
+                left: max_answer_bytes,
+                limit: max_answer_bytes,
+                bytes_not_kept: 0,
+                tool_calls: 0,
+                tool_calls_not_kept: 0,
+            },
             choices_not_kept: 0,
-            tool_calls_not_kept: 0,
         }
     }
 
@@ -132,10 +178,10 @@ impl Reassembler {
                 self.choices_not_kept
             ));
         }
-        if self.tool_calls_not_kept > 0 {
+        if self.budget.tool_calls_not_kept > 0 {
             cut.push(format!(
-                "a choice has more than {MAX_TOOL_CALLS} tool calls: {} fragments of others were counted, not kept",
-                self.tool_calls_not_kept
+                "the stream has more than {MAX_TOOL_CALLS} tool calls: {} fragments of others were counted, not kept",
+                self.budget.tool_calls_not_kept
             ));
         }
         cut
@@ -168,7 +214,7 @@ impl Reassembler {
                 *self.finish_counts.entry(index).or_default() += 1;
             }
             let choice = self.choices.entry(index).or_default();
-            self.tool_calls_not_kept += absorb(choice, c, &mut self.budget);
+            absorb(choice, c, &mut self.budget);
         }
     }
 
@@ -199,22 +245,22 @@ pub fn check_reassembly(chunks: &[Value], max_answer_bytes: usize) -> Result<(),
     let mut r = Reassembler::new(max_answer_bytes);
     chunks.iter().for_each(|c| r.absorb(c));
     let answer = r.response();
+    let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
     let kept: usize = r
         .choices
         .values()
         .map(|c| {
-            [&c.content, &c.text, &c.reasoning_content, &c.reasoning]
-                .iter()
-                .filter_map(|s| s.as_ref())
-                .map(String::len)
-                .sum::<usize>()
-                + c.tool_calls.values().map(|t| t.name.len() + t.arguments.len()).sum::<usize>()
+            [&c.content, &c.text, &c.reasoning_content, &c.reasoning, &c.role].into_iter().map(text).sum::<usize>()
+                + c.tool_calls
+                    .values()
+                    .map(|t| t.name.len() + t.arguments.len() + text(&t.id) + text(&t.kind))
+                    .sum::<usize>()
         })
         .sum();
     if kept > max_answer_bytes {
         return Err(format!("{kept} bytes of text kept, above the budget {max_answer_bytes}"));
     }
-    if r.choices.len() > MAX_CHOICES || r.choices.values().any(|c| c.tool_calls.len() > MAX_TOOL_CALLS) {
+    if r.choices.len() > MAX_CHOICES || r.choices.values().map(|c| c.tool_calls.len()).sum::<usize>() > MAX_TOOL_CALLS {
         return Err("more choices or tool calls than their caps".into());
     }
     if !answer.is_object() {
@@ -230,37 +276,34 @@ pub fn fuzz_one(data: &[u8]) -> Result<(), String> {
     check_reassembly(&chunks, 64)
 }
 
-/// Adds one chunk's choice; returns how many tool-call fragments were left out.
-fn absorb(choice: &mut Choice, c: &Value, budget: &mut Budget) -> usize {
-    let mut append = |slot: &mut Option<String>, v: Option<&Value>| {
-        if let Some(s) = v.and_then(Value::as_str) {
-            budget.append(slot.get_or_insert_with(String::new), s);
-        }
-    };
-    append(&mut choice.text, c.get("text"));
+/// Adds one chunk's choice.
+fn absorb(choice: &mut Choice, c: &Value, budget: &mut Budget) {
+    budget.append_str(&mut choice.text, c.get("text"));
     if let Some(f) = c.get("finish_reason").filter(|f| !f.is_null()) {
-        choice.finish_reason = Some(f.clone());
+        budget.replace_value(&mut choice.finish_reason, f);
     }
-    let Some(delta) = c.get("delta") else { return 0 };
+    let Some(delta) = c.get("delta") else { return };
     if let Some(role) = delta.get("role").and_then(Value::as_str) {
-        choice.role = Some(role.to_string());
+        budget.replace(&mut choice.role, role);
     }
-    append(&mut choice.content, delta.get("content"));
-    append(&mut choice.reasoning_content, delta.get("reasoning_content"));
-    append(&mut choice.reasoning, delta.get("reasoning"));
-    let mut not_kept = 0;
+    budget.append_str(&mut choice.content, delta.get("content"));
+    budget.append_str(&mut choice.reasoning_content, delta.get("reasoning_content"));
+    budget.append_str(&mut choice.reasoning, delta.get("reasoning"));
     for (n, tc) in delta.get("tool_calls").and_then(Value::as_array).into_iter().flatten().enumerate() {
         let index = tc.get("index").and_then(Value::as_u64).unwrap_or(n as u64);
-        if !choice.tool_calls.contains_key(&index) && choice.tool_calls.len() >= MAX_TOOL_CALLS {
-            not_kept += 1;
-            continue;
+        if !choice.tool_calls.contains_key(&index) {
+            if budget.tool_calls >= MAX_TOOL_CALLS {
+                budget.tool_calls_not_kept += 1;
+                continue;
+            }
+            budget.tool_calls += 1;
         }
         let call = choice.tool_calls.entry(index).or_default();
         if let Some(id) = tc.get("id").and_then(Value::as_str).filter(|s| !s.is_empty()) {
-            call.id = Some(id.to_string());
+            budget.replace(&mut call.id, id);
         }
         if let Some(t) = tc.get("type").and_then(Value::as_str) {
-            call.kind = Some(t.to_string());
+            budget.replace(&mut call.kind, t);
         }
         let f = tc.get("function").unwrap_or(&Value::Null);
         // Names normally arrive whole, once; concatenating tolerates servers that split them.
@@ -271,7 +314,6 @@ fn absorb(choice: &mut Choice, c: &Value, budget: &mut Budget) -> usize {
             budget.append(&mut call.arguments, args);
         }
     }
-    not_kept
 }
 
 fn render(index: u64, c: &Choice, completions: bool) -> Value {
@@ -392,17 +434,39 @@ mod tests {
         for i in 0..(MAX_CHOICES as u64 + 5) {
             r.absorb(&json!({"choices": [{"index": i, "delta": {"content": "x"}, "finish_reason": "stop"}]}));
         }
+        // Tool calls count over all choices: spread over two, the cap still holds.
         for i in 0..(MAX_TOOL_CALLS as u64 + 3) {
-            r.absorb(
-                &json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": i, "function": {"name": "f"}}]}}]}),
-            );
+            let call = json!({"index": i, "function": {"name": "f"}});
+            r.absorb(&json!({"choices": [{"index": i % 2, "delta": {"tool_calls": [call]}}]}));
         }
         let answer = r.response();
-        assert_eq!(answer["choices"].as_array().map(Vec::len), Some(MAX_CHOICES));
-        assert_eq!(answer["choices"][0]["message"]["tool_calls"].as_array().map(Vec::len), Some(MAX_TOOL_CALLS));
+        let choices = answer["choices"].as_array().unwrap();
+        assert_eq!(choices.len(), MAX_CHOICES);
+        let calls: usize = choices.iter().filter_map(|c| c["message"]["tool_calls"].as_array()).map(Vec::len).sum();
+        assert_eq!(calls, MAX_TOOL_CALLS);
         assert_eq!(r.finish_counts.len(), MAX_CHOICES);
         let cut = r.cut();
         assert!(cut.iter().any(|c| c.contains("5 chunks of other choices")), "{cut:?}");
         assert!(cut.iter().any(|c| c.contains("3 fragments")), "{cut:?}");
+    }
+
+    #[test]
+    fn replaced_strings_count_against_the_budget_too() {
+        // A role, an id or a finish reason is replaced rather than appended, but a hostile
+        // stream could still send a large one for each of many choices.
+        let mut r = Reassembler::new(100);
+        for i in 0..10u64 {
+            let big = "r".repeat(60);
+            r.absorb(&json!({"choices": [{"index": i, "delta": {"role": big}, "finish_reason": big}]}));
+        }
+        let kept: usize = r.choices.values().map(|c| c.role.as_ref().map_or(0, String::len)).sum();
+        assert!(kept <= 100, "{kept}");
+        assert!(r.cut().iter().any(|c| c.contains("--max-answer-bytes")), "{:?}", r.cut());
+        // The same role again and again costs nothing more.
+        let mut r = Reassembler::new(20);
+        for _ in 0..1000 {
+            r.absorb(&json!({"choices": [{"index": 0, "delta": {"role": "assistant"}}]}));
+        }
+        assert!(r.cut().is_empty(), "{:?}", r.cut());
     }
 }
