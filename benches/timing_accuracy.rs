@@ -58,7 +58,7 @@ fn main() {
 
 /// `n` streams at once, `ROUNDS` times each; the first round warms connections and is dropped.
 async fn measure(port: u16, n: usize) -> (Vec<f64>, Vec<f64>) {
-    let client = http::client();
+    let client = http::client(&http::TlsOptions::default()).unwrap();
     let out = Outgoing {
         method: reqwest::Method::POST,
         url: format!("http://127.0.0.1:{port}/v1/chat/completions"),
@@ -68,7 +68,7 @@ async fn measure(port: u16, n: usize) -> (Vec<f64>, Vec<f64>) {
                 .unwrap(),
         ),
         timeout: Duration::from_secs(120),
-        read: ReadOptions { idle_timeout: Duration::from_secs(60), keep_events: true, keep_raw: 0 },
+        read: ReadOptions { idle_timeout: Duration::from_secs(60), keep_events: true, keep_raw: 0, ..ReadOptions::default() },
     };
     // One reading of both clocks converts every Instant to wall-clock microseconds.
     let (base_instant, base_wall) = (Instant::now(), SystemTime::now().duration_since(UNIX_EPOCH).unwrap());
@@ -92,7 +92,7 @@ async fn measure(port: u16, n: usize) -> (Vec<f64>, Vec<f64>) {
                     .filter(|e| carries_output(e))
                     .filter_map(|e| e.get("sim_sent_us").and_then(serde_json::Value::as_f64))
                     .collect();
-                let client: Vec<f64> = s.output_arrivals.iter().map(|d| wall_us(sent + *d)).collect();
+                let client: Vec<f64> = s.output.kept.iter().map(|d| wall_us(sent + *d)).collect();
                 if server.len() != client.len() || server.is_empty() {
                     continue;
                 }

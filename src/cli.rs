@@ -8,6 +8,7 @@ use crate::report::junit::Junit;
 use crate::report::plot::Plots;
 use crate::report::sanitize::Sanitizer;
 use crate::run::event::{Fanout, Reporter, StopReason, Summary};
+use crate::run::http::{ReadOptions, TlsOptions};
 use crate::run::{RunOptions, run};
 use crate::spec::{self, Diagnostic, LoadOptions, Plan, SpecErrors};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -53,6 +54,65 @@ struct LoadArgs {
     /// Default time allowed per request (a test's own `timeout` still wins).
     #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration)]
     timeout: Option<Duration>,
+    #[command(flatten)]
+    tls: TlsArgs,
+}
+
+/// TLS settings; each wins over a suite's `defaults.tls`.
+#[derive(Args)]
+struct TlsArgs {
+    /// Trust the CA certificates of this PEM file instead of the system's.
+    #[arg(long, value_name = "FILE")]
+    cacert: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS; the file may hold the key too.
+    #[arg(long, value_name = "FILE")]
+    cert: Option<PathBuf>,
+    /// Private key (PEM) of the client certificate.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
+    /// Accept any server certificate (test deployments only: the traffic can then be read and changed).
+    #[arg(long)]
+    insecure: bool,
+}
+
+impl TlsArgs {
+    fn options(&self) -> TlsOptions {
+        TlsOptions {
+            cacert: self.cacert.clone(),
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            insecure: self.insecure,
+        }
+    }
+}
+
+/// The most a hostile answer can make llmspec hold (see docs/security.md).
+#[derive(Args)]
+struct ReadLimitArgs {
+    /// Longest line of an event stream (e.g. 1MiB); a longer one ends the stream as an error.
+    #[arg(long, value_name = "SIZE", value_parser = crate::units::parse_size, default_value = "1MiB")]
+    max_line_bytes: usize,
+    /// Largest data of one streamed event.
+    #[arg(long, value_name = "SIZE", value_parser = crate::units::parse_size, default_value = "1MiB")]
+    max_event_bytes: usize,
+    /// Memory the kept events of one streamed answer may take (for `expect.events`).
+    #[arg(long, value_name = "SIZE", value_parser = crate::units::parse_size, default_value = "32MiB")]
+    max_kept_events_bytes: usize,
+    /// Reassembled text of one answer (content, reasoning, tool calls).
+    #[arg(long, value_name = "SIZE", value_parser = crate::units::parse_size, default_value = "16MiB")]
+    max_answer_bytes: usize,
+}
+
+impl ReadLimitArgs {
+    fn options(&self) -> ReadOptions {
+        ReadOptions {
+            max_line_bytes: self.max_line_bytes,
+            max_event_bytes: self.max_event_bytes,
+            max_kept_events_bytes: self.max_kept_events_bytes,
+            max_answer_bytes: self.max_answer_bytes,
+            ..ReadOptions::default()
+        }
+    }
 }
 
 #[derive(Args)]
@@ -92,6 +152,8 @@ struct RunArgs {
     /// Shorten every soak to at most this long (for CI).
     #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration)]
     soak_duration: Option<Duration>,
+    #[command(flatten)]
+    limits: ReadLimitArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -160,6 +222,7 @@ fn load(args: &LoadArgs) -> Result<Plan, SpecErrors> {
         secrets: &args.secrets,
         base_url: args.base_url.as_deref(),
         timeout: args.timeout,
+        tls: &args.tls.options(),
         env: &env,
     };
     spec::load(&args.paths, &opts)
@@ -211,6 +274,9 @@ async fn run_command(mut args: RunArgs) -> u8 {
     for secret in &plan.secrets {
         redactor.add(secret);
     }
+    if let Some(code) = check_tls(&plan) {
+        return code;
+    }
     let name = match args.name.as_deref().map(regex::Regex::new).transpose() {
         Ok(n) => n,
         Err(e) => {
@@ -260,6 +326,7 @@ async fn run_command(mut args: RunArgs) -> u8 {
         stop,
         allow_exec: args.allow_exec,
         soak_cap: args.soak_duration,
+        read: args.limits.options(),
     };
     let summary = run(&plan, options, &mut Fanout(reporters), &redactor).await;
     if let Some(p) = plots.as_ref().and_then(|p| p.lock().ok().map(|p| p.written.clone())) {
@@ -288,6 +355,25 @@ impl<R: Reporter> Reporter for Shared<R> {
             j.on(event);
         }
     }
+}
+
+/// Each TLS setting is tried before anything is sent: a missing or invalid certificate file is
+/// a usage error (exit 2), not a red test.
+fn check_tls(plan: &Plan) -> Option<u8> {
+    let mut seen = std::collections::HashSet::new();
+    for suite in plan.suites.iter().filter(|s| seen.insert(s.tls.clone())) {
+        if let Err(e) = crate::run::http::client(&suite.tls) {
+            eprintln!("error: {e} (suite {})", suite.source.path);
+            return Some(exit::SPEC_ERROR);
+        }
+        if suite.tls.insecure {
+            eprintln!(
+                "warning: TLS certificates are NOT verified for {} (--insecure or defaults.tls.insecure): anyone on the path can read and change the traffic",
+                suite.source.path
+            );
+        }
+    }
+    None
 }
 
 /// SIGINT and SIGTERM both stop the run the same way: the test in flight is abandoned, the

@@ -40,6 +40,29 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// Renders a duration the way a person reads it: `850ms`, `1.25s`, `2m05s`.
+/// A size in bytes: `4096`, `64KiB`, `1MiB`, `2GiB` (also `KB`, `MB`, `GB` as powers of 1000).
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: u64 =
+        number.parse().map_err(|_| format!("`{text}` is not a size: write it as 4096, 64KiB, 1MiB or 2GiB"))?;
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => return Err(format!("`{other}` is not a size unit: use B, KiB, MiB or GiB")),
+    };
+    n.checked_mul(scale)
+        .and_then(|b| usize::try_from(b).ok())
+        .filter(|b| *b > 0)
+        .ok_or_else(|| format!("`{text}` is not a usable size: it must be above zero and fit in memory"))
+}
+
 pub fn format_duration(d: Duration) -> String {
     let s = d.as_secs_f64();
     if s < 1e-3 {
@@ -60,6 +83,18 @@ pub fn format_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_sizes() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("64KiB"), Ok(65536));
+        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_size("2MB"), Ok(2_000_000));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("1TB").is_err());
+        assert!(parse_size("-1").is_err());
+        assert!(parse_size("99999999999999999999GiB").is_err());
+    }
 
     #[test]
     fn formats_without_sixty_seconds() {

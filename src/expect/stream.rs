@@ -51,7 +51,7 @@ impl StreamCheck {
             }
         }
         if let Some((loc, bound)) = &self.max_gap {
-            match metrics.max_gap() {
+            match metrics.max_gap {
                 Some(gap) if bound.holds_for(gap) => {}
                 Some(gap) => fail(*loc, "stream max_gap", bound.to_string(), bound.format_value(gap.as_secs_f64())),
                 None => {

@@ -17,8 +17,13 @@ pub struct RequestMetrics {
     pub latency: Duration,
     /// (e2e − ttft) / (output_tokens − 1), when there are at least 2 tokens. Streams only.
     pub tpot: Option<Duration>,
-    /// Gaps between successive chunks carrying output. Streams only.
+    /// Gaps between successive chunks carrying output, between the arrivals that were kept
+    /// (`ReadOptions::max_kept_arrivals`, 100 000 by default). Streams only.
     pub chunk_gaps: Vec<Duration>,
+    /// The largest gap between chunks carrying output, over the whole stream.
+    pub max_gap: Option<Duration>,
+    /// The mean gap between chunks carrying output, over the whole stream.
+    pub mean_gap: Option<Duration>,
     pub output_tokens: Option<u64>,
     /// The token count is the number of output chunks, because `usage` was missing.
     pub tokens_estimated: bool,
@@ -55,12 +60,12 @@ impl RequestMetrics {
                 ..RequestMetrics::default()
             };
         };
-        let out = &stream.output_arrivals;
-        let ttft = out.first().copied();
-        let e2e = out.last().copied().unwrap_or(obs.latency);
+        let out = &stream.output;
+        let ttft = out.first;
+        let e2e = out.last.unwrap_or(obs.latency);
         let (output_tokens, tokens_estimated) = match usage_tokens {
             Some(n) => (Some(n), false),
-            None if !out.is_empty() => (Some(out.len() as u64), true),
+            None if out.count > 0 => (Some(out.count as u64), true),
             None => (None, false),
         };
         let tpot = match (ttft, output_tokens) {
@@ -73,21 +78,14 @@ impl RequestMetrics {
             e2e,
             latency: obs.latency,
             tpot,
-            chunk_gaps: out.windows(2).map(|w| w[1] - w[0]).collect(),
+            chunk_gaps: out.kept.windows(2).map(|w| w[1].saturating_sub(w[0])).collect(),
+            max_gap: out.max_gap,
+            mean_gap: out.mean_gap(),
             output_tokens,
             tokens_estimated,
             tokens_per_second: output_tokens.and_then(|n| per_second(n, e2e)),
             chunks: stream.event_count,
         }
-    }
-
-    pub fn max_gap(&self) -> Option<Duration> {
-        self.chunk_gaps.iter().max().copied()
-    }
-
-    pub fn mean_gap(&self) -> Option<Duration> {
-        let n = self.chunk_gaps.len();
-        (n > 0).then(|| self.chunk_gaps.iter().sum::<Duration>() / n as u32)
     }
 
     /// A metric by name, in seconds for times. `None` when it was not measured (a TTFT on a
@@ -100,8 +98,8 @@ impl RequestMetrics {
             "e2e" => Some(secs(self.e2e)),
             "latency" => Some(secs(self.latency)),
             "tpot" => self.tpot.map(secs),
-            "max_gap" => self.max_gap().map(secs),
-            "mean_gap" => self.mean_gap().map(secs),
+            "max_gap" => self.max_gap.map(secs),
+            "mean_gap" => self.mean_gap.map(secs),
             "output_tokens" => self.output_tokens.map(|n| n as f64),
             "tokens_per_second" => self.tokens_per_second,
             "chunks" => Some(self.chunks as f64),
@@ -150,7 +148,7 @@ mod tests {
             json: Some(json!({"usage": {"completion_tokens": 4}})),
             stream: Some(StreamObservation {
                 event_count: 6,
-                output_arrivals: vec![ms(100), ms(150), ms(250), ms(400)],
+                output: [ms(100), ms(150), ms(250), ms(400)].into_iter().collect(),
                 ..StreamObservation::default()
             }),
             ..Observed::default()
@@ -160,8 +158,8 @@ mod tests {
         assert_eq!(m.e2e, ms(400));
         assert_eq!(m.tpot, Some(ms(100)));
         assert_eq!(m.chunk_gaps, vec![ms(50), ms(100), ms(150)]);
-        assert_eq!(m.max_gap(), Some(ms(150)));
-        assert_eq!(m.mean_gap(), Some(ms(100)));
+        assert_eq!(m.max_gap, Some(ms(150)));
+        assert_eq!(m.mean_gap, Some(ms(100)));
         assert_eq!(m.tokens_per_second, Some(10.0));
         assert_eq!(m.chunks, 6);
         assert!(!m.tokens_estimated);
@@ -171,7 +169,10 @@ mod tests {
     fn without_usage_chunks_are_counted_and_flagged() {
         let obs = Observed {
             latency: ms(300),
-            stream: Some(StreamObservation { output_arrivals: vec![ms(100), ms(200), ms(300)], ..Default::default() }),
+            stream: Some(StreamObservation {
+                output: [ms(100), ms(200), ms(300)].into_iter().collect(),
+                ..Default::default()
+            }),
             ..Observed::default()
         };
         let m = RequestMetrics::of(&obs);

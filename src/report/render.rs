@@ -81,5 +81,8 @@ pub fn transcript(t: &Transcript, s: &Sanitizer) -> String {
         }
         None => out.push_str("response: none\n"),
     }
+    if let Some(why) = &t.resent {
+        let _ = writeln!(out, "{why}");
+    }
     s.text(&out)
 }

@@ -96,6 +96,8 @@ pub struct Transcript {
     pub status: Option<u16>,
     pub response_bytes: usize,
     pub response_body: String,
+    /// Why the request was sent twice, when it was.
+    pub resent: Option<String>,
     /// What lifecycle steps did, one entry per step.
     pub notes: Vec<String>,
 }

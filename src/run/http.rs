@@ -1,5 +1,10 @@
 //! One HTTP exchange: send a rendered request, read the answer, time it.
 
+mod reuse;
+mod tls;
+
+pub use tls::TlsOptions;
+
 use crate::observed::Observed;
 use std::time::{Duration, Instant};
 
@@ -18,7 +23,7 @@ pub struct Outgoing {
     pub read: ReadOptions,
 }
 
-/// What to keep of an answer while reading it.
+/// What to keep of an answer while reading it, and the most a hostile answer can make us hold.
 #[derive(Debug, Clone)]
 pub struct ReadOptions {
     /// Longest silence allowed between two chunks of a streamed answer.
@@ -27,14 +32,106 @@ pub struct ReadOptions {
     pub keep_events: bool,
     /// Bytes of a streamed answer's raw text to keep (for `expect.body` and transcripts).
     pub keep_raw: usize,
+    /// Longest line of an event stream (`--max-line-bytes`); a longer one ends the stream as an
+    /// error.
+    pub max_line_bytes: usize,
+    /// Largest data of one event (`--max-event-bytes`); a larger one ends the stream as an error.
+    pub max_event_bytes: usize,
+    /// Memory the kept events may take as parsed JSON, estimated from their shape
+    /// (`--max-kept-events-bytes`). Events past it are counted, not kept, and the stream gets
+    /// no verdict on its events.
+    pub max_kept_events_bytes: usize,
+    /// Bytes of reassembled text: content, reasoning, completion text, tool-call names and
+    /// arguments, all choices together (`--max-answer-bytes`). Text past it is counted, not
+    /// kept, and the answer gets no verdict.
+    pub max_answer_bytes: usize,
+    /// Arrival times of output chunks kept for the distribution of chunk gaps. TTFT, TPOT, e2e,
+    /// max and mean gap stay exact past it (running statistics); only the pooled `chunk_gap`
+    /// distribution of a load run then sees the first gaps of the request.
+    pub max_kept_arrivals: usize,
+}
+
+/// Default `max_line_bytes`. One OpenAI-style chunk is a few hundred bytes; 1 MiB holds a whole
+/// 32k-token answer sent as a single event even when every character is JSON-escaped.
+pub const MAX_LINE_BYTES: usize = 1024 * 1024;
+/// Default `max_event_bytes`: the same reasoning as `MAX_LINE_BYTES`, for data split over lines.
+pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
+/// Default `max_kept_events_bytes`: a 4096-token answer streamed token by token takes about
+/// 6 MiB as parsed events; 32 MiB leaves room for long reasoning answers.
+pub const MAX_KEPT_EVENTS_BYTES: usize = 32 * 1024 * 1024;
+/// Default `max_answer_bytes`: 16 MiB is some four million tokens of text, far past any
+/// context window.
+pub const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+/// Default `max_kept_arrivals`: 100 000 timestamps (1.6 MB) cover any real answer.
+pub const MAX_KEPT_ARRIVALS: usize = 100_000;
+
+impl Default for ReadOptions {
+    fn default() -> ReadOptions {
+        ReadOptions {
+            idle_timeout: crate::spec::check::DEFAULT_IDLE_TIMEOUT,
+            keep_events: true,
+            keep_raw: 1024 * 1024,
+            max_line_bytes: MAX_LINE_BYTES,
+            max_event_bytes: MAX_EVENT_BYTES,
+            max_kept_events_bytes: MAX_KEPT_EVENTS_BYTES,
+            max_answer_bytes: MAX_ANSWER_BYTES,
+            max_kept_arrivals: MAX_KEPT_ARRIVALS,
+        }
+    }
+}
+
+impl ReadOptions {
+    pub fn sse_limits(&self) -> super::sse::SseLimits {
+        super::sse::SseLimits { max_line_bytes: self.max_line_bytes, max_event_bytes: self.max_event_bytes }
+    }
+}
+
+/// The limits a hostile answer can run into, named as a person sets them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Limit {
+    LineBytes,
+    EventBytes,
+    KeptEventsBytes,
+    AnswerBytes,
+}
+
+impl Limit {
+    /// The command-line option that sets it.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Limit::LineBytes => "--max-line-bytes",
+            Limit::EventBytes => "--max-event-bytes",
+            Limit::KeptEventsBytes => "--max-kept-events-bytes",
+            Limit::AnswerBytes => "--max-answer-bytes",
+        }
+    }
+
+    pub fn how_set(self) -> String {
+        format!("set with {}", self.flag())
+    }
+}
+
+/// `1 MiB`, `64 KiB` or `300 bytes`, for limits in messages.
+pub fn size_text(bytes: usize) -> String {
+    const KIB: usize = 1024;
+    match bytes {
+        0 => "0 bytes".into(),
+        b if b % (KIB * KIB) == 0 => format!("{} MiB", b / (KIB * KIB)),
+        b if b % KIB == 0 => format!("{} KiB", b / KIB),
+        b => format!("{b} bytes"),
+    }
 }
 
 /// Why no complete response was observed. Always a sentence a person can act on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransportError(pub String);
 
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().user_agent(concat!("llmspec/", env!("CARGO_PKG_VERSION"))).build().unwrap_or_default()
+/// The client every request of a run goes through (it keeps connections alive between them).
+pub fn client(tls: &TlsOptions) -> Result<reqwest::Client, String> {
+    let builder = reqwest::Client::builder()
+        .user_agent(concat!("llmspec/", env!("CARGO_PKG_VERSION")))
+        .connector_layer(reuse::NoteConnections);
+    tls.apply(builder)?.build().map_err(|e| format!("cannot set up the HTTP client: {}", root_cause(&e)))
 }
 
 fn build(client: &reqwest::Client, out: &Outgoing) -> Result<reqwest::Request, TransportError> {
@@ -48,21 +145,37 @@ fn build(client: &reqwest::Client, out: &Outgoing) -> Result<reqwest::Request, T
     builder.build().map_err(|e| TransportError(format!("cannot build the request to {}: {}", out.url, root_cause(&e))))
 }
 
-/// A kept-alive connection the server closed while we reused it fails before any answer, and
-/// says nothing about the server's health; such a request is sent once more, on a new
-/// connection. Anything else (refused, timed out, reset after an answer began) is reported.
-fn stale_connection(e: &reqwest::Error) -> bool {
+/// A kept-alive connection that the server closed (llama-server closes idle ones) while we
+/// sent a request on it fails before any answer, and says nothing about the server's health:
+/// such a request is sent once more, on a new connection. The same failure on a connection made
+/// for the request is the server's doing, and is reported.
+fn closed_before_answering(e: &reqwest::Error) -> bool {
     !e.is_timeout() && !e.is_connect() && root_cause(e).contains("connection closed before message completed")
+}
+
+/// Why a failed attempt may be sent again: it went out on a kept-alive connection that was
+/// already closed. `made` lists the connections opened for the attempt.
+fn resend_reason(e: &reqwest::Error, made: &[std::net::SocketAddr]) -> Option<String> {
+    if !closed_before_answering(e) {
+        return None;
+    }
+    let used = reuse::connection_of(e)?;
+    (!made.contains(&used)).then(|| {
+        format!(
+            "sent twice: the kept-alive connection from {used} was closed by the server before it answered ({}); sent again on a new connection",
+            root_cause(e)
+        )
+    })
 }
 
 pub async fn exchange(client: &reqwest::Client, out: &Outgoing) -> Result<Observed, TransportError> {
     let mut start = Instant::now();
-    let mut sent = client.execute(build(client, out)?).await;
-    if let Err(e) = &sent {
-        if stale_connection(e) {
-            start = Instant::now();
-            sent = client.execute(build(client, out)?).await;
-        }
+    let (mut sent, made) = reuse::noting_connections(client.execute(build(client, out)?)).await;
+    let mut resent = None;
+    if let Some(reason) = sent.as_ref().err().and_then(|e| resend_reason(e, &made)) {
+        start = Instant::now();
+        sent = client.execute(build(client, out)?).await;
+        resent = Some(reason);
     }
     let mut response = sent.map_err(|e| describe(&e, out, None))?;
     let ttfb = start.elapsed();
@@ -86,6 +199,7 @@ pub async fn exchange(client: &reqwest::Client, out: &Outgoing) -> Result<Observ
             ttfb,
             sent_at: Some(start),
             stream: Some(stream),
+            resent,
         });
     }
     let mut body = Vec::new();
@@ -105,7 +219,13 @@ pub async fn exchange(client: &reqwest::Client, out: &Outgoing) -> Result<Observ
         }
     }
     let latency = start.elapsed();
-    let body = String::from_utf8(body).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    let body = String::from_utf8(body).map_err(|e| {
+        TransportError(format!(
+            "the response body ({status}, {} bytes) is not valid UTF-8 at byte {}",
+            e.as_bytes().len(),
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
     let (json, json_error) = if body.trim().is_empty() {
         (None, None)
     } else {
@@ -114,7 +234,7 @@ pub async fn exchange(client: &reqwest::Client, out: &Outgoing) -> Result<Observ
             Err(e) => (None, Some(e.to_string())),
         }
     };
-    Ok(Observed { status, headers, body, json, json_error, latency, ttfb, sent_at: Some(start), stream: None })
+    Ok(Observed { status, headers, body, json, json_error, latency, ttfb, sent_at: Some(start), stream: None, resent })
 }
 
 fn headers_of<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -122,7 +242,7 @@ fn headers_of<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str
 }
 
 fn describe(e: &reqwest::Error, out: &Outgoing, body_bytes: Option<usize>) -> TransportError {
-    let cause = root_cause(e);
+    let cause = tls::explain(e).unwrap_or_else(|| root_cause(e));
     TransportError(if e.is_timeout() {
         format!("no complete response from {} within {} (timeout)", out.url, crate::units::format_duration(out.timeout))
     } else if e.is_connect() {

@@ -16,7 +16,7 @@ use crate::metrics::aggregate::{Aggregate, Class};
 use crate::observed::{Observed, StreamEnd};
 use crate::redact::Redactor;
 use crate::spec::interp::{render, render_str};
-use crate::spec::plan::{Body, CaptureSource, Exchange, Plan, RequestPlan, Stop, SuitePlan, TestPlan};
+use crate::spec::plan::{Body, CaptureSource, Exchange, Plan, Stop, SuitePlan, TestPlan};
 use crate::text::trim_middle;
 use crate::units::format_duration;
 use event::RunSeries;
@@ -44,20 +44,37 @@ pub struct RunOptions {
     pub stop: watch::Receiver<Option<StopReason>>,
     /// `--allow-exec`: lifecycle `exec` steps and `command` samples may run.
     pub allow_exec: bool,
+    /// What to keep of each answer, and the limits that bound a hostile one (`--max-*-bytes`).
+    pub read: ReadOptions,
     /// `--soak-duration`: no soak runs longer than this.
     pub soak_cap: Option<std::time::Duration>,
 }
 
 pub async fn run(plan: &Plan, mut opts: RunOptions, reporter: &mut dyn Reporter, redactor: &Redactor) -> Summary {
-    let client = http::client();
     let start = Instant::now();
     let mut summary = Summary::default();
     let background = steps::Background::default();
     let total = plan.suites.iter().map(|s| s.tests.len()).sum();
     reporter.on(&Event::RunStarted { suites: plan.suites.len(), tests: total });
+    // One client per TLS setting: suites that share it share connections.
+    let mut clients: HashMap<http::TlsOptions, Result<reqwest::Client, String>> = HashMap::new();
     for suite in &plan.suites {
         let suite_start = Instant::now();
         reporter.on(&Event::SuiteStarted { suite });
+        let client = match clients.entry(suite.tls.clone()).or_insert_with(|| http::client(&suite.tls)) {
+            Ok(client) => client.clone(),
+            Err(e) => {
+                let error = format!("cannot set up TLS for this suite: {e}");
+                for test in &suite.tests {
+                    let outcome =
+                        TestOutcome { verdict: Verdict::Error(error.clone()), ..skipped(test, String::new()) };
+                    summary.count(&outcome.verdict);
+                    reporter.on(&Event::TestFinished { suite, outcome: &outcome });
+                }
+                reporter.on(&Event::SuiteFinished { suite, duration: suite_start.elapsed() });
+                continue;
+            }
+        };
         let mut captures: HashMap<String, Value> = HashMap::new();
         let secret_captures = secret_captures(suite);
         let needed = needed_producers(suite, &opts);
@@ -241,7 +258,7 @@ async fn run_load(
         plan.stop = Stop::Duration(d.min(cap));
     }
     let mut outcome = skipped(test, String::new());
-    let prepared = prepare(&exchange.request, captures, redactor).and_then(|o| {
+    let prepared = prepare(exchange, captures, redactor, &opts.read).and_then(|o| {
         let samplers = sample::Sampler::prepare(&test.samples, captures, opts.allow_exec)?;
         Ok((o, samplers))
     });
@@ -252,7 +269,6 @@ async fn run_load(
             return vec![outcome];
         }
     };
-    outgoing.read.keep_events = !exchange.expect.events.is_empty();
     outgoing.read.keep_raw = if exchange.expect.body.is_some() { outgoing.read.keep_raw } else { 4096 };
     let start = Instant::now();
     let sampling = sample::start(samplers, client.clone(), start);
@@ -309,7 +325,7 @@ async fn run_test(
     };
     let start = Instant::now();
     let mut outcome = skipped(test, String::new());
-    let outgoing = match prepare(&exchange.request, captures, redactor) {
+    let outgoing = match prepare(exchange, captures, redactor, &opts.read) {
         Ok(o) => o,
         Err(e) => {
             outcome.verdict = Verdict::Error(e);
@@ -423,6 +439,7 @@ pub(crate) fn transcript(outgoing: &Outgoing, observed: Option<&Observed>) -> Tr
         t.status = Some(o.status);
         t.response_bytes = response_bytes(o);
         t.response_body = o.body.clone();
+        t.resent = o.resent.clone();
     }
     t
 }
@@ -447,7 +464,11 @@ fn stream_problem(exchange: &Exchange, observed: &Observed) -> Option<String> {
                 format_duration(exchange.request.timeout)
             ));
         }
+        StreamEnd::Abandoned(why) => return Some(format!("stopped reading the stream {received}: {why}")),
         StreamEnd::Done | StreamEnd::Eof => {}
+    }
+    if !s.cut.is_empty() {
+        return Some(format!("the stream is larger than llmspec keeps {received}: {}", s.cut.join("; ")));
     }
     if let Some(m) = &s.malformed {
         return Some(format!("the stream is malformed: {m}"));
@@ -467,7 +488,13 @@ fn stream_problem(exchange: &Exchange, observed: &Observed) -> Option<String> {
 }
 
 /// Resolves captures into the request and registers the values of secret headers.
-fn prepare(req: &RequestPlan, captures: &HashMap<String, Value>, redactor: &Redactor) -> Result<Outgoing, String> {
+fn prepare(
+    exchange: &Exchange,
+    captures: &HashMap<String, Value>,
+    redactor: &Redactor,
+    read: &ReadOptions,
+) -> Result<Outgoing, String> {
+    let req = &exchange.request;
     let url = render_str(&req.url, captures)?;
     let mut headers = Vec::with_capacity(req.headers.len() + 1);
     for (name, value) in &req.headers {
@@ -494,7 +521,13 @@ fn prepare(req: &RequestPlan, captures: &HashMap<String, Value>, redactor: &Reda
         headers,
         body,
         timeout: req.timeout,
-        read: ReadOptions { idle_timeout: req.idle_timeout, keep_events: true, keep_raw: 1024 * 1024 },
+        // Streamed events are kept only for checks that read them: an endless stream then costs
+        // counters, not memory.
+        read: ReadOptions {
+            idle_timeout: req.idle_timeout,
+            keep_events: !exchange.expect.events.is_empty(),
+            ..read.clone()
+        },
     })
 }
 

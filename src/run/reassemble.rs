@@ -4,9 +4,19 @@
 //! Content, text and reasoning deltas concatenate; tool calls merge by `index` (id, type and
 //! name from the fragments that carry them, arguments concatenated); the last non-null
 //! `usage` wins; `finish_reason` is the last one sent for each choice.
+//!
+//! What is kept is bounded, so an endless or hostile stream cannot grow it without end: text up
+//! to a byte budget (every string kept counts against it: roles, ids and finish reasons too), at
+//! most `MAX_CHOICES` choices and `MAX_TOOL_CALLS` tool calls in all.
+//! The rest is counted, and `cut()` says what was left out.
 
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
+
+/// Choices kept; a request asks for `n` of them, rarely more than a few.
+pub const MAX_CHOICES: usize = 1024;
+/// Tool calls kept, all choices together.
+pub const MAX_TOOL_CALLS: usize = 1024;
 
 #[derive(Default)]
 struct Choice {
@@ -42,8 +52,71 @@ pub fn carries_output(chunk: &Value) -> bool {
     })
 }
 
+/// Text kept so far against a byte budget, and what was left out.
+struct Budget {
+    left: usize,
+    limit: usize,
+    bytes_not_kept: u64,
+    tool_calls: usize,
+    tool_calls_not_kept: usize,
+}
+
+impl Budget {
+    fn append(&mut self, slot: &mut String, text: &str) {
+        let mut take = text.len().min(self.left);
+        while !text.is_char_boundary(take) {
+            take -= 1;
+        }
+        slot.push_str(&text[..take]);
+        self.left -= take;
+        if take < text.len() {
+            // Nothing after a cut: later short deltas must not slip into the gap.
+            self.left = 0;
+            self.bytes_not_kept += (text.len() - take) as u64;
+        }
+    }
+
+    /// Appends a JSON string to an optional text; other values are not text and are ignored.
+    fn append_str(&mut self, slot: &mut Option<String>, value: Option<&Value>) {
+        if let Some(text) = value.and_then(Value::as_str) {
+            self.append(slot.get_or_insert_with(String::new), text);
+        }
+    }
+
+    /// Replaces a string whose last value is the one that counts (a role, an id): only its
+    /// growth is charged, and a value the budget cannot hold leaves the old one.
+    fn replace(&mut self, slot: &mut Option<String>, text: &str) {
+        if slot.as_deref() == Some(text) {
+            return;
+        }
+        if self.charge_growth(slot.as_ref().map_or(0, String::len), text.len()) {
+            *slot = Some(text.to_string());
+        }
+    }
+
+    fn replace_value(&mut self, slot: &mut Option<Value>, value: &Value) {
+        if slot.as_ref() == Some(value) {
+            return;
+        }
+        let old = slot.as_ref().map_or(0, super::stream::heap_bytes);
+        if self.charge_growth(old, super::stream::heap_bytes(value)) {
+            *slot = Some(value.clone());
+        }
+    }
+
+    fn charge_growth(&mut self, old: usize, new: usize) -> bool {
+        let growth = new.saturating_sub(old);
+        if growth > self.left {
+            self.left = 0;
+            self.bytes_not_kept += new as u64;
+            return false;
+        }
+        self.left -= growth;
+        true
+    }
+}
+
 /// Builds the answer chunk by chunk, so a stream never needs to be held whole in memory.
-#[derive(Default)]
 pub struct Reassembler {
     head: Map<String, Value>,
     completions: bool,
@@ -55,9 +128,65 @@ pub struct Reassembler {
     /// A chunk with a non-null `usage` arrived.
     pub usage_seen: bool,
     started: bool,
+    budget: Budget,
+    choices_not_kept: usize,
+}
+
+impl Default for Reassembler {
+    fn default() -> Reassembler {
+        Reassembler::new(super::http::MAX_ANSWER_BYTES)
+    }
 }
 
 impl Reassembler {
+    /// Keeps at most `max_answer_bytes` of text, all fields and choices together.
+    pub fn new(max_answer_bytes: usize) -> Reassembler {
+        Reassembler {
+            head: Map::new(),
+            completions: false,
+            choices: BTreeMap::new(),
+            usage: Value::Null,
+            fingerprint: None,
+            finish_counts: BTreeMap::new(),
+            usage_seen: false,
+            started: false,
+            budget: Budget {
+                left: max_answer_bytes,
+                limit: max_answer_bytes,
+                bytes_not_kept: 0,
+                tool_calls: 0,
+                tool_calls_not_kept: 0,
+            },
+            choices_not_kept: 0,
+        }
+    }
+
+    /// What was left out of the answer, one sentence each; empty when it is whole.
+    pub fn cut(&self) -> Vec<String> {
+        let mut cut = vec![];
+        if self.budget.bytes_not_kept > 0 {
+            cut.push(format!(
+                "the answer's text is larger than {}, the limit for a reassembled answer ({}): {} more bytes were counted, not kept",
+                super::http::size_text(self.budget.limit),
+                super::http::Limit::AnswerBytes.how_set(),
+                self.budget.bytes_not_kept
+            ));
+        }
+        if self.choices_not_kept > 0 {
+            cut.push(format!(
+                "the stream has choices past the first {MAX_CHOICES}: {} chunks of other choices were counted, not kept",
+                self.choices_not_kept
+            ));
+        }
+        if self.budget.tool_calls_not_kept > 0 {
+            cut.push(format!(
+                "the stream has more than {MAX_TOOL_CALLS} tool calls: {} fragments of others were counted, not kept",
+                self.budget.tool_calls_not_kept
+            ));
+        }
+        cut
+    }
+
     pub fn absorb(&mut self, chunk: &Value) {
         if !self.started {
             self.started = true;
@@ -77,10 +206,15 @@ impl Reassembler {
         }
         for c in chunk.get("choices").and_then(Value::as_array).into_iter().flatten() {
             let index = c.get("index").and_then(Value::as_u64).unwrap_or(0);
+            if !self.choices.contains_key(&index) && self.choices.len() >= MAX_CHOICES {
+                self.choices_not_kept += 1;
+                continue;
+            }
             if c.get("finish_reason").is_some_and(|f| !f.is_null()) {
                 *self.finish_counts.entry(index).or_default() += 1;
             }
-            absorb(self.choices.entry(index).or_default(), c);
+            let choice = self.choices.entry(index).or_default();
+            absorb(choice, c, &mut self.budget);
         }
     }
 
@@ -105,39 +239,79 @@ pub fn reassemble(chunks: &[Value]) -> Value {
     r.response()
 }
 
-fn absorb(choice: &mut Choice, c: &Value) {
-    let append = |slot: &mut Option<String>, v: Option<&Value>| {
-        if let Some(s) = v.and_then(Value::as_str) {
-            slot.get_or_insert_with(String::new).push_str(s);
-        }
-    };
-    append(&mut choice.text, c.get("text"));
+/// The property a property test and a fuzzer check on any sequence of JSON chunks: reassembly
+/// does not panic and keeps no more text than its budget. Returns what went wrong, if anything.
+pub fn check_reassembly(chunks: &[Value], max_answer_bytes: usize) -> Result<(), String> {
+    let mut r = Reassembler::new(max_answer_bytes);
+    chunks.iter().for_each(|c| r.absorb(c));
+    let answer = r.response();
+    let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+    let kept: usize = r
+        .choices
+        .values()
+        .map(|c| {
+            [&c.content, &c.text, &c.reasoning_content, &c.reasoning, &c.role].into_iter().map(text).sum::<usize>()
+                + c.tool_calls
+                    .values()
+                    .map(|t| t.name.len() + t.arguments.len() + text(&t.id) + text(&t.kind))
+                    .sum::<usize>()
+        })
+        .sum();
+    if kept > max_answer_bytes {
+        return Err(format!("{kept} bytes of text kept, above the budget {max_answer_bytes}"));
+    }
+    if r.choices.len() > MAX_CHOICES || r.choices.values().map(|c| c.tool_calls.len()).sum::<usize>() > MAX_TOOL_CALLS {
+        return Err("more choices or tool calls than their caps".into());
+    }
+    if !answer.is_object() {
+        return Err(format!("the answer is not an object: {answer}"));
+    }
+    Ok(())
+}
+
+/// A fuzzer's entry: the bytes are JSON chunks, one per line; lines that are not JSON are
+/// skipped, as the stream reader reports them instead of reassembling them.
+pub fn fuzz_one(data: &[u8]) -> Result<(), String> {
+    let chunks: Vec<Value> = data.split(|&b| b == b'\n').filter_map(|l| serde_json::from_slice(l).ok()).collect();
+    check_reassembly(&chunks, 64)
+}
+
+/// Adds one chunk's choice.
+fn absorb(choice: &mut Choice, c: &Value, budget: &mut Budget) {
+    budget.append_str(&mut choice.text, c.get("text"));
     if let Some(f) = c.get("finish_reason").filter(|f| !f.is_null()) {
-        choice.finish_reason = Some(f.clone());
+        budget.replace_value(&mut choice.finish_reason, f);
     }
     let Some(delta) = c.get("delta") else { return };
     if let Some(role) = delta.get("role").and_then(Value::as_str) {
-        choice.role = Some(role.to_string());
+        budget.replace(&mut choice.role, role);
     }
-    append(&mut choice.content, delta.get("content"));
-    append(&mut choice.reasoning_content, delta.get("reasoning_content"));
-    append(&mut choice.reasoning, delta.get("reasoning"));
+    budget.append_str(&mut choice.content, delta.get("content"));
+    budget.append_str(&mut choice.reasoning_content, delta.get("reasoning_content"));
+    budget.append_str(&mut choice.reasoning, delta.get("reasoning"));
     for (n, tc) in delta.get("tool_calls").and_then(Value::as_array).into_iter().flatten().enumerate() {
         let index = tc.get("index").and_then(Value::as_u64).unwrap_or(n as u64);
+        if !choice.tool_calls.contains_key(&index) {
+            if budget.tool_calls >= MAX_TOOL_CALLS {
+                budget.tool_calls_not_kept += 1;
+                continue;
+            }
+            budget.tool_calls += 1;
+        }
         let call = choice.tool_calls.entry(index).or_default();
         if let Some(id) = tc.get("id").and_then(Value::as_str).filter(|s| !s.is_empty()) {
-            call.id = Some(id.to_string());
+            budget.replace(&mut call.id, id);
         }
         if let Some(t) = tc.get("type").and_then(Value::as_str) {
-            call.kind = Some(t.to_string());
+            budget.replace(&mut call.kind, t);
         }
         let f = tc.get("function").unwrap_or(&Value::Null);
         // Names normally arrive whole, once; concatenating tolerates servers that split them.
         if let Some(name) = f.get("name").and_then(Value::as_str) {
-            call.name.push_str(name);
+            budget.append(&mut call.name, name);
         }
         if let Some(args) = f.get("arguments").and_then(Value::as_str) {
-            call.arguments.push_str(args);
+            budget.append(&mut call.arguments, args);
         }
     }
 }
@@ -252,5 +426,47 @@ mod tests {
         let r = reassemble(&chunks);
         assert_eq!(r["choices"][0], json!({"index": 0, "text": " 4,", "finish_reason": "length"}));
         assert_eq!(r["object"], "text_completion");
+    }
+
+    #[test]
+    fn choices_and_tool_calls_past_their_caps_are_counted_not_kept() {
+        let mut r = Reassembler::default();
+        for i in 0..(MAX_CHOICES as u64 + 5) {
+            r.absorb(&json!({"choices": [{"index": i, "delta": {"content": "x"}, "finish_reason": "stop"}]}));
+        }
+        // Tool calls count over all choices: spread over two, the cap still holds.
+        for i in 0..(MAX_TOOL_CALLS as u64 + 3) {
+            let call = json!({"index": i, "function": {"name": "f"}});
+            r.absorb(&json!({"choices": [{"index": i % 2, "delta": {"tool_calls": [call]}}]}));
+        }
+        let answer = r.response();
+        let choices = answer["choices"].as_array().unwrap();
+        assert_eq!(choices.len(), MAX_CHOICES);
+        let calls: usize = choices.iter().filter_map(|c| c["message"]["tool_calls"].as_array()).map(Vec::len).sum();
+        assert_eq!(calls, MAX_TOOL_CALLS);
+        assert_eq!(r.finish_counts.len(), MAX_CHOICES);
+        let cut = r.cut();
+        assert!(cut.iter().any(|c| c.contains("5 chunks of other choices")), "{cut:?}");
+        assert!(cut.iter().any(|c| c.contains("3 fragments")), "{cut:?}");
+    }
+
+    #[test]
+    fn replaced_strings_count_against_the_budget_too() {
+        // A role, an id or a finish reason is replaced rather than appended, but a hostile
+        // stream could still send a large one for each of many choices.
+        let mut r = Reassembler::new(100);
+        for i in 0..10u64 {
+            let big = "r".repeat(60);
+            r.absorb(&json!({"choices": [{"index": i, "delta": {"role": big}, "finish_reason": big}]}));
+        }
+        let kept: usize = r.choices.values().map(|c| c.role.as_ref().map_or(0, String::len)).sum();
+        assert!(kept <= 100, "{kept}");
+        assert!(r.cut().iter().any(|c| c.contains("--max-answer-bytes")), "{:?}", r.cut());
+        // The same role again and again costs nothing more.
+        let mut r = Reassembler::new(20);
+        for _ in 0..1000 {
+            r.absorb(&json!({"choices": [{"index": 0, "delta": {"role": "assistant"}}]}));
+        }
+        assert!(r.cut().is_empty(), "{:?}", r.cut());
     }
 }

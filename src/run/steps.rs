@@ -154,7 +154,7 @@ pub async fn run(
         }
         // Exec steps get somewhere to leave their processes only when they may run.
         let exec = opts.allow_exec.then_some(background);
-        match one(client, step, captures, redactor, exec, &starts, &mut log).await {
+        match one(client, step, captures, redactor, exec, &opts.read, &starts, &mut log).await {
             Ok(value) => {
                 if let Some(name) = &step.as_name {
                     let v = value.unwrap_or_else(|| began.elapsed().as_secs_f64());
@@ -187,6 +187,7 @@ async fn one(
     captures: &HashMap<String, Value>,
     redactor: &Redactor,
     exec: Option<&Background>,
+    read: &crate::run::http::ReadOptions,
     starts: &HashMap<String, Instant>,
     log: &mut Vec<String>,
 ) -> Result<Option<f64>, Verdict> {
@@ -269,7 +270,7 @@ async fn one(
             let mut tries = 0;
             loop {
                 tries += 1;
-                let outgoing = prepare(&exchange.request, captures, redactor).map_err(Verdict::Error)?;
+                let outgoing = prepare(exchange, captures, redactor, read).map_err(Verdict::Error)?;
                 let sent = sent_json(&outgoing);
                 let attempt = outgoing.clone();
                 let outgoing = Outgoing {

@@ -11,7 +11,7 @@ use super::files::{self, Unreadable};
 use super::interp::{Budget, InterpError, Scope};
 use super::limits;
 use super::model::{SuiteFile, Test};
-use super::plan::{Plan, SuitePlan};
+use super::plan::{Plan, SuitePlan, TlsOptions};
 use super::yaml::{self, Loc, Node, Value, resolve_plain};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -29,6 +29,8 @@ pub struct LoadOptions<'a> {
     pub base_url: Option<&'a str>,
     /// `--timeout`: replaces the suite's default timeout.
     pub timeout: Option<Duration>,
+    /// `--cacert`, `--cert`, `--key`, `--insecure`: override `defaults.tls`, field by field.
+    pub tls: &'a TlsOptions,
     pub env: &'a dyn Fn(&str) -> Option<String>,
 }
 
@@ -96,6 +98,20 @@ fn file_problem(path: &Path, message: String) -> Diagnostic {
 }
 
 /// One file → its suite and the secret values it defines.
+/// A suite's TLS files, relative to its spec file; a file that does not exist is a spec error.
+fn suite_tls(tls: Option<&crate::spec::model::Tls>, dir: &Path, problems: &mut Vec<(Loc, String)>) -> TlsOptions {
+    let Some(tls) = tls else { return TlsOptions::default() };
+    let mut file = |f: &Option<crate::spec::de::Spanned<String>>| {
+        let f = f.as_ref()?;
+        let path = dir.join(&f.value);
+        if !path.is_file() {
+            problems.push((f.loc, format!("no such file: {}", path.display())));
+        }
+        Some(path)
+    };
+    TlsOptions { cacert: file(&tls.cacert), cert: file(&tls.cert), key: file(&tls.key), insecure: tls.insecure }
+}
+
 pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(SuitePlan, Vec<String>), SpecErrors> {
     let diag = |(loc, message): Problem| Diagnostic::new(source, loc, message);
     let fail = |problem: Problem| SpecErrors { diagnostics: vec![diag(problem)], secrets: vec![] };
@@ -195,6 +211,7 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
     let secret_headers: Vec<String> = defaults.map(|d| d.secret_headers.clone()).unwrap_or_default();
     let base_url = opts.base_url.or_else(|| defaults.and_then(|d| d.base_url.as_ref()).map(|b| b.value.as_str()));
     let dir = Path::new(&source.path).parent().unwrap_or(Path::new(".")).to_path_buf();
+    let tls = opts.tls.over(&suite_tls(defaults.and_then(|d| d.tls.as_ref()), &dir, &mut problems));
     let ctx = Context { dir: &dir, base_url, timeout, headers: &headers, secret_headers: &secret_headers };
 
     let mut plans = vec![];
@@ -224,7 +241,13 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
     }
     match suite {
         Some(suite) if problems.is_empty() => Ok((
-            SuitePlan { name: suite.suite.value, description: suite.description, source: source.clone(), tests: plans },
+            SuitePlan {
+                name: suite.suite.value,
+                description: suite.description,
+                source: source.clone(),
+                tests: plans,
+                tls,
+            },
             secrets,
         )),
         _ => {
@@ -325,7 +348,14 @@ mod tests {
 
     /// Loads one spec text; the problems' messages on failure.
     pub(crate) fn load_text(text: &str) -> Result<SuitePlan, Vec<String>> {
-        let opts = LoadOptions { vars: &[], secrets: &[], base_url: None, timeout: None, env: &no_env };
+        let opts = LoadOptions {
+            vars: &[],
+            secrets: &[],
+            base_url: None,
+            timeout: None,
+            tls: &Default::default(),
+            env: &no_env,
+        };
         let source = Arc::new(Source { path: "t.yaml".into(), text: text.into() });
         load_suite(&source, &opts)
             .map(|(s, _)| s)
@@ -416,7 +446,14 @@ mod tests {
         let env = |n: &str| (n == "API_KEY").then(|| "from-env-123".to_string());
         let given = [("cli".to_string(), "from-cli-456".to_string())];
         let overridden = [("literal".to_string(), "replaced".to_string())];
-        let opts = LoadOptions { vars: &overridden, secrets: &given, base_url: None, timeout: None, env: &env };
+        let opts = LoadOptions {
+            vars: &overridden,
+            secrets: &given,
+            base_url: None,
+            timeout: None,
+            tls: &Default::default(),
+            env: &env,
+        };
         let text = "suite: s\nsecrets:\n  literal: lit-789\n  key: ${env.API_KEY}\ntests:\n  - name: t\n    request: { GET: /x, timeout: lit-789 }\n";
         let dir = std::env::temp_dir().join(format!("llmspec-secrets-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

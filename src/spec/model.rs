@@ -52,6 +52,27 @@ pub struct Defaults {
     /// Cookie, X-Api-Key and Api-Key are always secret.
     #[serde(default)]
     pub secret_headers: Vec<String>,
+    /// TLS for this suite's requests; `--cacert`, `--cert`, `--key` and `--insecure` win.
+    #[serde(default)]
+    pub tls: Option<Tls>,
+}
+
+/// TLS settings of a suite. Paths are relative to the spec file.
+#[derive(Deserialize, JsonSchema, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// PEM file of the CA certificates to trust instead of the system's.
+    #[serde(default)]
+    pub cacert: Option<Spanned<String>>,
+    /// PEM file of the client certificate, for mutual TLS (it may hold the key too).
+    #[serde(default)]
+    pub cert: Option<Spanned<String>>,
+    /// PEM file of the client certificate's private key.
+    #[serde(default)]
+    pub key: Option<Spanned<String>>,
+    /// Accept any server certificate. Only for test deployments: a warning is printed.
+    #[serde(default)]
+    pub insecure: bool,
 }
 
 #[derive(Deserialize, JsonSchema, Debug)]

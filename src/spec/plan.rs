@@ -24,6 +24,35 @@ pub struct SuitePlan {
     pub description: Option<String>,
     pub source: Arc<Source>,
     pub tests: Vec<Arc<TestPlan>>,
+    /// How this suite's requests verify servers and identify the client.
+    pub tls: TlsOptions,
+}
+
+/// How the client verifies servers and proves who it is. The default verifies against the
+/// system's roots and sends no client certificate. Set by `defaults.tls` and the command line
+/// (which wins, field by field).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct TlsOptions {
+    /// PEM file of the CA certificates to trust instead of the system's (`--cacert`).
+    pub cacert: Option<std::path::PathBuf>,
+    /// PEM file of the client certificate for mutual TLS (`--cert`); it may hold the key too.
+    pub cert: Option<std::path::PathBuf>,
+    /// PEM file of the client certificate's private key (`--key`).
+    pub key: Option<std::path::PathBuf>,
+    /// Accept any server certificate (`--insecure`).
+    pub insecure: bool,
+}
+
+impl TlsOptions {
+    /// The command line's settings over a suite's.
+    pub fn over(&self, suite: &TlsOptions) -> TlsOptions {
+        TlsOptions {
+            cacert: self.cacert.clone().or_else(|| suite.cacert.clone()),
+            cert: self.cert.clone().or_else(|| suite.cert.clone()),
+            key: self.key.clone().or_else(|| suite.key.clone()),
+            insecure: self.insecure || suite.insecure,
+        }
+    }
 }
 
 #[derive(Debug)]

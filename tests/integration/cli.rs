@@ -266,3 +266,18 @@ tests:
     assert_eq!(out.code, 0, "{}", out.stdout);
     assert!(out.stdout.contains("PASS short soak: max(answer) == 42 (measured 42)"), "{}", out.stdout);
 }
+
+#[test]
+fn read_limits_are_set_on_the_command_line() {
+    let sim = Sim::start();
+    let dir = TempDir::new();
+    let spec = dir.write(
+        "limit.yaml",
+        "suite: limits\ntests:\n  - name: long line\n    request:\n      POST: /v1/chat/completions\n      stream: true\n      headers: { x-sim-fault: huge-line }\n      json: { messages: [{ role: user, content: hi }] }\n",
+    );
+    let out = llmspec(&["run", spec.to_str().unwrap(), "--base-url", &sim.url(), "--max-line-bytes", "64KiB"]);
+    assert_eq!(out.code, 3, "{}", out.stdout);
+    assert!(out.stdout.contains("longer than 64 KiB") && out.stdout.contains("--max-line-bytes"), "{}", out.stdout);
+    let out = llmspec(&["run", spec.to_str().unwrap(), "--base-url", &sim.url(), "--max-line-bytes", "lots"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+}

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod byte_level;
 mod cli;
 mod exec_groups;
 mod failures;
@@ -10,6 +11,7 @@ mod hostile;
 mod junit;
 mod load;
 mod output;
+mod read_fuzz;
 mod schema;
 mod secrets;
 mod seed_pack;
@@ -18,4 +20,5 @@ mod spec_errors;
 mod spec_fuzz;
 mod spec_limits;
 mod streaming;
+mod tls;
 mod transport;

@@ -57,8 +57,14 @@ fn fuzz_child() {
     assert!(!seeds.is_empty(), "no spec files under specs/");
     let mut rng = SplitMix(seed);
     let no_env = |_: &str| None;
-    let opts =
-        LoadOptions { vars: &[], secrets: &[], base_url: Some("http://127.0.0.1:9"), timeout: None, env: &no_env };
+    let opts = LoadOptions {
+        vars: &[],
+        secrets: &[],
+        base_url: Some("http://127.0.0.1:9"),
+        timeout: None,
+        tls: &Default::default(),
+        env: &no_env,
+    };
     let case_file = current_case_path(Some(std::process::id()));
     let (mut panics, mut accepted) = (vec![], 0u64);
     for case in 0..cases {
