@@ -52,7 +52,7 @@ struct LoadArgs {
     #[arg(long, value_name = "URL")]
     base_url: Option<String>,
     /// Default time allowed per request (a test's own `timeout` still wins).
-    #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::vocab::units::parse_duration)]
     timeout: Option<Duration>,
     #[command(flatten)]
     tls: TlsArgs,
@@ -90,16 +90,16 @@ impl TlsArgs {
 #[derive(Args)]
 struct ReadLimitArgs {
     /// Longest line of an event stream (e.g. 1MiB); a longer one ends the stream as an error.
-    #[arg(long, value_name = "SIZE", value_parser = crate::units::parse_size, default_value = "1MiB")]
+    #[arg(long, value_name = "SIZE", value_parser = crate::vocab::units::parse_size, default_value = "1MiB")]
     max_line_bytes: usize,
     /// Largest data of one streamed event.
-    #[arg(long, value_name = "SIZE", value_parser = crate::units::parse_size, default_value = "1MiB")]
+    #[arg(long, value_name = "SIZE", value_parser = crate::vocab::units::parse_size, default_value = "1MiB")]
     max_event_bytes: usize,
     /// Memory the kept events of one streamed answer may take (for `expect.events`).
-    #[arg(long, value_name = "SIZE", value_parser = crate::units::parse_size, default_value = "32MiB")]
+    #[arg(long, value_name = "SIZE", value_parser = crate::vocab::units::parse_size, default_value = "32MiB")]
     max_kept_events_bytes: usize,
     /// Reassembled text of one answer (content, reasoning, tool calls).
-    #[arg(long, value_name = "SIZE", value_parser = crate::units::parse_size, default_value = "16MiB")]
+    #[arg(long, value_name = "SIZE", value_parser = crate::vocab::units::parse_size, default_value = "16MiB")]
     max_answer_bytes: usize,
 }
 
@@ -150,7 +150,7 @@ struct RunArgs {
     #[arg(long)]
     allow_exec: bool,
     /// Shorten every soak to at most this long (for CI).
-    #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::vocab::units::parse_duration)]
     soak_duration: Option<Duration>,
     #[command(flatten)]
     limits: ReadLimitArgs,

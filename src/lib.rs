@@ -15,6 +15,4 @@ pub mod run;
 pub mod schema;
 pub mod sim;
 pub mod spec;
-pub mod suggest;
-pub mod text;
-pub mod units;
+pub mod vocab;

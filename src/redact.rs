@@ -87,7 +87,7 @@ impl Redactor {
                 out = out.replace(f.as_str(), MASK);
             }
         }
-        if out.contains(crate::text::CUT_OPEN) {
+        if out.contains(crate::vocab::text::CUT_OPEN) {
             out = mask_cut_fragments(&out, &forms);
         }
         out
@@ -162,9 +162,9 @@ fn base64_cores(secret: &[u8]) -> Vec<String> {
 fn mask_cut_fragments(text: &str, forms: &[String]) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(open) = rest.find(crate::text::CUT_OPEN) {
-        let Some(close_rel) = rest[open..].find(crate::text::CUT_CLOSE) else { break };
-        let close = open + close_rel + crate::text::CUT_CLOSE.len();
+    while let Some(open) = rest.find(crate::vocab::text::CUT_OPEN) {
+        let Some(close_rel) = rest[open..].find(crate::vocab::text::CUT_CLOSE) else { break };
+        let close = open + close_rel + crate::vocab::text::CUT_CLOSE.len();
         let before = &rest[..open];
         let keep = before.len() - longest_suffix_that_starts_a_form(before, forms);
         out.push_str(&before[..keep]);
@@ -212,7 +212,7 @@ fn longest_prefix_that_ends_a_form(text: &str, forms: &[String]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::text::trim_middle;
+    use crate::vocab::text::trim_middle;
 
     #[test]
     fn masks_every_occurrence_and_the_credential_alone() {

@@ -8,9 +8,9 @@ pub mod tools;
 
 use crate::metrics::RequestMetrics;
 use crate::observed::Observed;
-use crate::spec::compare::Comparison;
-use crate::spec::yaml::Loc;
-use crate::text::trim_middle;
+use crate::vocab::Loc;
+use crate::vocab::compare::Comparison;
+use crate::vocab::text::trim_middle;
 use predicate::{Predicate, describe_actual};
 use serde_json_path::JsonPath;
 

@@ -1,7 +1,7 @@
 //! Predicates on one JSON value (a JSONPath result, a header, the body text).
 
-use crate::spec::compare::Comparison;
-use crate::spec::model::JsonType;
+use crate::vocab::JsonType;
+use crate::vocab::compare::Comparison;
 use regex::Regex;
 use serde_json::Value;
 
@@ -148,7 +148,7 @@ fn type_name(t: JsonType) -> &'static str {
 pub fn describe_actual(actual: Option<&Value>) -> String {
     match actual {
         None => "nothing (no match)".into(),
-        Some(v) => crate::text::trim_middle(&v.to_string(), 300),
+        Some(v) => crate::vocab::text::trim_middle(&v.to_string(), 300),
     }
 }
 

@@ -35,7 +35,7 @@ impl Schema {
 /// `parse` is set) must validate.
 #[derive(Debug)]
 pub struct SchemaCheck {
-    pub loc: crate::spec::yaml::Loc,
+    pub loc: crate::vocab::Loc,
     pub at: JsonQuery,
     pub parse: bool,
     pub schema: Schema,
@@ -71,5 +71,5 @@ impl SchemaCheck {
 }
 
 fn short(v: &Value) -> String {
-    crate::text::trim_middle(&v.to_string(), 300)
+    crate::vocab::text::trim_middle(&v.to_string(), 300)
 }

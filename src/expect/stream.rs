@@ -4,8 +4,8 @@ use super::Failure;
 use super::predicate::Predicate;
 use crate::metrics::RequestMetrics;
 use crate::observed::Observed;
-use crate::spec::compare::Comparison;
-use crate::spec::yaml::Loc;
+use crate::vocab::Loc;
+use crate::vocab::compare::Comparison;
 
 #[derive(Debug, Default)]
 pub struct StreamCheck {

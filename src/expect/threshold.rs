@@ -5,9 +5,9 @@
 //! docs/thresholds.md.
 
 use crate::metrics::aggregate::{Aggregate, SCALARS, SERIES, scalar_unit};
-use crate::spec::compare::{Comparison, Unit};
-use crate::spec::yaml::Loc;
-use crate::suggest::closest;
+use crate::vocab::Loc;
+use crate::vocab::compare::{Comparison, Unit};
+use crate::vocab::suggest::closest;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -194,7 +194,7 @@ impl Threshold {
     }
 
     pub fn show(&self, v: f64) -> String {
-        crate::spec::compare::format_quantity(v, self.unit)
+        crate::vocab::compare::format_quantity(v, self.unit)
     }
 
     /// True when this threshold states how many requests may fail.

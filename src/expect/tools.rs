@@ -2,7 +2,7 @@
 
 use super::schema::Schema;
 use super::{Failure, JsonCheck};
-use crate::spec::yaml::Loc;
+use crate::vocab::Loc;
 use serde_json::Value;
 
 #[derive(Debug)]
@@ -60,7 +60,7 @@ impl ToolCallCheck {
             let content = response.and_then(|r| r.pointer("/choices/0/message/content")).filter(|c| !c.is_null());
             let actual = match content {
                 Some(c) if calls.is_empty() => {
-                    format!("no tool call; content {}", crate::text::trim_middle(&c.to_string(), 200))
+                    format!("no tool call; content {}", crate::vocab::text::trim_middle(&c.to_string(), 200))
                 }
                 _ => names(&calls),
             };

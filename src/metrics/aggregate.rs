@@ -6,7 +6,7 @@
 //! bucket.
 
 use super::RequestMetrics;
-use crate::spec::compare::Unit;
+use crate::vocab::compare::Unit;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -297,7 +297,7 @@ impl Aggregate {
                     Unit::Fraction => format!("{:.6}", v),
                     _ => format!("{:.3}", v),
                 };
-                props.push((name.to_string(), crate::spec::compare::trim_float_str(&shown)));
+                props.push((name.to_string(), crate::vocab::compare::trim_float_str(&shown)));
             }
         }
         for (name, unit, _) in SERIES {

@@ -1,7 +1,7 @@
 //! Per-request metrics, as defined in docs/metrics.md (vLLM's definitions).
 
 use crate::observed::Observed;
-use crate::spec::compare::Unit;
+use crate::vocab::compare::Unit;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -114,7 +114,7 @@ impl RequestMetrics {
             if let Some(v) = self.get(name) {
                 let (key, value) = match unit_of(name) {
                     Some(Unit::Seconds) => (format!("{name}_ms"), format!("{:.3}", v * 1e3)),
-                    _ => (name.to_string(), crate::spec::compare::trim_float(v)),
+                    _ => (name.to_string(), crate::vocab::compare::trim_float(v)),
                 };
                 props.push((key, value));
             }

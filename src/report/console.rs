@@ -4,7 +4,7 @@
 use super::render::failure_detail;
 use super::sanitize::Sanitizer;
 use crate::run::event::{Event, Reporter, Verdict};
-use crate::units::format_duration;
+use crate::vocab::units::format_duration;
 use std::io::Write;
 
 pub struct Console<W: Write> {

@@ -1,7 +1,6 @@
 //! `--json FILE`: every verdict and every aggregate, histograms included, so that runs made on
 //! several machines can later be merged exactly (see `Aggregate::from_json`).
 
-use super::render::headline;
 use super::sanitize::Sanitizer;
 use crate::run::event::{Event, Reporter, Verdict};
 use serde_json::{Value, json};
@@ -50,7 +49,7 @@ impl Reporter for JsonResults {
                     "name": outcome.name,
                     "line": outcome.loc.line,
                     "verdict": verdict,
-                    "message": headline(outcome),
+                    "message": outcome.verdict.headline(),
                     "duration_s": outcome.duration.as_secs_f64(),
                     "properties": properties,
                     "failures": failures,

@@ -3,7 +3,7 @@
 //! hold and `<error>` when no verdict could be reached. The full detail goes in the element
 //! text, because GitLab does not show the `message` attribute.
 
-use super::render::{failure_detail, headline, transcript};
+use super::render::{failure_detail, transcript};
 use super::sanitize::Sanitizer;
 use crate::run::event::{Event, Reporter, Verdict};
 use crate::spec::Diagnostic;
@@ -91,11 +91,9 @@ impl Reporter for Junit {
                             _ => (NonSuccessKind::Error, "transport"),
                         };
                         let mut s = TestCaseStatus::non_success(kind);
-                        s.set_type(ty).set_message(self.r(&headline(outcome))).set_description(failure_detail(
-                            &suite.source,
-                            outcome,
-                            &self.sanitizer,
-                        ));
+                        s.set_type(ty)
+                            .set_message(self.r(&outcome.verdict.headline()))
+                            .set_description(failure_detail(&suite.source, outcome, &self.sanitizer));
                         s
                     }
                 };
@@ -112,7 +110,7 @@ impl Reporter for Junit {
                 // Advisory detail and warnings share system-err: both must reach the reader.
                 let mut system_err: Vec<String> = vec![];
                 if let Verdict::Advisory(_) = &outcome.verdict {
-                    case.add_property(Property::new("advisory", self.r(&headline(outcome))));
+                    case.add_property(Property::new("advisory", self.r(&outcome.verdict.headline())));
                     system_err.push(failure_detail(&suite.source, outcome, &self.sanitizer));
                 }
                 system_err.extend(outcome.warnings.iter().map(|w| self.r(&format!("warning: {w}"))));

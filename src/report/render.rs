@@ -42,28 +42,6 @@ pub fn one_failure(source: &Source, f: &Failure) -> String {
     out
 }
 
-/// The first line of a verdict, for a JUnit `message` attribute or a summary.
-pub fn headline(outcome: &TestOutcome) -> String {
-    headline_of(&outcome.verdict)
-}
-
-pub fn headline_of(verdict: &Verdict) -> String {
-    match verdict {
-        Verdict::Passed => "passed".into(),
-        Verdict::Failed(failures) => {
-            let first = &failures[0];
-            let more = match failures.len() {
-                1 => String::new(),
-                n => format!(" (and {} more)", n - 1),
-            };
-            format!("{}: expected {}, got {}{more}", first.subject, first.expected, first.actual)
-        }
-        Verdict::Error(message) => message.clone(),
-        Verdict::Skipped(reason) => reason.clone(),
-        Verdict::Advisory(failures) => format!("advisory: {}", headline_of(&Verdict::Failed(failures.clone()))),
-    }
-}
-
 pub fn transcript(t: &Transcript, s: &Sanitizer) -> String {
     if t.request.is_empty() {
         return s.text(&t.notes.iter().map(|n| format!("{n}\n")).collect::<String>());

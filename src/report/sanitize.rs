@@ -4,7 +4,7 @@
 //! CI log, and files are written atomically with a last check for any secret spelling.
 
 use crate::redact::Redactor;
-use crate::text::trim_middle;
+use crate::vocab::text::trim_middle;
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;

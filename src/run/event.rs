@@ -2,7 +2,7 @@
 
 use crate::expect::Failure;
 use crate::spec::plan::SuitePlan;
-use crate::spec::yaml::Loc;
+use crate::vocab::Loc;
 use std::time::Duration;
 
 pub enum Event<'a> {
@@ -86,6 +86,26 @@ pub enum Verdict {
     Skipped(String),
     /// An advisory test (`advisory: true`) whose expectations did not hold: shown, never red.
     Advisory(Vec<Failure>),
+}
+
+impl Verdict {
+    /// The first line of a verdict, for a JUnit `message` attribute or a summary.
+    pub fn headline(&self) -> String {
+        match self {
+            Verdict::Passed => "passed".into(),
+            Verdict::Failed(failures) => {
+                let Some(first) = failures.first() else { return "failed".into() };
+                let more = match failures.len() {
+                    1 => String::new(),
+                    n => format!(" (and {} more)", n - 1),
+                };
+                format!("{}: expected {}, got {}{more}", first.subject, first.expected, first.actual)
+            }
+            Verdict::Error(message) => message.clone(),
+            Verdict::Skipped(reason) => reason.clone(),
+            Verdict::Advisory(failures) => format!("advisory: {}", Verdict::Failed(failures.clone()).headline()),
+        }
+    }
 }
 
 /// The exchange as it can be shown to a person (secrets are removed by the reporters).
@@ -177,7 +197,7 @@ impl Summary {
             self.failed,
             self.errors,
             self.skipped,
-            crate::units::format_duration(self.duration)
+            crate::vocab::units::format_duration(self.duration)
         )
     }
 }

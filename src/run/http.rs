@@ -244,7 +244,11 @@ fn headers_of<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str
 fn describe(e: &reqwest::Error, out: &Outgoing, body_bytes: Option<usize>) -> TransportError {
     let cause = tls::explain(e).unwrap_or_else(|| root_cause(e));
     TransportError(if e.is_timeout() {
-        format!("no complete response from {} within {} (timeout)", out.url, crate::units::format_duration(out.timeout))
+        format!(
+            "no complete response from {} within {} (timeout)",
+            out.url,
+            crate::vocab::units::format_duration(out.timeout)
+        )
     } else if e.is_connect() {
         format!("cannot connect to {}: {cause}", out.url)
     } else if let Some(n) = body_bytes {

@@ -290,8 +290,8 @@ fn warnings(agg: &Aggregate, plan: &LoadPlan, wall: Duration) -> Vec<String> {
             let why = if plan.concurrency.is_some() { "the concurrency cap or the client" } else { "the client" };
             out.push(format!(
                 "requests left late: p99 schedule lag {} against a planned spacing of {}; {why} could not keep the rate",
-                crate::units::format_duration(Duration::from_secs_f64(lag)),
-                crate::units::format_duration(Duration::from_secs_f64(1.0 / rate)),
+                crate::vocab::units::format_duration(Duration::from_secs_f64(lag)),
+                crate::vocab::units::format_duration(Duration::from_secs_f64(1.0 / rate)),
             ));
         }
     }

@@ -135,11 +135,11 @@ pub fn properties(series: &Series) -> Vec<(String, String)> {
         props.push((format!("samples_{name}"), points.len().to_string()));
         for f in ["first", "last", "min", "max"] {
             if let Some(v) = crate::metrics::series::stat(points, f) {
-                props.push((format!("{f}_{name}"), crate::spec::compare::trim_float(v)));
+                props.push((format!("{f}_{name}"), crate::vocab::compare::trim_float(v)));
             }
         }
         if let Some(fit) = crate::metrics::series::fit(points) {
-            props.push((format!("slope_{name}_per_h"), crate::spec::compare::trim_float(fit.slope * 3600.0)));
+            props.push((format!("slope_{name}_per_h"), crate::vocab::compare::trim_float(fit.slope * 3600.0)));
             props.push((format!("r2_{name}"), format!("{:.3}", fit.r2)));
         }
     }

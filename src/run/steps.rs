@@ -9,8 +9,8 @@ use crate::metrics::aggregate::Aggregate;
 use crate::redact::Redactor;
 use crate::spec::interp::render_str;
 use crate::spec::plan::{StepKind, StepPlan, TestPlan};
-use crate::text::trim_middle;
-use crate::units::format_duration;
+use crate::vocab::text::trim_middle;
+use crate::vocab::units::format_duration;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::process::Stdio;
@@ -170,7 +170,7 @@ pub async fn run(
     }
     outcome.duration = start.elapsed();
     outcome.verdict = verdict;
-    outcome.properties = values.iter().map(|(k, v)| (k.clone(), crate::spec::compare::trim_float(*v))).collect();
+    outcome.properties = values.iter().map(|(k, v)| (k.clone(), crate::vocab::compare::trim_float(*v))).collect();
     outcome.transcript = Some(Transcript { notes: log, ..Transcript::default() });
     let (agg, samples) = (Aggregate::default(), BTreeMap::new());
     let m = Measurements { aggregate: &agg, windows: &[], samples: &samples, fit_after: 0.0, steps: &values };
@@ -290,7 +290,7 @@ async fn one(
                     return Ok(Some(elapsed.as_secs_f64()));
                 }
                 if Instant::now() + *every > deadline {
-                    let last = super::super::report::render::headline_of(&judged.verdict);
+                    let last = judged.verdict.headline();
                     log.push(format!("wait_until {}: gave up after {tries} tries; last: {last}", outgoing.url));
                     return Err(fail(
                         format!("wait_until {}", outgoing.url),

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::units::parse_duration;
+use crate::vocab::units::parse_duration;
 
 /// Settings of the simulator. `Default` equals the flag defaults.
 #[derive(Args, Clone, Debug, PartialEq, Eq)]

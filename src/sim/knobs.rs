@@ -7,7 +7,7 @@ use axum::http::HeaderMap;
 
 use super::config::SimConfig;
 use super::errors::ApiError;
-use crate::units::parse_duration;
+use crate::vocab::units::parse_duration;
 
 pub const HEADER_LATENCY: &str = "x-sim-latency";
 pub const HEADER_TTFT: &str = "x-sim-ttft";

@@ -1,7 +1,6 @@
 //! Typed spec → plan: every JSONPath, regex, duration and comparison is compiled here, and
 //! every problem is collected with its position instead of stopping at the first.
 
-use super::compare::{Comparison, Op, Unit};
 use super::de::Spanned;
 use super::limits;
 use super::model::{self, Capture, Predicate as RawPredicate};
@@ -17,7 +16,8 @@ use crate::expect::threshold::{Names, Threshold};
 use crate::expect::tools::ToolCallCheck;
 use crate::expect::{ExpectPlan, HeaderCheck, JsonCheck, JsonQuery};
 use crate::metrics;
-use crate::units::parse_duration;
+use crate::vocab::compare::{Comparison, Op, Unit};
+use crate::vocab::units::parse_duration;
 use regex::Regex;
 use std::time::Duration;
 
@@ -349,7 +349,7 @@ fn rate(raw: &Spanned<String>, problems: &mut Vec<Problem>) -> Option<f64> {
             raw.loc,
             format!(
                 "`{text}` is out of range: a rate is between one request in {} and {}/s",
-                crate::units::format_duration(limits::MAX_DURATION),
+                crate::vocab::units::format_duration(limits::MAX_DURATION),
                 limits::MAX_RATE_PER_SECOND
             ),
         ));
@@ -483,7 +483,7 @@ fn expect(raw: model::Expect, ctx: &Context<'_>, problems: &mut Vec<Problem>) ->
 
 fn metric_bound(name: Spanned<String>, bound: Spanned<String>, problems: &mut Vec<Problem>) -> Option<MetricBound> {
     let Some(unit) = metrics::request::unit_of(&name.value) else {
-        let message = match crate::suggest::closest(&name.value, metrics::request::NAMES.iter().copied()) {
+        let message = match crate::vocab::suggest::closest(&name.value, metrics::request::NAMES.iter().copied()) {
             Some(best) => format!("unknown metric `{}`; did you mean `{best}`?", name.value),
             None => format!("unknown metric `{}`; the metrics are: {}", name.value, metrics::request::NAMES.join(", ")),
         };

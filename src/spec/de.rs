@@ -37,7 +37,7 @@ impl de::Error for DeError {
 
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
         let mut message = format!("unknown key `{field}`");
-        match crate::suggest::closest(field, expected.iter().copied()) {
+        match crate::vocab::suggest::closest(field, expected.iter().copied()) {
             Some(best) => message.push_str(&format!("; did you mean `{best}`?")),
             None if !expected.is_empty() => message.push_str(&format!("; expected one of: {}", expected.join(", "))),
             None => {}
@@ -47,7 +47,7 @@ impl de::Error for DeError {
 
     fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
         let mut message = format!("unknown value `{variant}`");
-        match crate::suggest::closest(variant, expected.iter().copied()) {
+        match crate::vocab::suggest::closest(variant, expected.iter().copied()) {
             Some(best) => message.push_str(&format!("; did you mean `{best}`?")),
             None => message.push_str(&format!("; expected one of: {}", expected.join(", "))),
         }

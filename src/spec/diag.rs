@@ -41,7 +41,7 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// Messages quote what was written; a huge value is cut in the middle.
     pub fn new(source: &Arc<Source>, loc: Loc, message: impl Into<String>) -> Diagnostic {
-        let message = crate::text::trim_middle(&message.into(), MAX_MESSAGE);
+        let message = crate::vocab::text::trim_middle(&message.into(), MAX_MESSAGE);
         Diagnostic { source: source.clone(), loc, message, whole_file: false }
     }
 

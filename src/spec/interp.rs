@@ -283,7 +283,7 @@ impl Scope<'_> {
             ));
         }
         let known = self.vars.keys().chain(self.captures.iter()).map(String::as_str);
-        let suggestion = if self.budget.may_suggest() { crate::suggest::closest(name, known) } else { None };
+        let suggestion = if self.budget.may_suggest() { crate::vocab::suggest::closest(name, known) } else { None };
         Err(match suggestion {
             Some(best) => format!("unknown variable `{name}`; did you mean `{best}`?"),
             None => format!(

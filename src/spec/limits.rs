@@ -5,8 +5,6 @@
 //! here is far above what a real suite needs (the largest spec under `specs/` is a few hundred
 //! lines) and low enough that loading stays within a few hundred MB of memory.
 
-use std::time::Duration;
-
 /// Largest spec (or schema) file read. Long prompts written inline are the biggest legitimate
 /// content; 8 MiB holds thousands of them, and the tree built from a file is a small multiple
 /// of its size, so memory stays bounded before any other limit applies.
@@ -33,9 +31,9 @@ pub const MAX_DEFAULT_NESTING: usize = 16;
 /// Problems reported for one file; the rest are counted in one last message.
 pub const MAX_PROBLEMS: usize = 100;
 
-/// Longest duration accepted anywhere (timeouts, soaks, intervals): 30 days. Longer values are
-/// typing mistakes, and adding them to the clock could overflow it.
-pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Longest duration accepted anywhere (timeouts, soaks, intervals): 30 days. Durations are part
+/// of the vocabulary, which checks this bound where it parses them.
+pub use crate::vocab::units::MAX_DURATION;
 
 /// Highest request rate of a load (`rate:`), per second: past this the client, not the
 /// server, is measured.

@@ -1,7 +1,6 @@
 //! The spec language: YAML files in, a checked [`Plan`] out, or every problem at once.
 
 pub mod check;
-pub mod compare;
 pub mod de;
 pub mod diag;
 pub mod files;

@@ -677,17 +677,7 @@ impl JsonSchema for Bound {
     }
 }
 
-#[derive(Deserialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum JsonType {
-    String,
-    Number,
-    Integer,
-    Boolean,
-    Array,
-    Object,
-    Null,
-}
+pub use crate::vocab::JsonType;
 
 /// Where a captured value comes from: a JSONPath string (`$.data[0].id`), or a mapping.
 #[derive(Debug, Clone, PartialEq)]

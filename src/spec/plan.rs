@@ -1,11 +1,11 @@
 //! The checked spec: everything parsed, compiled and resolved, ready to run.
 
-use super::compare::Comparison;
 use super::diag::Source;
 use super::yaml::Loc;
 use crate::expect::threshold::Threshold;
 use crate::expect::{ExpectPlan, JsonQuery};
 pub use crate::spec::model::Arrival;
+use crate::vocab::compare::Comparison;
 use regex::Regex;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -249,7 +249,7 @@ impl Requirement {
     pub fn evaluate(&self, captures: &HashMap<String, serde_json::Value>) -> Result<(bool, String), String> {
         let rendered = crate::spec::interp::render_str(&self.value, captures)?;
         let value = rendered.trim().parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| {
-            format!("`{}` is `{}`, not a number", self.value, crate::text::trim_middle(&rendered, 100))
+            format!("`{}` is `{}`, not a number", self.value, crate::vocab::text::trim_middle(&rendered, 100))
         })?;
         Ok((self.bound.holds(value), format!("{} {}", rendered.trim(), self.bound_text)))
     }

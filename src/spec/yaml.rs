@@ -8,17 +8,10 @@ use super::limits;
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use std::collections::{HashMap, HashSet};
 
-/// A position in a spec file: 1-based line and column.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Loc {
-    pub line: usize,
-    pub col: usize,
-}
+pub use crate::vocab::Loc;
 
-impl Loc {
-    fn from_span(span: Span) -> Loc {
-        Loc { line: span.start.line(), col: span.start.col() + 1 }
-    }
+fn loc_of(span: Span) -> Loc {
+    Loc { line: span.start.line(), col: span.start.col() + 1 }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -210,7 +203,7 @@ struct Builder {
 
 impl Builder {
     fn push(&mut self, event: Event<'_>, span: Span) -> Result<(), SyntaxError> {
-        let loc = Loc::from_span(span);
+        let loc = loc_of(span);
         match event {
             Event::DocumentStart(_) => {
                 self.documents += 1;

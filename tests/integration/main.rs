@@ -3,6 +3,7 @@
 
 mod support;
 
+mod architecture;
 mod byte_level;
 mod cli;
 mod exec_groups;

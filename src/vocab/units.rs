@@ -3,7 +3,9 @@
 //! Durations are a number followed by a unit: `250ms`, `1.5s`, `2m`, `1h` (also `us`).
 //! A bare number is refused, because `timeout: 5` is ambiguous between seconds and milliseconds.
 
-pub use crate::spec::limits::MAX_DURATION;
+/// Longest duration accepted anywhere (timeouts, soaks, intervals): 30 days. Longer values are
+/// typing mistakes, and adding them to the clock could overflow it.
+pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
 use std::time::Duration;
 
 /// Parses `250ms`, `5s`, `1.5s`, `2m`, `1h`, `10us`.
