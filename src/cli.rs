@@ -7,7 +7,8 @@ use crate::report::json::JsonResults;
 use crate::report::junit::Junit;
 use crate::report::plot::Plots;
 use crate::report::sanitize::Sanitizer;
-use crate::run::event::{Fanout, Reporter, StopReason, Summary};
+use crate::report::{Reporter, Reporters};
+use crate::run::event::{StopReason, Summary};
 use crate::run::http::{ReadOptions, TlsOptions};
 use crate::run::{RunOptions, run};
 use crate::spec::{self, Diagnostic, LoadOptions, Plan, SpecErrors};
@@ -15,7 +16,6 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -264,8 +264,8 @@ async fn run_command(mut args: RunArgs) -> u8 {
             if let Some(path) = &args.junit {
                 let mut junit = Junit::new(path.clone(), sanitizer.clone());
                 junit.spec_errors(&errors.diagnostics);
-                if let Some(e) = junit.write_error {
-                    eprintln!("error: {e}");
+                if let Err(e) = junit.finish() {
+                    eprintln!("error: {}", sanitizer.text(&e));
                 }
             }
             return exit::SPEC_ERROR;
@@ -298,14 +298,13 @@ async fn run_command(mut args: RunArgs) -> u8 {
     };
     let console =
         Console::new(std::io::stdout(), color, sanitizer.clone()).with_progress(std::io::stderr().is_terminal());
-    let mut reporters: Vec<Box<dyn Reporter>> = vec![Box::new(console)];
-    let junit = args.junit.clone().map(|p| Arc::new(Mutex::new(Junit::new(p, sanitizer.clone()))));
-    if let Some(j) = &junit {
-        reporters.push(Box::new(Shared(j.clone())));
+    let mut reporters = Reporters::default();
+    reporters.add(console);
+    if let Some(path) = &args.junit {
+        reporters.add(Junit::new(path.clone(), sanitizer.clone()));
     }
-    let json = args.json.clone().map(|p| Arc::new(Mutex::new(JsonResults::new(p, sanitizer.clone()))));
-    if let Some(j) = &json {
-        reporters.push(Box::new(Shared(j.clone())));
+    if let Some(path) = &args.json {
+        reporters.add(JsonResults::new(path.clone(), sanitizer.clone()));
     }
     let beside =
         |p: &PathBuf| p.parent().map(|d| if d.as_os_str().is_empty() { PathBuf::from(".") } else { d.to_path_buf() });
@@ -314,9 +313,8 @@ async fn run_command(mut args: RunArgs) -> u8 {
         .clone()
         .or_else(|| args.junit.as_ref().and_then(beside))
         .or_else(|| args.json.as_ref().and_then(beside));
-    let plots = plot_dir.map(|d| Arc::new(Mutex::new(Plots::new(d, sanitizer.clone()))));
-    if let Some(p) = &plots {
-        reporters.push(Box::new(Shared(p.clone())));
+    if let Some(dir) = plot_dir {
+        reporters.add(Plots::new(dir, sanitizer.clone()));
     }
     let options = RunOptions {
         tags: args.tags,
@@ -328,33 +326,20 @@ async fn run_command(mut args: RunArgs) -> u8 {
         soak_cap: args.soak_duration,
         read: args.limits.options(),
     };
-    let summary = run(&plan, options, &mut Fanout(reporters), &redactor).await;
-    if let Some(p) = plots.as_ref().and_then(|p| p.lock().ok().map(|p| p.written.clone())) {
-        for file in p {
-            eprintln!("plot: {}", file.display());
-        }
+    let summary = run(&plan, options, &mut reporters, &redactor).await;
+    let finished = reporters.finish();
+    for file in finished.written.iter().filter(|f| f.extension().is_some_and(|e| e == "svg")) {
+        eprintln!("plot: {}", sanitizer.name(&file.display().to_string()));
     }
-    let plot_error = plots.and_then(|p| p.lock().ok().and_then(|p| p.write_error.clone()));
-    let junit_error = junit.and_then(|j| j.lock().ok().and_then(|j| j.write_error.clone()));
-    let json_error = json.and_then(|j| j.lock().ok().and_then(|j| j.write_error.clone()));
     let code = exit_code(&summary);
-    if let Some(e) = junit_error.or(json_error).or(plot_error) {
-        eprintln!("error: {e}");
+    if !finished.errors.is_empty() {
+        for e in &finished.errors {
+            eprintln!("error: {}", sanitizer.text(e));
+        }
         // A failed or interrupted run keeps its own code: CI must still see that tests failed.
         return if code == exit::PASSED { exit::INTERNAL_ERROR } else { code };
     }
     code
-}
-
-/// Lets the caller read a file reporter's write error after the run.
-struct Shared<R>(Arc<Mutex<R>>);
-
-impl<R: Reporter> Reporter for Shared<R> {
-    fn on(&mut self, event: &crate::run::event::Event<'_>) {
-        if let Ok(mut j) = self.0.lock() {
-            j.on(event);
-        }
-    }
 }
 
 /// Each TLS setting is tried before anything is sent: a missing or invalid certificate file is

@@ -1,9 +1,10 @@
 //! Human output: one line per test, the details of what failed, and a summary line.
 //! Colour only on a terminal, and never when NO_COLOR is set.
 
+use super::Reporter;
 use super::render::failure_detail;
 use super::sanitize::Sanitizer;
-use crate::run::event::{Event, Reporter, Verdict};
+use crate::run::event::{Event, Verdict};
 use crate::vocab::units::format_duration;
 use std::io::Write;
 
@@ -64,7 +65,8 @@ impl<W: Write> Console<W> {
 }
 
 impl<W: Write> Reporter for Console<W> {
-    fn on(&mut self, event: &Event<'_>) {
+    /// Never fails: a closed terminal or pipe must not cost the run its file reports.
+    fn on(&mut self, event: &Event<'_>) -> Result<(), String> {
         match event {
             Event::RunStarted { .. } | Event::SuiteFinished { .. } => {}
             Event::Progress { test, progress, .. } => {
@@ -125,6 +127,7 @@ impl<W: Write> Reporter for Console<W> {
                 self.print("", Some((code, &format!("{verdict}:"))), &line);
             }
         }
+        Ok(())
     }
 }
 

@@ -1,8 +1,9 @@
 //! `--json FILE`: every verdict and every aggregate, histograms included, so that runs made on
 //! several machines can later be merged exactly (see `Aggregate::from_json`).
 
+use super::Reporter;
 use super::sanitize::Sanitizer;
-use crate::run::event::{Event, Reporter, Verdict};
+use crate::run::event::{Event, Verdict};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
@@ -11,17 +12,17 @@ pub struct JsonResults {
     sanitizer: Sanitizer,
     suites: Vec<Value>,
     current: Option<(String, String, Vec<Value>)>,
-    pub write_error: Option<String>,
+    document: Option<Value>,
 }
 
 impl JsonResults {
     pub fn new(path: PathBuf, sanitizer: Sanitizer) -> JsonResults {
-        JsonResults { path, sanitizer, suites: vec![], current: None, write_error: None }
+        JsonResults { path, sanitizer, suites: vec![], current: None, document: None }
     }
 }
 
 impl Reporter for JsonResults {
-    fn on(&mut self, event: &Event<'_>) {
+    fn on(&mut self, event: &Event<'_>) -> Result<(), String> {
         match event {
             Event::SuiteStarted { suite } => {
                 self.current = Some((suite.name.clone(), suite.source.path.clone(), vec![]))
@@ -85,13 +86,21 @@ impl Reporter for JsonResults {
                         "skipped": summary.skipped, "duration_s": summary.duration.as_secs_f64(),
                         "stopped_early": summary.stopped_early.map(|r| r.to_string()),
                     },
-                    "suites": self.suites,
+                    "suites": std::mem::take(&mut self.suites),
                 });
-                // Every string of the document, names and warnings included, is masked here.
-                let text = serde_json::to_string_pretty(&self.sanitizer.json(doc)).unwrap_or_default();
-                self.write_error = self.sanitizer.write_file(&self.path, &text).err();
+                self.document = Some(doc);
             }
             Event::RunStarted { .. } | Event::Progress { .. } => {}
         }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<Vec<PathBuf>, String> {
+        let Some(doc) = self.document.take() else { return Ok(vec![]) };
+        // Every string of the document, names and warnings included, is masked here.
+        let text = serde_json::to_string_pretty(&self.sanitizer.json(doc))
+            .map_err(|e| format!("cannot render the JSON results: {e}"))?;
+        self.sanitizer.write_file(&self.path, &text)?;
+        Ok(vec![self.path.clone()])
     }
 }

@@ -3,9 +3,10 @@
 //! hold and `<error>` when no verdict could be reached. The full detail goes in the element
 //! text, because GitLab does not show the `message` attribute.
 
+use super::Reporter;
 use super::render::{failure_detail, transcript};
 use super::sanitize::Sanitizer;
-use crate::run::event::{Event, Reporter, Verdict};
+use crate::run::event::{Event, Verdict};
 use crate::spec::Diagnostic;
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 use std::path::PathBuf;
@@ -15,13 +16,11 @@ pub struct Junit {
     sanitizer: Sanitizer,
     report: Report,
     current: Option<TestSuite>,
-    /// Why the file could not be written, if it could not.
-    pub write_error: Option<String>,
 }
 
 impl Junit {
     pub fn new(path: PathBuf, sanitizer: Sanitizer) -> Junit {
-        Junit { path, sanitizer, report: Report::new("llmspec"), current: None, write_error: None }
+        Junit { path, sanitizer, report: Report::new("llmspec"), current: None }
     }
 
     /// Every string that goes into the report passes here.
@@ -33,16 +32,17 @@ impl Junit {
         self.sanitizer.name(text)
     }
 
-    /// Writes the file now. Used at the end of a run and when a run stops before starting.
-    pub fn write(&mut self) {
+    fn write(&mut self) -> Result<Vec<PathBuf>, String> {
         if let Some(suite) = self.current.take() {
             self.report.add_test_suite(suite);
         }
-        let xml = self.report.to_string().map_err(|e| e.to_string());
-        self.write_error = xml.and_then(|x| self.sanitizer.write_file(&self.path, &x)).err();
+        let xml = self.report.to_string().map_err(|e| format!("cannot render the JUnit report: {e}"))?;
+        self.sanitizer.write_file(&self.path, &xml)?;
+        Ok(vec![self.path.clone()])
     }
 
-    /// A run that never started because the specs are broken still leaves a red report.
+    /// A run that never started because the specs are broken still leaves a red report
+    /// (written by `finish`).
     pub fn spec_errors(&mut self, diagnostics: &[Diagnostic]) {
         let mut suite = TestSuite::new("spec errors");
         suite.set_time(std::time::Duration::ZERO);
@@ -59,12 +59,11 @@ impl Junit {
             suite.add_test_case(case);
         }
         self.report.add_test_suite(suite);
-        self.write();
     }
 }
 
 impl Reporter for Junit {
-    fn on(&mut self, event: &Event<'_>) {
+    fn on(&mut self, event: &Event<'_>) -> Result<(), String> {
         match event {
             Event::RunStarted { .. } | Event::Progress { .. } => {}
             Event::SuiteStarted { suite } => {
@@ -129,8 +128,12 @@ impl Reporter for Junit {
             }
             Event::RunFinished { summary } => {
                 self.report.set_time(summary.duration);
-                self.write();
             }
         }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<Vec<PathBuf>, String> {
+        self.write()
     }
 }

@@ -1,8 +1,9 @@
 //! An SVG picture of a long run: request latency over time above, each sampled series (memory,
 //! queue length, ...) below. For a one-hour soak, people would rather look than read.
 
+use super::Reporter;
 use super::sanitize::Sanitizer;
-use crate::run::event::{Event, Reporter, RunSeries};
+use crate::run::event::{Event, RunSeries};
 use std::fmt::Write;
 use std::path::PathBuf;
 
@@ -10,20 +11,19 @@ pub struct Plots {
     dir: PathBuf,
     sanitizer: Sanitizer,
     /// Files written, to tell the user where they are.
-    pub written: Vec<PathBuf>,
-    pub write_error: Option<String>,
+    written: Vec<PathBuf>,
 }
 
 impl Plots {
     pub fn new(dir: PathBuf, sanitizer: Sanitizer) -> Plots {
-        Plots { dir, sanitizer, written: vec![], write_error: None }
+        Plots { dir, sanitizer, written: vec![] }
     }
 }
 
 impl Reporter for Plots {
-    fn on(&mut self, event: &Event<'_>) {
-        let Event::TestFinished { suite, outcome } = event else { return };
-        let Some(series) = &outcome.series else { return };
+    fn on(&mut self, event: &Event<'_>) -> Result<(), String> {
+        let Event::TestFinished { suite, outcome } = event else { return Ok(()) };
+        let Some(series) = &outcome.series else { return Ok(()) };
         // Names are masked before they become a file name: a secret in a test name must not
         // reach the file system either.
         let title = self.sanitizer.name(&outcome.name);
@@ -34,10 +34,13 @@ impl Reporter for Plots {
             .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
             .collect();
         let path = self.dir.join(format!("{name}.svg"));
-        match self.sanitizer.write_file(&path, &svg(&title, series)) {
-            Ok(()) => self.written.push(path),
-            Err(e) => self.write_error = Some(e),
-        }
+        self.sanitizer.write_file(&path, &svg(&title, series))?;
+        self.written.push(path);
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<Vec<PathBuf>, String> {
+        Ok(std::mem::take(&mut self.written))
     }
 }
 

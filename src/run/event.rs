@@ -32,19 +32,10 @@ pub enum Event<'a> {
     },
 }
 
-pub trait Reporter {
-    fn on(&mut self, event: &Event<'_>);
-}
-
-/// Sends every event to each reporter in turn.
-pub struct Fanout(pub Vec<Box<dyn Reporter>>);
-
-impl Reporter for Fanout {
-    fn on(&mut self, event: &Event<'_>) {
-        for r in &mut self.0 {
-            r.on(event);
-        }
-    }
+/// Where the runner sends what happened. Infallible on purpose: a report that cannot be
+/// written is the reporters' business, never a reason to stop or change the run.
+pub trait EventSink {
+    fn emit(&mut self, event: &Event<'_>);
 }
 
 #[derive(Debug, Clone)]

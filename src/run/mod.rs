@@ -20,7 +20,7 @@ use crate::spec::plan::{Body, CaptureSource, Exchange, Plan, Stop, SuitePlan, Te
 use crate::vocab::text::trim_middle;
 use crate::vocab::units::format_duration;
 use event::RunSeries;
-use event::{Event, Reporter, StopReason, Summary, TestOutcome, Transcript, Verdict};
+use event::{Event, EventSink, StopReason, Summary, TestOutcome, Transcript, Verdict};
 use http::{Outgoing, ReadOptions, TransportError};
 use regex::Regex;
 use serde_json::Value;
@@ -50,17 +50,17 @@ pub struct RunOptions {
     pub soak_cap: Option<std::time::Duration>,
 }
 
-pub async fn run(plan: &Plan, mut opts: RunOptions, reporter: &mut dyn Reporter, redactor: &Redactor) -> Summary {
+pub async fn run(plan: &Plan, mut opts: RunOptions, events: &mut dyn EventSink, redactor: &Redactor) -> Summary {
     let start = Instant::now();
     let mut summary = Summary::default();
     let background = steps::Background::default();
     let total = plan.suites.iter().map(|s| s.tests.len()).sum();
-    reporter.on(&Event::RunStarted { suites: plan.suites.len(), tests: total });
+    events.emit(&Event::RunStarted { suites: plan.suites.len(), tests: total });
     // One client per TLS setting: suites that share it share connections.
     let mut clients: HashMap<http::TlsOptions, Result<reqwest::Client, String>> = HashMap::new();
     for suite in &plan.suites {
         let suite_start = Instant::now();
-        reporter.on(&Event::SuiteStarted { suite });
+        events.emit(&Event::SuiteStarted { suite });
         let client = match clients.entry(suite.tls.clone()).or_insert_with(|| http::client(&suite.tls)) {
             Ok(client) => client.clone(),
             Err(e) => {
@@ -69,9 +69,9 @@ pub async fn run(plan: &Plan, mut opts: RunOptions, reporter: &mut dyn Reporter,
                     let outcome =
                         TestOutcome { verdict: Verdict::Error(error.clone()), ..skipped(test, String::new()) };
                     summary.count(&outcome.verdict);
-                    reporter.on(&Event::TestFinished { suite, outcome: &outcome });
+                    events.emit(&Event::TestFinished { suite, outcome: &outcome });
                 }
-                reporter.on(&Event::SuiteFinished { suite, duration: suite_start.elapsed() });
+                events.emit(&Event::SuiteFinished { suite, duration: suite_start.elapsed() });
                 continue;
             }
         };
@@ -82,9 +82,7 @@ pub async fn run(plan: &Plan, mut opts: RunOptions, reporter: &mut dyn Reporter,
             let unmet = || unmet_requirement(test, &captures);
             let outcomes = match skip_reason(test, &opts, &summary, needed).or_else(unmet) {
                 Some(reason) => vec![skipped(test, reason)],
-                None if test.load.is_some() => {
-                    run_load(&client, suite, test, &captures, redactor, &opts, reporter).await
-                }
+                None if test.load.is_some() => run_load(&client, suite, test, &captures, redactor, &opts, events).await,
                 None => {
                     let mut stop = opts.stop.clone();
                     tokio::select! {
@@ -108,15 +106,15 @@ pub async fn run(plan: &Plan, mut opts: RunOptions, reporter: &mut dyn Reporter,
                     summary.stopped_early = Some(StopReason::FailFast);
                 }
                 summary.count(&outcome.verdict);
-                reporter.on(&Event::TestFinished { suite, outcome });
+                events.emit(&Event::TestFinished { suite, outcome });
             }
         }
-        reporter.on(&Event::SuiteFinished { suite, duration: suite_start.elapsed() });
+        events.emit(&Event::SuiteFinished { suite, duration: suite_start.elapsed() });
     }
     background.stop().await;
     summary.duration = start.elapsed();
     opts.stop.mark_unchanged();
-    reporter.on(&Event::RunFinished { summary: &summary });
+    events.emit(&Event::RunFinished { summary: &summary });
     summary
 }
 
@@ -250,7 +248,7 @@ async fn run_load(
     captures: &HashMap<String, Value>,
     redactor: &Redactor,
     opts: &RunOptions,
-    reporter: &mut dyn Reporter,
+    events: &mut dyn EventSink,
 ) -> Vec<TestOutcome> {
     let (Some(plan), Some(exchange)) = (&test.load, &test.exchange) else { return vec![] };
     let mut plan = plan.clone();
@@ -273,7 +271,7 @@ async fn run_load(
     let start = Instant::now();
     let sampling = sample::start(samplers, client.clone(), start);
     let mut on_progress =
-        |progress: &load::Progress| reporter.on(&Event::Progress { suite, test: &test.name, progress });
+        |progress: &load::Progress| events.emit(&Event::Progress { suite, test: &test.name, progress });
     let result = load::run(client.clone(), test.clone(), outgoing, &plan, opts.stop.clone(), &mut on_progress).await;
     let series = sampling.stop().await;
     outcome.duration = start.elapsed();
