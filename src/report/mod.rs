@@ -7,6 +7,8 @@ pub mod junit;
 pub mod plot;
 pub mod render;
 pub mod sanitize;
+#[cfg(test)]
+mod tests;
 
 use crate::run::event::{Event, EventSink};
 use std::path::PathBuf;
