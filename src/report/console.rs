@@ -4,7 +4,7 @@
 use super::Reporter;
 use super::render::failure_detail;
 use super::sanitize::Sanitizer;
-use crate::run::event::{Event, Verdict};
+use crate::run::event::{Event, ThresholdResult, Verdict};
 use crate::vocab::units::format_duration;
 use std::io::Write;
 
@@ -88,11 +88,9 @@ impl<W: Write> Reporter for Console<W> {
             Event::TestFinished { suite, outcome } => {
                 self.clear_progress();
                 // A threshold has no duration of its own: show what it measured.
-                let time = match outcome.properties.iter().find(|(k, _)| k == "measured") {
-                    Some((_, v)) => format!("measured {v}"),
-                    None if outcome.aggregate.is_none() && outcome.properties.iter().any(|(k, _)| k == "limit") => {
-                        "not measured".into()
-                    }
+                let time = match &outcome.threshold {
+                    Some(ThresholdResult { measured: Some(v), .. }) => format!("measured {v}"),
+                    Some(ThresholdResult { measured: None, .. }) => "not measured".into(),
                     None => format_duration(outcome.duration),
                 };
                 let name = self.sanitizer.name(&outcome.name);

@@ -9,7 +9,7 @@ use super::sanitize::Sanitizer;
 use super::{Reporter, Reporters};
 use crate::expect::Failure;
 use crate::redact::Redactor;
-use crate::run::event::{Event, EventSink, StopReason, Summary, TestOutcome, Transcript, Verdict};
+use crate::run::event::{Event, EventSink, StopReason, Summary, TestOutcome, ThresholdResult, Transcript, Verdict};
 use crate::spec::diag::{Diagnostic, Source};
 use crate::spec::plan::{SuitePlan, TlsOptions};
 use crate::vocab::Loc;
@@ -39,6 +39,7 @@ fn outcome(name: &str, verdict: Verdict) -> TestOutcome {
         aggregate: None,
         warnings: vec![],
         series: None,
+        threshold: None,
     }
 }
 
@@ -61,6 +62,7 @@ fn outcomes() -> Vec<TestOutcome> {
     advisory.warnings = vec!["the client may be the bottleneck".into()];
     let mut threshold = outcome("load: p99(latency) < 1s", Verdict::Failed(vec![failure("1.5s")]));
     threshold.properties = vec![("limit".into(), "< 1s".into()), ("measured".into(), "1.500s".into())];
+    threshold.threshold = Some(ThresholdResult { limit: "< 1s".into(), measured: Some("1.500s".into()) });
     vec![
         outcome("passes", Verdict::Passed),
         failed,

@@ -53,6 +53,18 @@ pub struct TestOutcome {
     pub warnings: Vec<String>,
     /// Time series of a test that ran for a while: samples, windows, per-request latencies.
     pub series: Option<std::sync::Arc<RunSeries>>,
+    /// Set when this outcome judges a threshold of a test that sent many requests.
+    pub threshold: Option<ThresholdResult>,
+}
+
+/// A threshold's own facts: it has no duration, but a limit and, when something was measured,
+/// a value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThresholdResult {
+    /// The bound as written, e.g. `< 5s`.
+    pub limit: String,
+    /// The measured value, formatted in the bound's unit; none when nothing was measured.
+    pub measured: Option<String>,
 }
 
 /// What a long run saw over time, for the JSON results and the plot.

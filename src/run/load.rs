@@ -3,7 +3,7 @@
 //! into an [`Aggregate`]. Always bounded: by a number of requests or a duration, and by each
 //! request's own timeout.
 
-use super::event::{TestOutcome, Transcript, Verdict};
+use super::event::{TestOutcome, ThresholdResult, Transcript, Verdict};
 use super::http::Outgoing;
 use super::{Judged, judge, transcript};
 use crate::expect::threshold::Measurements;
@@ -393,10 +393,10 @@ pub fn threshold_outcomes(test: &TestPlan, m: &Measurements<'_>) -> Vec<TestOutc
                     actual,
                 }]),
             };
+            let measured = measured.map(|v| t.show(v));
+            // Also as properties, for JUnit readers that show them.
             let mut properties = vec![("limit".to_string(), t.bound.to_string())];
-            if let Some(v) = measured {
-                properties.push(("measured".into(), t.show(v)));
-            }
+            properties.extend(measured.clone().map(|m| ("measured".to_string(), m)));
             TestOutcome {
                 name: format!("{}: {}", test.name, t.text),
                 loc: t.loc,
@@ -407,6 +407,7 @@ pub fn threshold_outcomes(test: &TestPlan, m: &Measurements<'_>) -> Vec<TestOutc
                 aggregate: None,
                 warnings: vec![],
                 series: None,
+                threshold: Some(ThresholdResult { limit: t.bound.to_string(), measured }),
             }
         })
         .collect()

@@ -237,6 +237,7 @@ fn skipped(test: &TestPlan, reason: String) -> TestOutcome {
         aggregate: None,
         warnings: vec![],
         series: None,
+        threshold: None,
     }
 }
 

@@ -12,6 +12,25 @@ use std::fmt;
 pub struct DeError {
     pub loc: Option<Loc>,
     pub message: String,
+    /// What went wrong, for the decisions made on it (the message is for people).
+    pub kind: DeErrorKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum DeErrorKind {
+    /// A key or value that is not allowed there, and the allowed one it is closest to.
+    Unknown { suggestion: Option<String> },
+    /// A required key is absent.
+    Missing(String),
+    #[default]
+    Other,
+}
+
+impl DeError {
+    /// Whether this error already told the reader to write `key`.
+    pub fn suggests(&self, key: &str) -> bool {
+        matches!(&self.kind, DeErrorKind::Unknown { suggestion: Some(s) } if s == key)
+    }
 }
 
 impl DeError {
@@ -32,30 +51,32 @@ impl std::error::Error for DeError {}
 
 impl de::Error for DeError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        DeError { loc: None, message: msg.to_string() }
+        DeError { loc: None, message: msg.to_string(), kind: DeErrorKind::Other }
     }
 
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
         let mut message = format!("unknown key `{field}`");
-        match crate::vocab::suggest::closest(field, expected.iter().copied()) {
+        let suggestion = crate::vocab::suggest::closest(field, expected.iter().copied());
+        match suggestion {
             Some(best) => message.push_str(&format!("; did you mean `{best}`?")),
             None if !expected.is_empty() => message.push_str(&format!("; expected one of: {}", expected.join(", "))),
             None => {}
         }
-        <DeError as de::Error>::custom(message)
+        DeError { loc: None, message, kind: DeErrorKind::Unknown { suggestion: suggestion.map(str::to_string) } }
     }
 
     fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
         let mut message = format!("unknown value `{variant}`");
-        match crate::vocab::suggest::closest(variant, expected.iter().copied()) {
+        let suggestion = crate::vocab::suggest::closest(variant, expected.iter().copied());
+        match suggestion {
             Some(best) => message.push_str(&format!("; did you mean `{best}`?")),
             None => message.push_str(&format!("; expected one of: {}", expected.join(", "))),
         }
-        <DeError as de::Error>::custom(message)
+        DeError { loc: None, message, kind: DeErrorKind::Unknown { suggestion: suggestion.map(str::to_string) } }
     }
 
     fn missing_field(field: &'static str) -> Self {
-        <DeError as de::Error>::custom(format!("missing key `{field}`"))
+        DeError { loc: None, message: format!("missing key `{field}`"), kind: DeErrorKind::Missing(field.to_string()) }
     }
 
     fn invalid_type(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
@@ -79,10 +100,10 @@ pub fn from_node_collecting<T: for<'a> serde::Deserialize<'a>>(node: &Node, erro
         match from_node::<T>(&node) {
             Ok(value) => return Some(value),
             Err(e) => {
-                let follows_removal = removed.iter().any(|k| e.message == format!("missing key `{k}`"));
+                let follows_removal = matches!(&e.kind, DeErrorKind::Missing(k) if removed.contains(k));
                 // `reqest` with a hint for `request` explains the missing `request` too.
-                if let Some(hint) = e.message.split("did you mean `").nth(1) {
-                    removed.push(hint.trim_end_matches("`?").to_string());
+                if let DeErrorKind::Unknown { suggestion: Some(hint) } = &e.kind {
+                    removed.push(hint.clone());
                 }
                 let loc = e.loc;
                 if !follows_removal {

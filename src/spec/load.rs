@@ -221,7 +221,7 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
         let Some(test) = from_node_collecting::<Test>(node, &mut decode_errors) else {
             continue;
         };
-        let misspelt = decode_errors[before..].iter().any(|e| e.message.contains("did you mean `request`"));
+        let misspelt = decode_errors[before..].iter().any(|e| e.suggests("request"));
         if let Some(first) = names.insert(test.name.value.clone(), test.name.loc.line) {
             problems.push((
                 test.name.loc,
