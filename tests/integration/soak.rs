@@ -2,7 +2,7 @@
 //! server. Every run here is seconds long and bounded.
 
 use crate::support::{TempDir, assert_valid_junit, llmspec_env};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 const SHORT: [(&str, &str); 4] =
     [("SOAK_DURATION", "3s"), ("SOAK_INTERVAL", "100ms"), ("LEAK_MAX", "2000/h"), ("DRIFT_MAX", "300%")];
@@ -72,20 +72,7 @@ impl SimProcess {
 
     /// The simulator picks a free port itself and says which on its first line.
     fn start_with(dir: &TempDir, args: &[&str]) -> SimProcess {
-        let mut first = Command::new(env!("CARGO_BIN_EXE_llmspec"))
-            .args(["sim", "--port", "0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(first.stdout.take().unwrap()), &mut line).unwrap();
-        let port = line
-            .split("127.0.0.1:")
-            .nth(1)
-            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("the simulator did not say where it listens: {line:?}"));
+        let (first, port) = crate::support::spawn_simulator(args);
         SimProcess { port, pidfile: dir.path("sim.pid"), first }
     }
 

@@ -133,20 +133,7 @@ impl SimProcess {
     /// Starts `llmspec sim` on a free port with extra flags; the simulator says which port on
     /// its first line.
     pub fn start(args: &[&str]) -> SimProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_llmspec"))
-            .args(["sim", "--port", "0"])
-            .args(args)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
-        let port = line
-            .split("127.0.0.1:")
-            .nth(1)
-            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("the simulator did not say where it listens: {line:?}"));
+        let (child, port) = spawn_simulator(args);
         SimProcess { port, child }
     }
 
@@ -202,4 +189,23 @@ pub fn llmspec_peak_rss(args: &[&str]) -> (Output, u64) {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     };
     (output, kib)
+}
+
+/// Starts `llmspec sim` as its own process on a port it picks, and returns it with that port.
+pub fn spawn_simulator(args: &[&str]) -> (std::process::Child, u16) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_llmspec"))
+        .args(["sim", "--port", "0"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    let port = line
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("the simulator did not say where it listens: {line:?}"));
+    (child, port)
 }
