@@ -7,7 +7,6 @@
 use crate::metrics::aggregate::{Aggregate, SCALARS, SERIES, scalar_unit};
 use crate::vocab::Loc;
 use crate::vocab::compare::{Comparison, Unit};
-use crate::vocab::suggest::closest;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -83,7 +82,7 @@ impl Threshold {
                         return Ok(());
                     }
                     let known: Vec<&str> = series_names.iter().chain(&sample_names).copied().collect();
-                    Err(unknown("series", arg, &known, ""))
+                    Err(crate::vocab::suggest::unknown("series", arg, &known, ""))
                 };
                 match function {
                     "slope" => {
@@ -98,7 +97,12 @@ impl Threshold {
                     }
                     f if is_sample => {
                         if !SAMPLE_FUNCTIONS.contains(&f) {
-                            return Err(unknown("function for a sampled series", f, SAMPLE_FUNCTIONS, "slope"));
+                            return Err(crate::vocab::suggest::unknown(
+                                "function for a sampled series",
+                                f,
+                                SAMPLE_FUNCTIONS,
+                                "slope",
+                            ));
                         }
                         (Expr::Sampled { function: f.into(), name: arg.into() }, Unit::Plain)
                     }
@@ -108,7 +112,12 @@ impl Threshold {
                             .and_then(|q| q.parse::<f64>().ok())
                             .is_some_and(|q| (0.0..=100.0).contains(&q));
                         if !known_p && !FUNCTIONS.contains(&f) {
-                            return Err(unknown("function", f, FUNCTIONS, "pNN (any percentile), slope, drift"));
+                            return Err(crate::vocab::suggest::unknown(
+                                "function",
+                                f,
+                                FUNCTIONS,
+                                "pNN (any percentile), slope, drift",
+                            ));
                         }
                         check_arg(&series_names)?;
                         (Expr::Stat { function: f.into(), series: arg.into() }, series_unit(arg).unwrap_or(Unit::Plain))
@@ -124,7 +133,7 @@ impl Threshold {
             }
             None => {
                 let known: Vec<&str> = SCALARS.iter().copied().chain(names.steps.iter().map(String::as_str)).collect();
-                return Err(unknown("value", lhs, &known, ""));
+                return Err(crate::vocab::suggest::unknown("value", lhs, &known, ""));
             }
         };
         let bound = Comparison::parse(rhs)?;
@@ -200,14 +209,6 @@ impl Threshold {
     /// True when this threshold states how many requests may fail.
     pub fn bounds_errors(&self) -> bool {
         matches!(&self.expr, Expr::Scalar(n) if matches!(n.as_str(), "error_rate" | "success_rate" | "errors" | "failures" | "successes" | "goodput" | "goodput_rate"))
-    }
-}
-
-fn unknown(kind: &str, name: &str, known: &[&str], extra: &str) -> String {
-    let list = if extra.is_empty() { known.join(", ") } else { format!("{}, {extra}", known.join(", ")) };
-    match closest(name, known.iter().copied()) {
-        Some(best) => format!("unknown {kind} `{name}`; did you mean `{best}`?"),
-        None => format!("unknown {kind} `{name}`; use one of: {list}"),
     }
 }
 

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::errors::{ApiError, py_repr};
 use super::jsonfmt;
-use super::request::{Object, present};
+use super::request::{Object, lax_int, present};
 use super::text;
 use super::tools;
 
@@ -30,15 +30,6 @@ pub(crate) struct Options {
     pub logprobs: Option<u64>,
     pub banned: Vec<u64>,
     pub late_error: Option<ApiError>,
-}
-
-fn lax_int(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
-        Value::Bool(b) => Some(i64::from(*b)),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
 }
 
 fn int_field(obj: &Object, name: &str) -> Result<Option<i64>, ApiError> {

@@ -161,7 +161,8 @@ pub(crate) fn present<'a>(obj: &'a Object, name: &str) -> Option<&'a Value> {
     obj.get(name).filter(|v| !v.is_null())
 }
 
-fn lax_int(v: &Value) -> Option<i64> {
+/// An integer as vLLM accepts one: a number without a fraction, a bool, or a numeric string.
+pub(crate) fn lax_int(v: &Value) -> Option<i64> {
     match v {
         Value::Number(n) => n.as_i64().or_else(|| {
             let f = n.as_f64()?;

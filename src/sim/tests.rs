@@ -709,15 +709,15 @@ async fn ttft_and_chunk_delay_are_honoured() {
     let sim = start(config()).await;
     let (ttft, _) = timed_stream(&sim, &[("x-sim-ttft", "200ms")], 3).await;
     assert!(ttft >= Duration::from_millis(200), "{ttft:?}");
-    // Generous upper bounds: this checks the delays are applied, not how precisely (see
+    // Loose upper bounds: this checks the delays are applied, not how precisely (see
     // benches/timing_accuracy.rs), and CI machines are shared.
-    assert!(ttft < Duration::from_millis(700), "{ttft:?}");
+    assert!(ttft < Duration::from_secs(5), "{ttft:?}");
 
     let (ttft, gaps) = timed_stream(&sim, &[("x-sim-ttft", "50ms"), ("x-sim-chunk-delay", "40ms")], 6).await;
     assert!(ttft >= Duration::from_millis(50), "{ttft:?}");
     assert_eq!(gaps.len(), 5);
     let total: Duration = gaps.iter().sum();
-    assert!(total >= Duration::from_millis(195) && total < Duration::from_millis(700), "{gaps:?}");
+    assert!(total >= Duration::from_millis(195) && total < Duration::from_secs(5), "{gaps:?}");
     assert!(gaps.iter().all(|g| *g > Duration::from_millis(20)), "{gaps:?}");
 
     let t0 = Instant::now();

@@ -483,11 +483,7 @@ fn expect(raw: model::Expect, ctx: &Context<'_>, problems: &mut Vec<Problem>) ->
 
 fn metric_bound(name: Spanned<String>, bound: Spanned<String>, problems: &mut Vec<Problem>) -> Option<MetricBound> {
     let Some(unit) = metrics::request::unit_of(&name.value) else {
-        let message = match crate::vocab::suggest::closest(&name.value, metrics::request::NAMES.iter().copied()) {
-            Some(best) => format!("unknown metric `{}`; did you mean `{best}`?", name.value),
-            None => format!("unknown metric `{}`; the metrics are: {}", name.value, metrics::request::NAMES.join(", ")),
-        };
-        problems.push((name.loc, message));
+        problems.push((name.loc, crate::vocab::suggest::unknown("metric", &name.value, metrics::request::NAMES, "")));
         return None;
     };
     let c = bounded(&bound, unit, problems)?;

@@ -21,6 +21,16 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|(_, c)| c)
 }
 
+/// `unknown {kind} \`{name}\`` and then the closest known name, or every known name (and `more`,
+/// when other forms are accepted too) when none is close.
+pub fn unknown(kind: &str, name: &str, known: &[&str], more: &str) -> String {
+    match closest(name, known.iter().copied()) {
+        Some(best) => format!("unknown {kind} `{name}`; did you mean `{best}`?"),
+        None if more.is_empty() => format!("unknown {kind} `{name}`; use one of: {}", known.join(", ")),
+        None => format!("unknown {kind} `{name}`; use one of: {}, {more}", known.join(", ")),
+    }
+}
+
 /// Damerau–Levenshtein distance (adjacent swaps count as one edit: `cuont` → `count`).
 fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
