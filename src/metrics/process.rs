@@ -1,5 +1,6 @@
 //! The client's own resource use, to tell when llmspec itself limits a run.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// CPU time (user + system) this process has used, from /proc on Linux.
@@ -16,18 +17,69 @@ pub fn cpu_time() -> Option<Duration> {
 
 /// Resident memory of this process, in bytes.
 pub fn rss_bytes() -> Option<u64> {
-    status_kb("VmRSS:").map(|kb| kb * 1024)
+    status_kb("self", "VmRSS:").map(|kb| kb * 1024)
 }
 
 /// The highest resident memory this process has had, in bytes.
 pub fn peak_rss_bytes() -> Option<u64> {
-    status_kb("VmHWM:").map(|kb| kb * 1024)
+    status_kb("self", "VmHWM:").map(|kb| kb * 1024)
 }
 
-fn status_kb(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+/// A field in kB (`VmRSS:`, `VmHWM:`) of /proc/<pid>/status.
+fn status_kb(pid: &str, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Resident memory in MB of a process (or of every process whose name or command line holds
+/// `name`) and all their descendants. The server may be a tree: vLLM runs an API server, an
+/// engine and workers.
+pub fn process_tree_rss_mb(pid: Option<u32>, name: Option<&str>) -> Option<f64> {
+    let me = std::process::id();
+    let mut parent: HashMap<u32, u32> = HashMap::new();
+    let mut roots = vec![];
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(p) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else { continue };
+        let Some(after) = stat.rfind(')').map(|i| &stat[i + 2..]) else { continue };
+        if let Some(pp) = after.split_whitespace().nth(1).and_then(|v| v.parse().ok()) {
+            parent.insert(p, pp);
+        }
+        if let Some(n) = name {
+            let cmdline = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if p != me && cmdline.contains(n) && !cmdline.contains("llmspec") {
+                roots.push(p);
+            }
+        }
+    }
+    if let Some(p) = pid {
+        roots.push(p);
+    }
+    if roots.is_empty() {
+        return None;
+    }
+    let in_tree = |mut p: u32| loop {
+        if roots.contains(&p) {
+            return true;
+        }
+        match parent.get(&p) {
+            Some(&pp) if pp != 0 && pp != p => p = pp,
+            _ => return false,
+        }
+    };
+    let mut kb = 0u64;
+    let mut any = false;
+    for &p in parent.keys() {
+        if in_tree(p) {
+            if let Some(v) = status_kb(&p.to_string(), "VmRSS:") {
+                kb += v;
+                any = true;
+            }
+        }
+    }
+    any.then(|| kb as f64 / 1024.0)
 }
 
 #[cfg(test)]

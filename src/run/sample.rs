@@ -1,6 +1,7 @@
 //! Samples taken from the server while a test runs: a Prometheus metric, the memory of a local
 //! process tree, or a command's output. Each source is read on its own period by its own task.
 
+use crate::metrics::process::process_tree_rss_mb;
 use crate::spec::interp::render_str;
 use crate::spec::plan::{SamplePlan, SampleSource};
 use serde_json::Value;
@@ -70,7 +71,11 @@ impl Sampler {
                 let text = client.get(url).timeout(Duration::from_secs(5)).send().await.ok()?.text().await.ok()?;
                 crate::metrics::prometheus::value(&text, metric, labels)
             }
-            Source::Process { pid, name } => process_tree_rss_mb(*pid, name.as_deref()),
+            Source::Process { pid, name } => {
+                // A scan of /proc reads a file per process: off the async workers.
+                let (pid, name) = (*pid, name.clone());
+                tokio::task::spawn_blocking(move || process_tree_rss_mb(pid, name.as_deref())).await.ok().flatten()
+            }
             Source::Command(words) => {
                 let run = tokio::process::Command::new(&words[0]).args(&words[1..]).kill_on_drop(true).output();
                 let out = tokio::time::timeout(Duration::from_secs(10), run).await.ok()?.ok()?;
@@ -144,61 +149,6 @@ pub fn properties(series: &Series) -> Vec<(String, String)> {
         }
     }
     props
-}
-
-/// Resident memory in MB of a process (or of every process whose name or command line holds
-/// `name`) and all their descendants. The server may be a tree: vLLM runs an API server, an
-/// engine and workers.
-pub fn process_tree_rss_mb(pid: Option<u32>, name: Option<&str>) -> Option<f64> {
-    let me = std::process::id();
-    let mut parent: HashMap<u32, u32> = HashMap::new();
-    let mut roots = vec![];
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(p) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else { continue };
-        let Some(after) = stat.rfind(')').map(|i| &stat[i + 2..]) else { continue };
-        if let Some(pp) = after.split_whitespace().nth(1).and_then(|v| v.parse().ok()) {
-            parent.insert(p, pp);
-        }
-        if let Some(n) = name {
-            let cmdline = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if p != me && cmdline.contains(n) && !cmdline.contains("llmspec") {
-                roots.push(p);
-            }
-        }
-    }
-    if let Some(p) = pid {
-        roots.push(p);
-    }
-    if roots.is_empty() {
-        return None;
-    }
-    let in_tree = |mut p: u32| loop {
-        if roots.contains(&p) {
-            return true;
-        }
-        match parent.get(&p) {
-            Some(&pp) if pp != 0 && pp != p => p = pp,
-            _ => return false,
-        }
-    };
-    let mut kb = 0u64;
-    let mut any = false;
-    for &p in parent.keys() {
-        if in_tree(p) {
-            let status = std::fs::read_to_string(format!("/proc/{p}/status")).unwrap_or_default();
-            if let Some(v) = status
-                .lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-            {
-                kb += v;
-                any = true;
-            }
-        }
-    }
-    any.then(|| kb as f64 / 1024.0)
 }
 
 /// The first number of a command's output, in MB when a size unit follows it
