@@ -101,6 +101,9 @@ struct ReadLimitArgs {
     /// Reassembled text of one answer (content, reasoning, tool calls).
     #[arg(long, value_name = "SIZE", value_parser = crate::vocab::units::parse_size, default_value = "16MiB")]
     max_answer_bytes: usize,
+    /// Largest non-streamed body (held and parsed whole).
+    #[arg(long, value_name = "SIZE", value_parser = crate::vocab::units::parse_size, default_value = "16MiB")]
+    max_body_bytes: usize,
 }
 
 impl ReadLimitArgs {
@@ -110,6 +113,7 @@ impl ReadLimitArgs {
             max_event_bytes: self.max_event_bytes,
             max_kept_events_bytes: self.max_kept_events_bytes,
             max_answer_bytes: self.max_answer_bytes,
+            max_body_bytes: self.max_body_bytes,
             ..ReadOptions::default()
         }
     }
@@ -191,7 +195,9 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 
                 exit::PASSED
             }
             Err(errors) => {
-                let sanitizer = Sanitizer::new(Arc::new(Redactor::new(errors.secrets.iter().cloned())));
+                let redactor = Redactor::default();
+                errors.secrets.iter().for_each(|s| redactor.add_header_value(s));
+                let sanitizer = Sanitizer::new(Arc::new(redactor));
                 print_diagnostics(&errors.diagnostics, &sanitizer);
                 exit::SPEC_ERROR
             }
@@ -258,7 +264,7 @@ async fn run_command(mut args: RunArgs) -> u8 {
         Ok(plan) => plan,
         Err(errors) => {
             for secret in &errors.secrets {
-                redactor.add(secret);
+                redactor.add_header_value(secret);
             }
             print_diagnostics(&errors.diagnostics, &sanitizer);
             if let Some(path) = &args.junit {
@@ -272,18 +278,16 @@ async fn run_command(mut args: RunArgs) -> u8 {
         }
     };
     for secret in &plan.secrets {
-        redactor.add(secret);
+        redactor.add_header_value(secret);
     }
-    if let Some(code) = check_tls(&plan) {
-        return code;
+    let name = args.name.as_deref().map(regex::Regex::new).transpose();
+    let usage = check_tls(&plan, &sanitizer)
+        .err()
+        .or_else(|| name.as_ref().err().map(|e| format!("--name is not a valid regular expression: {e}")));
+    if let Some(problem) = usage {
+        return usage_error(&problem, args.junit.as_ref(), &sanitizer);
     }
-    let name = match args.name.as_deref().map(regex::Regex::new).transpose() {
-        Ok(n) => n,
-        Err(e) => {
-            eprintln!("error: --name is not a valid regular expression: {e}");
-            return exit::SPEC_ERROR;
-        }
-    };
+    let name = name.ok().flatten();
     let color = match args.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -344,21 +348,32 @@ async fn run_command(mut args: RunArgs) -> u8 {
 
 /// Each TLS setting is tried before anything is sent: a missing or invalid certificate file is
 /// a usage error (exit 2), not a red test.
-fn check_tls(plan: &Plan) -> Option<u8> {
+fn check_tls(plan: &Plan, sanitizer: &Sanitizer) -> Result<(), String> {
     let mut seen = std::collections::HashSet::new();
     for suite in plan.suites.iter().filter(|s| seen.insert(s.tls.clone())) {
-        if let Err(e) = crate::run::http::client(&suite.tls) {
-            eprintln!("error: {e} (suite {})", suite.source.path);
-            return Some(exit::SPEC_ERROR);
-        }
+        crate::run::http::client(&suite.tls).map_err(|e| format!("{e} (suite {})", suite.source.path))?;
         if suite.tls.insecure {
             eprintln!(
                 "warning: TLS certificates are NOT verified for {} (--insecure or defaults.tls.insecure): anyone on the path can read and change the traffic",
-                suite.source.path
+                sanitizer.name(&suite.source.path)
             );
         }
     }
-    None
+    Ok(())
+}
+
+/// A problem found before anything is sent: told (masked), and the JUnit report still written,
+/// red, so that CI shows why nothing ran.
+fn usage_error(problem: &str, junit: Option<&PathBuf>, sanitizer: &Sanitizer) -> u8 {
+    eprintln!("error: {}", sanitizer.text(problem));
+    if let Some(path) = junit {
+        let mut report = Junit::new(path.clone(), sanitizer.clone());
+        report.usage_error(problem);
+        if let Err(e) = report.finish() {
+            eprintln!("error: {}", sanitizer.text(&e));
+        }
+    }
+    exit::SPEC_ERROR
 }
 
 /// SIGINT and SIGTERM both stop the run the same way: the test in flight is abandoned, the

@@ -41,6 +41,18 @@ impl Junit {
         Ok(vec![self.path.clone()])
     }
 
+    /// A run that never started because of the command line or a TLS file: one error case.
+    pub fn usage_error(&mut self, problem: &str) {
+        let mut suite = TestSuite::new("usage errors");
+        suite.set_time(std::time::Duration::ZERO);
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+        status.set_type("usage").set_message(self.r(problem)).set_description(self.r(problem));
+        let mut case = TestCase::new("nothing was sent", status);
+        case.set_classname("usage errors").set_time(std::time::Duration::ZERO);
+        suite.add_test_case(case);
+        self.report.add_test_suite(suite);
+    }
+
     /// A run that never started because the specs are broken still leaves a red report
     /// (written by `finish`).
     pub fn spec_errors(&mut self, diagnostics: &[Diagnostic]) {

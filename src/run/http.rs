@@ -8,9 +8,10 @@ pub use tls::TlsOptions;
 use crate::observed::Observed;
 use std::time::{Duration, Instant};
 
-/// Bodies above this size are refused rather than held in memory (a server may echo huge
-/// inputs back in an error); 10 MB answers are well within it.
-pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+/// Default `max_body_bytes`. A body is held and parsed as JSON, which takes up to some 17 times
+/// its size for a pathological document (`[0,0,0,...]`): 16 MiB keeps that under 300 MB, and
+/// chat and completion answers are far smaller.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// A request with every reference resolved, ready to send.
 #[derive(Debug, Clone)]
@@ -49,6 +50,8 @@ pub struct ReadOptions {
     /// max and mean gap stay exact past it (running statistics); only the pooled `chunk_gap`
     /// distribution of a load run then sees the first gaps of the request.
     pub max_kept_arrivals: usize,
+    /// Largest non-streamed body (`--max-body-bytes`); a larger one is an error.
+    pub max_body_bytes: usize,
 }
 
 /// Default `max_line_bytes`. One OpenAI-style chunk is a few hundred bytes; 1 MiB holds a whole
@@ -76,6 +79,7 @@ impl Default for ReadOptions {
             max_kept_events_bytes: MAX_KEPT_EVENTS_BYTES,
             max_answer_bytes: MAX_ANSWER_BYTES,
             max_kept_arrivals: MAX_KEPT_ARRIVALS,
+            max_body_bytes: MAX_BODY_BYTES,
         }
     }
 }
@@ -108,17 +112,6 @@ impl Limit {
 
     pub fn how_set(self) -> String {
         format!("set with {}", self.flag())
-    }
-}
-
-/// `1 MiB`, `64 KiB` or `300 bytes`, for limits in messages.
-pub fn size_text(bytes: usize) -> String {
-    const KIB: usize = 1024;
-    match bytes {
-        0 => "0 bytes".into(),
-        b if b % (KIB * KIB) == 0 => format!("{} MiB", b / (KIB * KIB)),
-        b if b % KIB == 0 => format!("{} KiB", b / KIB),
-        b => format!("{b} bytes"),
     }
 }
 
@@ -206,10 +199,10 @@ pub async fn exchange(client: &reqwest::Client, out: &Outgoing) -> Result<Observ
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > MAX_BODY_BYTES {
+                if body.len() + chunk.len() > out.read.max_body_bytes {
                     return Err(TransportError(format!(
-                        "the response body is larger than {} MiB; stopped reading it",
-                        MAX_BODY_BYTES / (1024 * 1024)
+                        "the response body is larger than {}, the limit for one body (set with --max-body-bytes); stopped reading it",
+                        crate::vocab::units::format_size(out.read.max_body_bytes)
                     )));
                 }
                 body.extend_from_slice(&chunk);

@@ -142,7 +142,10 @@ pub async fn run(
                     measured = Some(measured.map_or((s.sent, s.done), |(a, b)| (a.min(s.sent), b.max(s.done))));
                     let at = (s.sent - start).as_secs_f64();
                     if let Some(w) = window {
-                        let i = (at / w.as_secs_f64().max(1e-3)) as usize;
+                        // `--soak-duration` only shortens, and the spec bounds the count; a late
+                        // answer still lands in the last window rather than growing the list.
+                        let last = crate::spec::limits::MAX_WINDOWS as usize;
+                        let i = ((at / w.as_secs_f64().max(1e-3)) as usize).min(last);
                         if result.windows.len() <= i {
                             result.windows.resize_with(i + 1, Aggregate::default);
                         }

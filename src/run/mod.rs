@@ -112,6 +112,10 @@ pub async fn run(plan: &Plan, mut opts: RunOptions, events: &mut dyn EventSink, 
         events.emit(&Event::SuiteFinished { suite, duration: suite_start.elapsed() });
     }
     background.stop().await;
+    // A signal during the last cleanup still cut the run short: never a PASSED with exit 0.
+    if let (Some(reason), None) = (*opts.stop.borrow(), summary.stopped_early) {
+        summary.stopped_early = Some(reason);
+    }
     summary.duration = start.elapsed();
     opts.stop.mark_unchanged();
     events.emit(&Event::RunFinished { summary: &summary });
@@ -431,16 +435,25 @@ pub(crate) fn transcript(outgoing: &Outgoing, observed: Option<&Observed>) -> Tr
     // piece of a secret behind.
     let mut t = Transcript {
         request: format!("{} {}", outgoing.method, outgoing.url),
-        request_body: outgoing.body.as_ref().map(|b| String::from_utf8_lossy(b).into_owned()),
+        request_body: outgoing.body.as_ref().map(|b| keep_for_transcript(&String::from_utf8_lossy(b))),
         ..Transcript::default()
     };
     if let Some(o) = observed {
         t.status = Some(o.status);
         t.response_bytes = response_bytes(o);
-        t.response_body = o.body.clone();
+        t.response_body = keep_for_transcript(&o.body);
         t.resent = o.resent.clone();
     }
     t
+}
+
+/// Far more of a body than any report shows (2,000 characters), so that the reports mask
+/// secrets before they cut; a huge body is not held twice. A cut this far out that falls inside
+/// a secret is masked at the marker it leaves.
+const TRANSCRIPT_CHARS: usize = 256 * 1024;
+
+fn keep_for_transcript(body: &str) -> String {
+    trim_middle(body, TRANSCRIPT_CHARS)
 }
 
 /// A stream that did not end properly gets no verdict on its content, unless the spec

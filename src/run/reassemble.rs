@@ -167,7 +167,7 @@ impl Reassembler {
         if self.budget.bytes_not_kept > 0 {
             cut.push(format!(
                 "the answer's text is larger than {}, the limit for a reassembled answer ({}): {} more bytes were counted, not kept",
-                super::http::size_text(self.budget.limit),
+                crate::vocab::units::format_size(self.budget.limit),
                 super::http::Limit::AnswerBytes.how_set(),
                 self.budget.bytes_not_kept
             ));

@@ -68,7 +68,7 @@ impl Sampler {
     async fn read(&self, client: &reqwest::Client) -> Option<f64> {
         let raw = match &self.source {
             Source::Prometheus { url, metric, labels } => {
-                let text = client.get(url).timeout(Duration::from_secs(5)).send().await.ok()?.text().await.ok()?;
+                let text = bounded_text(client, url).await?;
                 crate::metrics::prometheus::value(&text, metric, labels)
             }
             Source::Process { pid, name } => {
@@ -95,6 +95,22 @@ pub struct Sampling {
 }
 
 /// Starts every sampler; times are seconds since `start`.
+/// Largest metrics page read: vLLM's is some 100 KB; a page that never ends is cut here and not
+/// used, so a hostile endpoint cannot grow llmspec's memory.
+const MAX_METRICS_BYTES: usize = 8 * 1024 * 1024;
+
+async fn bounded_text(client: &reqwest::Client, url: &str) -> Option<String> {
+    let mut response = client.get(url).timeout(Duration::from_secs(5)).send().await.ok()?;
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.ok()? {
+        if body.len() + chunk.len() > MAX_METRICS_BYTES {
+            return None;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    String::from_utf8(body).ok()
+}
+
 pub fn start(samplers: Vec<Sampler>, client: reqwest::Client, start: Instant) -> Sampling {
     let (stop, stopped) = watch::channel(false);
     let series = Arc::new(Mutex::new(Series::new()));

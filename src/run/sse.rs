@@ -7,7 +7,7 @@
 //! A hostile server must not be able to make it slow or large: each byte is examined once
 //! however the stream is chunked, and a line or an event above its limit stops the parse.
 
-use super::http::{Limit, size_text};
+use super::http::Limit;
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SseEvent {
@@ -38,13 +38,13 @@ impl std::fmt::Display for SseError {
             SseError::LineTooLong { line_at, limit } => write!(
                 f,
                 "the line that starts at byte {line_at} is longer than {}, the limit for one line ({})",
-                size_text(*limit),
+                crate::vocab::units::format_size(*limit),
                 Limit::LineBytes.how_set()
             ),
             SseError::EventTooLarge { line_at, limit } => write!(
                 f,
                 "the event that the line at byte {line_at} adds to is larger than {}, the limit for one event's data ({})",
-                size_text(*limit),
+                crate::vocab::units::format_size(*limit),
                 Limit::EventBytes.how_set()
             ),
             SseError::NotUtf8 { at } => write!(f, "the stream is not valid UTF-8 at byte {at}"),

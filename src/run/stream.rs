@@ -5,7 +5,7 @@
 //! `max_kept_events_bytes` of estimated memory, the reassembled text up to `max_answer_bytes`,
 //! `max_kept_arrivals` timestamps, plus one network chunk. Everything past that is counted.
 
-use super::http::{Limit, ReadOptions, size_text};
+use super::http::{Limit, ReadOptions};
 use super::reassemble::{Reassembler, carries_output};
 use super::sse::{SseEvent, SseParser};
 use crate::observed::{StreamEnd, StreamObservation};
@@ -152,7 +152,7 @@ impl Sink {
         if self.obs.events_not_kept > 0 {
             self.obs.cut.push(format!(
                 "the events take more than {} as parsed JSON, the limit for kept events ({}): the first {} were kept, {} more were counted",
-                size_text(self.max_kept_events_bytes),
+                crate::vocab::units::format_size(self.max_kept_events_bytes),
                 Limit::KeptEventsBytes.how_set(),
                 self.obs.events.len(),
                 self.obs.events_not_kept

@@ -214,6 +214,19 @@ fn soak(raw: Spanned<model::Soak>, problems: &mut Vec<Problem>) -> Option<LoadPl
         Some(w) => Some(positive_duration(w, problems)?),
         None => None,
     };
+    if let (Some(w), Some(raw)) = (window, &s.window) {
+        if total.as_secs_f64() / w.as_secs_f64() > limits::MAX_WINDOWS as f64 {
+            problems.push((
+                raw.loc,
+                format!(
+                    "a soak holds at most {} windows: make `window` at least {} for this duration",
+                    limits::MAX_WINDOWS,
+                    crate::vocab::units::format_duration(total / limits::MAX_WINDOWS as u32)
+                ),
+            ));
+            return None;
+        }
+    }
     let fit_after = match &s.warmup {
         Some(w) => Some(duration(w, problems)?),
         None => None,

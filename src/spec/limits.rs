@@ -39,10 +39,17 @@ pub use crate::vocab::units::MAX_DURATION;
 /// server, is measured.
 pub const MAX_RATE_PER_SECOND: f64 = 100_000.0;
 
-/// Most requests in flight at once (`concurrency:`): each is a task with its own connection; far
-/// beyond what one machine holds (about 28k ports per source address), so it only refuses typos.
-pub const MAX_CONCURRENCY: u64 = 1_000_000;
+/// Most requests in flight at once (`concurrency:`): each is a task with its own connection.
+/// Past some 20,000, the HTTP client's connection pool spends its time scanning its waiters
+/// (quadratic), the run stalls and does not even see a signal; a read path built for 100,000
+/// streams will raise this.
+pub const MAX_CONCURRENCY: u64 = 10_000;
 
 /// Most requests of one test (`repeat:`, `load.requests`): a billion keeps a loop bound a
 /// person could mean and stops the ones nobody can wait for.
 pub const MAX_REQUESTS: u64 = 1_000_000_000;
+
+/// Most time windows of a soak (`duration` / `window`). Each window keeps its own histograms
+/// (about 1.25 MB), so 120 windows cost some 150 MB: a one-hour soak can still be cut into
+/// 30-second windows.
+pub const MAX_WINDOWS: u64 = 120;

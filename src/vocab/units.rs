@@ -65,6 +65,17 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("`{text}` is not a usable size: it must be above zero and fit in memory"))
 }
 
+/// `1 MiB`, `64 KiB` or `300 bytes`, for limits in messages.
+pub fn format_size(bytes: usize) -> String {
+    const KIB: usize = 1024;
+    match bytes {
+        0 => "0 bytes".into(),
+        b if b % (KIB * KIB) == 0 => format!("{} MiB", b / (KIB * KIB)),
+        b if b % KIB == 0 => format!("{} KiB", b / KIB),
+        b => format!("{b} bytes"),
+    }
+}
+
 pub fn format_duration(d: Duration) -> String {
     let s = d.as_secs_f64();
     if s < 1e-3 {
