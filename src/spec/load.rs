@@ -461,6 +461,7 @@ mod tests {
             ("request: { GET: /x }\n    repeat: 9223372036854775807", "between 1 and 1000000000"),
             ("request: { GET: /x }\n    soak: { duration: 1000h, interval: 1s }", "too long a duration"),
             ("request: { GET: /x }\n    soak: { duration: 1h, concurrency: 100000 }", "between 1 and 10000"),
+            ("request: { GET: /x }\n    soak: { duration: 2s, interval: 500ms, window: 1ms }", "at most 120 windows"),
             ("request: { GET: /x }\n    soak: { duration: 1h, interval: 1s, window: 0s }", "longer than zero"),
             ("request: { GET: /x }\n    expect: { json: { $.a: { lt: 1e400 } } }", "needs a finite number"),
             ("request: { GET: /x }\n    expect: { json: { $.a: { gte: .inf } } }", "needs a finite number"),

@@ -137,3 +137,35 @@ fn what_exec_steps_leave_running_is_stopped_when_the_run_is_interrupted() {
     assert_eq!(status.code(), Some(130));
     assert_all_gone(&pids);
 }
+
+/// A signal that arrives while the run stops what exec steps left behind still cuts the run
+/// short: TERMINATED and 143, never PASSED and 0.
+#[test]
+fn a_signal_during_the_last_cleanup_is_not_a_pass() {
+    let sim = Sim::start();
+    let dir = TempDir::new();
+    let _cleanup = Leftovers(&dir);
+    let pids = dir.path("pids");
+    let spec = dir.write(
+        "exec.yaml",
+        &format!(
+            "suite: exec\ntests:\n  - name: stubborn\n    steps:\n      - exec:\n          command: [sh, -c, \"trap '' TERM; echo $$ >> {}; sleep 30\"]\n          background: true\n",
+            pids.display()
+        ),
+    );
+    let mut run = start(&spec, &sim);
+    let mut out = String::new();
+    let mut reader = std::io::BufReader::new(run.stdout.take().unwrap());
+    // The test has passed: the run is now stopping the step, which ignores SIGTERM for 2 s.
+    while !out.contains("PASS stubborn") {
+        let before = out.len();
+        std::io::BufRead::read_line(&mut reader, &mut out).unwrap();
+        assert!(out.len() > before, "{out}");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    Command::new("kill").arg("-TERM").arg(run.id().to_string()).status().unwrap();
+    std::io::Read::read_to_string(&mut reader, &mut out).unwrap();
+    let status = wait(&mut run, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(143), "{out}");
+    assert!(out.contains("TERMINATED: 1 passed"), "{out}");
+}

@@ -2,7 +2,7 @@
 //! contents), spec-load diagnostics. A corpus of secrets, placed where runs really carry them,
 //! is searched for in everything a run writes.
 
-use crate::support::{Sim, TempDir, llmspec};
+use crate::support::{Sim, TempDir, assert_valid_junit, llmspec};
 use base64::Engine;
 
 const CLI: &str = "Cli\"S3cr/et v+1&<x>";
@@ -166,4 +166,111 @@ fn no_secret_in_spec_load_diagnostics() {
     let out = llmspec(&["run", path.to_str().unwrap(), "--secret", &secret, "--junit", junit.to_str().unwrap()]);
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(every_output(&dir, &out.stdout, &out.stderr) >= 1);
+}
+
+/// Answers every request with the body it received (as servers' validation errors do), for a
+/// bounded number of connections.
+fn echo_server(connections: usize) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().take(connections).flatten() {
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 65536];
+            let body = loop {
+                let Ok(n) = stream.read(&mut buf) else { break vec![] };
+                if n == 0 {
+                    break vec![];
+                }
+                seen.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&seen).into_owned();
+                if let Some(at) = text.find("\r\n\r\n") {
+                    let length: usize = text
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if seen.len() >= at + 4 + length {
+                        break seen[at + 4..at + 4 + length].to_vec();
+                    }
+                }
+            };
+            let head = format!(
+                "HTTP/1.1 422 Unprocessable Entity\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+    });
+    url
+}
+
+#[test]
+fn a_structured_secret_and_literal_secret_headers_are_masked() {
+    let url = echo_server(1);
+    let dir = TempDir::new();
+    let spec = dir.write(
+        "s.yaml",
+        &format!(
+            "suite: structured\nsecrets:\n  creds: {{ user: admin-user, password: Hunter2-Obj-Secret }}\ndefaults:\n  base_url: {url}\n  headers: {{ Authorization: \"Bearer sk-live-LITERAL123456\" }}\ntests:\n  - name: t\n    request: {{ POST: /v1/x, json: {{ auth: \"${{creds}}\" }} }}\n    expect:\n      json:\n        $.auth.password: {{ eq: x }}\n"
+        ),
+    );
+    let junit = dir.path("j.xml");
+    let out = llmspec(&["run", spec.to_str().unwrap(), "--junit", junit.to_str().unwrap()]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("actual: \"***\""), "{}", out.stdout);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    for text in [&out.stdout, &out.stderr, &xml] {
+        assert!(!text.contains("Hunter2-Obj") && !text.contains("admin-user"), "{text}");
+    }
+
+    // A diagnostic that quotes the line of a literal credential masks it.
+    let broken = dir.write(
+        "d.yaml",
+        "suite: diag\ndefaults:\n  base_url: http://127.0.0.1:1\n  headers: { Authorization: \"Bearer sk-live-LITERAL123456\", X-Trace: \"${nope}\" }\ntests:\n  - name: t\n    request: { GET: /x }\n",
+    );
+    let out = llmspec(&["run", broken.to_str().unwrap(), "--junit", junit.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("Authorization: \"***\""), "{}", out.stderr);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    for text in [&out.stdout, &out.stderr, &xml] {
+        assert!(!text.contains("LITERAL123456"), "{text}");
+    }
+}
+
+#[test]
+fn usage_errors_are_masked_and_still_leave_a_red_report() {
+    let dir = TempDir::new();
+    dir.write("SeCrEt-tls-9876.pem", "not a certificate");
+    let spec = dir.write(
+        "tls.yaml",
+        "suite: tls\ndefaults:\n  base_url: https://127.0.0.1:1\n  tls: { cacert: \"${k}.pem\" }\ntests:\n  - name: t\n    request: { GET: /x }\n",
+    );
+    let plain = dir.write(
+        "plain.yaml",
+        "suite: plain\ndefaults:\n  base_url: http://127.0.0.1:1\ntests:\n  - name: t\n    request: { GET: /x }\n",
+    );
+    let junit = dir.path("j.xml");
+    let cases = [(&spec, vec![], "SeCrEt-tls-9876"), (&plain, vec!["--name", "SeCrEt-name-9876("], "SeCrEt-name-9876")];
+    for (spec, extra, secret) in cases {
+        let _ = std::fs::remove_file(&junit);
+        let given = format!("k={secret}");
+        let mut args = vec!["run", spec.to_str().unwrap(), "--secret", &given, "--junit", junit.to_str().unwrap()];
+        args.extend(extra);
+        let out = llmspec(&args);
+        assert_eq!(out.code, 2, "{}", out.stderr);
+        assert!(out.stderr.contains("***"), "{}", out.stderr);
+        assert_valid_junit(&junit);
+        let xml = std::fs::read_to_string(&junit).unwrap();
+        assert!(xml.contains("usage errors"), "{xml}");
+        for text in [&out.stdout, &out.stderr, &xml] {
+            assert!(!text.contains(secret), "{text}");
+        }
+    }
 }
