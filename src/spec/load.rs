@@ -313,7 +313,10 @@ fn resolve_vars(
     errors: &mut Vec<InterpError>,
 ) -> (HashMap<String, Node>, Vec<String>) {
     let cli = |(k, v): &(String, String)| (k.clone(), Node::new(resolve_plain(v), Loc::default()));
-    let overridden: HashMap<String, Node> = opts.vars.iter().chain(opts.secrets).map(cli).collect();
+    // A secret is text as given: `--secret pin=00123456` must not be sent as the number 123456
+    // (nor escape the masking, which knows the text).
+    let text = |(k, v): &(String, String)| (k.clone(), Node::str(v.clone(), Loc::default()));
+    let overridden: HashMap<String, Node> = opts.vars.iter().map(cli).chain(opts.secrets.iter().map(text)).collect();
     let mut scope = Scope {
         vars: overridden.clone(),
         env: opts.env,

@@ -274,3 +274,17 @@ fn usage_errors_are_masked_and_still_leave_a_red_report() {
         }
     }
 }
+
+/// A secret is sent as the text given, and masked as such: `00123456` is not the number 123456.
+#[test]
+fn a_numeric_looking_secret_stays_text() {
+    let dir = TempDir::new();
+    let spec = dir.write(
+        "pin.yaml",
+        "suite: pin\ndefaults: { base_url: \"http://127.0.0.1:1\" }\ntests:\n  - name: t\n    request: { POST: /x, json: { pin: \"${pin}\", text: \"code ${pin}\" } }\n",
+    );
+    let out = llmspec(&["run", spec.to_str().unwrap(), "--secret", "pin=00123456"]);
+    assert_eq!(out.code, 3, "{}", out.stdout);
+    assert!(out.stdout.contains(r#"request body: {"pin":"***","text":"code ***"}"#), "{}", out.stdout);
+    assert!(!out.stdout.contains("123456"), "{}", out.stdout);
+}
