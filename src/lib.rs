@@ -5,14 +5,14 @@
 //! to test against.
 
 pub mod cli;
-pub mod exit;
-pub mod expect;
+pub(crate) mod exit;
+pub(crate) mod expect;
 pub mod metrics;
-pub mod observed;
-pub mod redact;
-pub mod report;
+pub(crate) mod observed;
+pub(crate) mod redact;
+pub(crate) mod report;
 pub mod run;
-pub mod schema;
+pub(crate) mod schema;
 pub mod sim;
 pub mod spec;
 pub mod vocab;

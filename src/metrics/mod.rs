@@ -1,9 +1,9 @@
 //! Measurements: per request, and (for load and soak runs) aggregated.
 
 pub mod aggregate;
-pub mod process;
-pub mod prometheus;
-pub mod request;
-pub mod series;
+pub(crate) mod process;
+pub(crate) mod prometheus;
+pub(crate) mod request;
+pub(crate) mod series;
 
 pub use request::RequestMetrics;

@@ -1,13 +1,13 @@
 //! The instrument: runs a plan's tests in order and emits what happened as events.
 
-pub mod event;
+pub(crate) mod event;
 pub mod http;
-pub mod load;
+pub(crate) mod load;
 pub mod reassemble;
-pub mod sample;
+pub(crate) mod sample;
 pub mod sse;
-pub mod steps;
-pub mod stream;
+pub(crate) mod steps;
+pub(crate) mod stream;
 
 use crate::expect::threshold::Measurements;
 use crate::expect::{self, Failure};

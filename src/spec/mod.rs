@@ -1,14 +1,14 @@
 //! The spec language: YAML files in, a checked [`Plan`] out, or every problem at once.
 
-pub mod check;
-pub mod de;
+pub(crate) mod check;
+pub(crate) mod de;
 pub mod diag;
-pub mod files;
-pub mod interp;
-pub mod limits;
+pub(crate) mod files;
+pub(crate) mod interp;
+pub(crate) mod limits;
 pub mod load;
-pub mod model;
-pub mod plan;
+pub(crate) mod model;
+pub(crate) mod plan;
 pub mod yaml;
 
 pub use diag::Diagnostic;

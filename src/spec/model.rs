@@ -16,6 +16,9 @@ use std::marker::PhantomData;
 #[derive(Deserialize, JsonSchema, Debug)]
 #[serde(deny_unknown_fields)]
 #[schemars(title = "llmspec suite")]
+// `vars`, `secrets` and `tests` are read from the located tree (interpolation needs positions,
+// tests are decoded one by one); they are declared here for the schema and the unknown-key check.
+#[allow(dead_code)]
 pub struct SuiteFile {
     /// The suite's name; JUnit shows it as the class name of every test.
     pub suite: Spanned<String>,
@@ -77,6 +80,8 @@ pub struct Tls {
 
 #[derive(Deserialize, JsonSchema, Debug)]
 #[serde(deny_unknown_fields)]
+// `description` is for people and the schema; the runner has nothing to do with it.
+#[allow(dead_code)]
 pub struct Test {
     /// Unique within the suite; the JUnit test name.
     pub name: Spanned<String>,
