@@ -57,6 +57,24 @@ pub struct TestOutcome {
     pub threshold: Option<ThresholdResult>,
 }
 
+impl TestOutcome {
+    /// A test's outcome with nothing measured: a skip, or an error before anything was sent.
+    pub fn bare(name: &str, loc: Loc, verdict: Verdict) -> TestOutcome {
+        TestOutcome {
+            name: name.to_string(),
+            loc,
+            verdict,
+            duration: Duration::ZERO,
+            properties: vec![],
+            transcript: None,
+            aggregate: None,
+            warnings: vec![],
+            series: None,
+            threshold: None,
+        }
+    }
+}
+
 /// A threshold's own facts: it has no duration, but a limit and, when something was measured,
 /// a value.
 #[derive(Debug, Clone, PartialEq)]

@@ -66,8 +66,7 @@ pub async fn run(plan: &Plan, mut opts: RunOptions, events: &mut dyn EventSink, 
             Err(e) => {
                 let error = format!("cannot set up TLS for this suite: {e}");
                 for test in &suite.tests {
-                    let outcome =
-                        TestOutcome { verdict: Verdict::Error(error.clone()), ..skipped(test, String::new()) };
+                    let outcome = TestOutcome::bare(&test.name, test.loc, Verdict::Error(error.clone()));
                     summary.count(&outcome.verdict);
                     events.emit(&Event::TestFinished { suite, outcome: &outcome });
                 }
@@ -231,18 +230,12 @@ fn advise(mut outcome: TestOutcome) -> TestOutcome {
 }
 
 fn skipped(test: &TestPlan, reason: String) -> TestOutcome {
-    TestOutcome {
-        name: test.name.clone(),
-        loc: test.loc,
-        verdict: Verdict::Skipped(reason),
-        duration: Default::default(),
-        properties: vec![],
-        transcript: None,
-        aggregate: None,
-        warnings: vec![],
-        series: None,
-        threshold: None,
-    }
+    TestOutcome::bare(&test.name, test.loc, Verdict::Skipped(reason))
+}
+
+/// A test that could not send anything: a capture it needs is missing, a file is unreadable.
+fn not_sent(test: &TestPlan, why: String) -> Vec<TestOutcome> {
+    vec![TestOutcome::bare(&test.name, test.loc, Verdict::Error(why))]
 }
 
 /// A test that sends many requests: its own outcome, then one per threshold.
@@ -260,17 +253,13 @@ async fn run_load(
     if let (true, Some(cap), Stop::Duration(d)) = (plan.soak, opts.soak_cap, plan.stop) {
         plan.stop = Stop::Duration(d.min(cap));
     }
-    let mut outcome = skipped(test, String::new());
     let prepared = prepare(exchange, captures, redactor, &opts.read).and_then(|o| {
         let samplers = sample::Sampler::prepare(&test.samples, captures, opts.allow_exec)?;
         Ok((o, samplers))
     });
     let (mut outgoing, samplers) = match prepared {
         Ok(p) => p,
-        Err(e) => {
-            outcome.verdict = Verdict::Error(e);
-            return vec![outcome];
-        }
+        Err(e) => return not_sent(test, e),
     };
     outgoing.read.keep_raw = if exchange.expect.body.is_some() { outgoing.read.keep_raw } else { 4096 };
     let start = Instant::now();
@@ -279,17 +268,16 @@ async fn run_load(
         |progress: &load::Progress| events.emit(&Event::Progress { suite, test: &test.name, progress });
     let result = load::run(client.clone(), test.clone(), outgoing, &plan, opts.stop.clone(), &mut on_progress).await;
     let series = sampling.stop().await;
-    outcome.duration = start.elapsed();
-    outcome.verdict = load::verdict(test, &result);
-    outcome.properties = result.aggregate.properties();
-    outcome.properties.extend(sample::properties(&series));
-    outcome.transcript = result.examples.first().map(|(_, _, t)| t.clone());
-    outcome.warnings = result.warnings.clone();
+    let duration = start.elapsed();
+    let verdict = load::verdict(test, &result);
+    let mut properties = result.aggregate.properties();
+    properties.extend(sample::properties(&series));
+    let mut warnings = result.warnings.clone();
     // Requests that got no verdict are shown even when a threshold tolerates them.
-    if matches!(outcome.verdict, Verdict::Passed) {
+    if matches!(verdict, Verdict::Passed) {
         for (i, v, _) in &result.examples {
             if let Verdict::Error(m) = v {
-                outcome.warnings.push(format!("request {i} got no verdict: {m}"));
+                warnings.push(format!("request {i} got no verdict: {m}"));
             }
         }
     }
@@ -303,13 +291,23 @@ async fn run_load(
         steps: &steps,
     };
     let thresholds = load::threshold_outcomes(test, &measurements);
-    outcome.series = Some(Arc::new(RunSeries {
-        samples: series.clone(),
-        windows: result.windows.clone(),
-        window,
-        requests: result.timeline.clone(),
-    }));
-    outcome.aggregate = Some(Arc::new(result.aggregate));
+    let outcome = TestOutcome {
+        name: test.name.clone(),
+        loc: test.loc,
+        verdict,
+        duration,
+        properties,
+        transcript: result.examples.first().map(|(_, _, t)| t.clone()),
+        warnings,
+        series: Some(Arc::new(RunSeries {
+            samples: series.clone(),
+            windows: result.windows.clone(),
+            window,
+            requests: result.timeline.clone(),
+        })),
+        aggregate: Some(Arc::new(result.aggregate)),
+        threshold: None,
+    };
     let mut outcomes = vec![outcome];
     outcomes.extend(thresholds);
     outcomes
@@ -327,46 +325,50 @@ async fn run_test(
         return steps::run(client, test, captures, redactor, opts, background).await;
     };
     let start = Instant::now();
-    let mut outcome = skipped(test, String::new());
     let outgoing = match prepare(exchange, captures, redactor, &opts.read) {
         Ok(o) => o,
-        Err(e) => {
-            outcome.verdict = Verdict::Error(e);
-            return vec![outcome];
-        }
+        Err(e) => return not_sent(test, e),
     };
     let sent = sent_json(&outgoing);
     let judged = judge(client, exchange, &outgoing, sent.as_ref()).await;
-    outcome.duration = start.elapsed();
-    outcome.transcript = Some(transcript(&outgoing, judged.observed.as_ref()));
+    let duration = start.elapsed();
+    let mut properties = vec![];
     if let (Some(observed), Some(metrics)) = (&judged.observed, &judged.metrics) {
-        outcome.properties = vec![("status".into(), observed.status.to_string())];
-        outcome.properties.extend(metrics.properties());
-        outcome.properties.push(("response_bytes".into(), response_bytes(observed).to_string()));
+        properties.push(("status".into(), observed.status.to_string()));
+        properties.extend(metrics.properties());
+        properties.push(("response_bytes".into(), response_bytes(observed).to_string()));
     }
     let mut thresholds = vec![];
     if !test.thresholds.is_empty() {
         let mut agg = Aggregate::default();
         agg.record(judged.class, judged.observed.as_ref().map(|o| o.status), judged.metrics.as_ref(), None);
-        agg.duration = outcome.duration;
+        agg.duration = duration;
         let (samples, steps) = (BTreeMap::new(), BTreeMap::new());
         let m = Measurements { aggregate: &agg, windows: &[], samples: &samples, fit_after: 0.0, steps: &steps };
         thresholds = load::threshold_outcomes(test, &m);
     }
-    outcome.verdict = judged.verdict;
-    if let Some(observed) = &judged.observed {
-        let missing = capture(test, observed, captures);
-        if !missing.is_empty() {
-            outcome.verdict = match outcome.verdict {
-                Verdict::Passed => Verdict::Failed(missing),
-                Verdict::Failed(mut f) => {
-                    f.extend(missing);
-                    Verdict::Failed(f)
-                }
-                other => other,
-            };
+    // A capture that finds nothing fails a test that otherwise passed.
+    let missing = judged.observed.as_ref().map(|o| capture(test, o, captures)).unwrap_or_default();
+    let verdict = match judged.verdict {
+        Verdict::Passed if !missing.is_empty() => Verdict::Failed(missing),
+        Verdict::Failed(mut f) => {
+            f.extend(missing);
+            Verdict::Failed(f)
         }
-    }
+        other => other,
+    };
+    let outcome = TestOutcome {
+        name: test.name.clone(),
+        loc: test.loc,
+        verdict,
+        duration,
+        properties,
+        transcript: Some(transcript(&outgoing, judged.observed.as_ref())),
+        aggregate: None,
+        warnings: vec![],
+        series: None,
+        threshold: None,
+    };
     let mut outcomes = vec![outcome];
     outcomes.extend(thresholds);
     outcomes

@@ -2,7 +2,7 @@
 //! recovery tests, where the server is acted on rather than only asked.
 
 use super::event::{TestOutcome, Transcript, Verdict};
-use super::{RunOptions, judge, prepare, sent_json, skipped};
+use super::{RunOptions, judge, prepare, sent_json};
 use crate::expect::Failure;
 use crate::expect::threshold::Measurements;
 use crate::metrics::aggregate::Aggregate;
@@ -142,7 +142,6 @@ pub async fn run(
     background: &Background,
 ) -> Vec<TestOutcome> {
     let start = Instant::now();
-    let mut outcome = skipped(test, String::new());
     let mut values: BTreeMap<String, f64> = BTreeMap::new();
     let mut starts: HashMap<String, Instant> = HashMap::new();
     let mut log = vec![];
@@ -168,10 +167,12 @@ pub async fn run(
             }
         }
     }
-    outcome.duration = start.elapsed();
-    outcome.verdict = verdict;
-    outcome.properties = values.iter().map(|(k, v)| (k.clone(), crate::vocab::compare::trim_float(*v))).collect();
-    outcome.transcript = Some(Transcript { notes: log, ..Transcript::default() });
+    let outcome = TestOutcome {
+        duration: start.elapsed(),
+        properties: values.iter().map(|(k, v)| (k.clone(), crate::vocab::compare::trim_float(*v))).collect(),
+        transcript: Some(Transcript { notes: log, ..Transcript::default() }),
+        ..TestOutcome::bare(&test.name, test.loc, verdict)
+    };
     let (agg, samples) = (Aggregate::default(), BTreeMap::new());
     let m = Measurements { aggregate: &agg, windows: &[], samples: &samples, fit_after: 0.0, steps: &values };
     let mut outcomes = vec![outcome];
