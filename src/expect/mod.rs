@@ -14,13 +14,69 @@ use crate::vocab::text::trim_middle;
 use predicate::{Predicate, describe_actual};
 use serde_json_path::JsonPath;
 
-/// A check that did not hold: where it is written, on what, and the two values.
+/// A check that did not hold: which kind, where it is written, on what, and the two values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Failure {
+    pub check: Check,
     pub loc: Loc,
     pub subject: String,
     pub expected: String,
     pub actual: String,
+}
+
+/// The kinds of check a failure comes from. Decisions are made on this, never on the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    Status,
+    Header,
+    Json,
+    Body,
+    /// `expect.latency`.
+    Latency,
+    /// `expect.metrics` (TTFT, TPOT, tokens/s, ...).
+    Metric,
+    Stream,
+    /// `stream.max_gap`: a bound on time, like latency and metrics.
+    StreamGap,
+    Events,
+    ToolCall,
+    Schema,
+    /// A capture that found nothing.
+    Capture,
+    /// The requests of a load test, counted.
+    Requests,
+    Threshold,
+    /// A lifecycle step (`exec`, `wait_until`).
+    Step,
+}
+
+impl Check {
+    /// The name in `--json` results.
+    pub fn name(self) -> &'static str {
+        match self {
+            Check::Status => "status",
+            Check::Header => "header",
+            Check::Json => "json",
+            Check::Body => "body",
+            Check::Latency => "latency",
+            Check::Metric => "metric",
+            Check::Stream => "stream",
+            Check::StreamGap => "stream_gap",
+            Check::Events => "events",
+            Check::ToolCall => "tool_call",
+            Check::Schema => "schema",
+            Check::Capture => "capture",
+            Check::Requests => "requests",
+            Check::Threshold => "threshold",
+            Check::Step => "step",
+        }
+    }
+
+    /// A bound on speed rather than on correctness: a request that only misses these is slow,
+    /// not failed.
+    pub fn is_bound(self) -> bool {
+        matches!(self, Check::Latency | Check::Metric | Check::StreamGap)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -59,7 +115,13 @@ impl JsonCheck {
     pub fn check(&self, root: &serde_json::Value, subject: impl FnOnce(&str) -> String) -> Option<Failure> {
         let found = self.query.select(root);
         let m = self.predicate.evaluate(found.as_ref()).err()?;
-        Some(Failure { loc: self.loc, subject: subject(&self.query.text), expected: m.expected, actual: m.actual })
+        Some(Failure {
+            check: Check::Json,
+            loc: self.loc,
+            subject: subject(&self.query.text),
+            expected: m.expected,
+            actual: m.actual,
+        })
     }
 }
 
@@ -105,6 +167,7 @@ impl ExpectPlan {
                     many => format!("one of {many:?}"),
                 };
                 failures.push(Failure {
+                    check: Check::Status,
                     loc: *loc,
                     subject: "status".into(),
                     expected,
@@ -116,6 +179,7 @@ impl ExpectPlan {
             let actual = obs.header(&check.name).map(|v| serde_json::Value::String(v.to_string()));
             if let Err(m) = check.predicate.evaluate(actual.as_ref()) {
                 failures.push(Failure {
+                    check: Check::Header,
                     loc: check.loc,
                     subject: format!("header {}", check.name),
                     expected: m.expected,
@@ -127,6 +191,7 @@ impl ExpectPlan {
             let Some(json) = &obs.json else {
                 let why = obs.json_error.as_deref().unwrap_or("the body is empty");
                 failures.push(Failure {
+                    check: Check::Json,
                     loc: check.loc,
                     subject: check.query.text.clone(),
                     expected: format!("a JSON body where {} is {}", check.query.text, check.predicate.describe()),
@@ -139,12 +204,19 @@ impl ExpectPlan {
         if let Some((loc, predicate)) = &self.body {
             let body = serde_json::Value::String(obs.body.clone());
             if let Err(m) = predicate.evaluate(Some(&body)) {
-                failures.push(Failure { loc: *loc, subject: "body".into(), expected: m.expected, actual: m.actual });
+                failures.push(Failure {
+                    check: Check::Body,
+                    loc: *loc,
+                    subject: "body".into(),
+                    expected: m.expected,
+                    actual: m.actual,
+                });
             }
         }
         if let Some((loc, bound)) = &self.latency {
             if !bound.holds_for(obs.latency) {
                 failures.push(Failure {
+                    check: Check::Latency,
                     loc: *loc,
                     subject: "latency".into(),
                     expected: bound.to_string(),
@@ -160,7 +232,8 @@ impl ExpectPlan {
         }
         if !self.events.is_empty() {
             let events = serde_json::Value::Array(obs.stream.as_ref().map(|s| s.events.clone()).unwrap_or_default());
-            failures.extend(self.events.iter().filter_map(|c| c.check(&events, |q| format!("events {q}"))));
+            let events = self.events.iter().filter_map(|c| c.check(&events, |q| format!("events {q}")));
+            failures.extend(events.map(|f| Failure { check: Check::Events, ..f }));
         }
         if let Some(check) = &self.tool_call {
             failures.extend(check.evaluate(obs.json.as_ref(), request));
@@ -171,6 +244,7 @@ impl ExpectPlan {
         for check in &self.schema {
             if let Err((expected, actual)) = check.evaluate(obs.json.as_ref()) {
                 failures.push(Failure {
+                    check: Check::Schema,
                     loc: check.loc,
                     subject: format!("schema {}", check.at.text),
                     expected,
@@ -182,12 +256,7 @@ impl ExpectPlan {
     }
 }
 
-impl ExpectPlan {
-    /// Bounds on time and metrics make a request "slow", not "wrong": they decide goodput.
-    pub fn is_bound(&self, f: &Failure) -> bool {
-        f.subject == "latency" || f.subject == "stream max_gap" || self.metrics.iter().any(|m| m.name == f.subject)
-    }
-}
+impl ExpectPlan {}
 
 /// Describes a value found by a query, for captures and messages.
 pub fn describe(value: Option<&serde_json::Value>) -> String {

@@ -1,7 +1,7 @@
 //! Checks on a streamed answer and bounds on per-request metrics.
 
-use super::Failure;
 use super::predicate::Predicate;
+use super::{Check, Failure};
 use crate::metrics::RequestMetrics;
 use crate::observed::Observed;
 use crate::vocab::Loc;
@@ -26,12 +26,13 @@ pub struct StreamCheck {
 
 impl StreamCheck {
     pub fn evaluate(&self, obs: &Observed, metrics: &RequestMetrics, failures: &mut Vec<Failure>) {
-        let mut fail = |loc: Loc, subject: &str, expected: String, actual: String| {
-            failures.push(Failure { loc, subject: subject.into(), expected, actual })
+        let mut fail = |check: Check, loc: Loc, subject: &str, expected: String, actual: String| {
+            failures.push(Failure { check, loc, subject: subject.into(), expected, actual })
         };
         let Some(s) = &obs.stream else {
             let ct = obs.header("content-type").unwrap_or("none");
             fail(
+                Check::Stream,
                 self.loc,
                 "stream",
                 "a text/event-stream answer".into(),
@@ -42,33 +43,43 @@ impl StreamCheck {
         if let Some(want) = self.done {
             if s.done != want {
                 let says = |d: bool| if d { "data: [DONE] at the end" } else { "no data: [DONE]" };
-                fail(self.loc, "stream done", says(want).into(), says(s.done).into());
+                fail(Check::Stream, self.loc, "stream done", says(want).into(), says(s.done).into());
             }
         }
         if let Some((loc, bound)) = &self.chunks {
             if !bound.holds(s.event_count as f64) {
-                fail(*loc, "stream chunks", bound.to_string(), s.event_count.to_string());
+                fail(Check::Stream, *loc, "stream chunks", bound.to_string(), s.event_count.to_string());
             }
         }
         if let Some((loc, bound)) = &self.max_gap {
             match metrics.max_gap {
                 Some(gap) if bound.holds_for(gap) => {}
-                Some(gap) => fail(*loc, "stream max_gap", bound.to_string(), bound.format_value(gap.as_secs_f64())),
-                None => {
-                    fail(*loc, "stream max_gap", bound.to_string(), "no gap: fewer than 2 chunks carried output".into())
-                }
+                Some(gap) => fail(
+                    Check::StreamGap,
+                    *loc,
+                    "stream max_gap",
+                    bound.to_string(),
+                    bound.format_value(gap.as_secs_f64()),
+                ),
+                None => fail(
+                    Check::StreamGap,
+                    *loc,
+                    "stream max_gap",
+                    bound.to_string(),
+                    "no gap: fewer than 2 chunks carried output".into(),
+                ),
             }
         }
         if let Some(want) = self.usage {
             let got = s.usage_seen;
             if got != want {
                 let says = |u: bool| if u { "a usage chunk" } else { "no usage chunk" };
-                fail(self.loc, "stream usage", says(want).into(), says(got).into());
+                fail(Check::Stream, self.loc, "stream usage", says(want).into(), says(got).into());
             }
         }
         if let Some((loc, predicate)) = &self.error {
             if let Err(m) = predicate.evaluate(s.error_event.as_ref()) {
-                fail(*loc, "stream error event", m.expected, m.actual);
+                fail(Check::Stream, *loc, "stream error event", m.expected, m.actual);
             }
         }
         if self.one_finish_reason == Some(true) {
@@ -79,7 +90,13 @@ impl StreamCheck {
                 } else {
                     counts.iter().map(|(i, n)| format!("choice {i}: {n}")).collect::<Vec<_>>().join(", ")
                 };
-                fail(self.loc, "stream finish_reason", "exactly one finish_reason per choice".into(), actual);
+                fail(
+                    Check::Stream,
+                    self.loc,
+                    "stream finish_reason",
+                    "exactly one finish_reason per choice".into(),
+                    actual,
+                );
             }
         }
     }
@@ -96,6 +113,7 @@ pub struct MetricBound {
 impl MetricBound {
     pub fn evaluate(&self, metrics: &RequestMetrics) -> Option<Failure> {
         let fail = |actual: String| Failure {
+            check: Check::Metric,
             loc: self.loc,
             subject: self.name.clone(),
             expected: self.bound.to_string(),

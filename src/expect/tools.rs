@@ -1,7 +1,7 @@
 //! Tool-call checks, the same on streamed (reassembled) and non-streamed answers.
 
 use super::schema::Schema;
-use super::{Failure, JsonCheck};
+use super::{Check, Failure, JsonCheck};
 use crate::vocab::Loc;
 use serde_json::Value;
 
@@ -42,6 +42,7 @@ fn names(calls: &[&Value]) -> String {
 pub fn no_tool_call(loc: Loc, response: Option<&Value>) -> Option<Failure> {
     let calls = calls(response);
     (!calls.is_empty()).then(|| Failure {
+        check: Check::ToolCall,
         loc,
         subject: "tool calls".into(),
         expected: "no tool call".into(),
@@ -51,8 +52,13 @@ pub fn no_tool_call(loc: Loc, response: Option<&Value>) -> Option<Failure> {
 
 impl ToolCallCheck {
     pub fn evaluate(&self, response: Option<&Value>, request: Option<&Value>) -> Vec<Failure> {
-        let fail =
-            |expected: String, actual: String| Failure { loc: self.loc, subject: "tool call".into(), expected, actual };
+        let fail = |expected: String, actual: String| Failure {
+            check: Check::ToolCall,
+            loc: self.loc,
+            subject: "tool call".into(),
+            expected,
+            actual,
+        };
         let calls = calls(response);
         let wanted = self.name.as_deref();
         let Some(call) = calls.iter().find(|c| wanted.is_none_or(|w| name_of(c) == w)) else {
@@ -101,7 +107,11 @@ impl ToolCallCheck {
         }
         for check in &self.arguments {
             if let Some(f) = check.check(&args, |q| format!("`{name}` argument {q}")) {
-                failures.push(Failure { actual: format!("{} (arguments: {raw})", f.actual), ..f });
+                failures.push(Failure {
+                    check: Check::ToolCall,
+                    actual: format!("{} (arguments: {raw})", f.actual),
+                    ..f
+                });
             }
         }
         failures

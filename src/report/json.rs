@@ -41,7 +41,7 @@ impl Reporter for JsonResults {
                     Verdict::Failed(f) | Verdict::Advisory(f) => f
                         .iter()
                         .map(|f| {
-                            json!({"line": f.loc.line, "column": f.loc.col, "subject": f.subject, "expected": f.expected, "actual": f.actual})
+                            json!({"check": f.check.name(), "line": f.loc.line, "column": f.loc.col, "subject": f.subject, "expected": f.expected, "actual": f.actual})
                         })
                         .collect(),
                     _ => vec![],

@@ -44,7 +44,13 @@ fn outcome(name: &str, verdict: Verdict) -> TestOutcome {
 }
 
 fn failure(actual: &str) -> Failure {
-    Failure { loc: Loc { line: 6, col: 15 }, subject: "status".into(), expected: "200".into(), actual: actual.into() }
+    Failure {
+        check: crate::expect::Check::Status,
+        loc: Loc { line: 6, col: 15 },
+        subject: "status".into(),
+        expected: "200".into(),
+        actual: actual.into(),
+    }
 }
 
 fn outcomes() -> Vec<TestOutcome> {

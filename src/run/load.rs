@@ -358,6 +358,7 @@ pub fn verdict(test: &TestPlan, result: &LoadResult) -> Verdict {
         }
     );
     let mut failures = vec![crate::expect::Failure {
+        check: crate::expect::Check::Requests,
         loc: test.loc,
         subject: "requests".into(),
         expected: "every request to pass its checks".into(),
@@ -390,6 +391,7 @@ pub fn threshold_outcomes(test: &TestPlan, m: &Measurements<'_>) -> Vec<TestOutc
             let verdict = match t.evaluate(m) {
                 Ok(_) => Verdict::Passed,
                 Err(actual) => Verdict::Failed(vec![crate::expect::Failure {
+                    check: crate::expect::Check::Threshold,
                     loc: t.loc,
                     subject: t.text.clone(),
                     expected: t.bound.to_string(),

@@ -10,7 +10,7 @@ pub(crate) mod steps;
 pub(crate) mod stream;
 
 use crate::expect::threshold::Measurements;
-use crate::expect::{self, Failure};
+use crate::expect::{self, Check, Failure};
 use crate::metrics::RequestMetrics;
 use crate::metrics::aggregate::{Aggregate, Class};
 use crate::observed::{Observed, StreamEnd};
@@ -406,6 +406,7 @@ pub(crate) async fn judge(
     let mut failures = exchange.expect.evaluate(&observed, &metrics, sent);
     if exchange.request.stream && observed.stream.is_none() && observed.status == 200 {
         failures.push(Failure {
+            check: Check::Stream,
             loc: exchange.loc,
             subject: "stream".into(),
             expected: "a text/event-stream answer to `stream: true`".into(),
@@ -414,7 +415,7 @@ pub(crate) async fn judge(
     }
     let class = if failures.is_empty() {
         Class::Good
-    } else if failures.iter().all(|f| exchange.expect.is_bound(f)) {
+    } else if failures.iter().all(|f| f.check.is_bound()) {
         Class::Slow
     } else {
         Class::Failed
@@ -562,6 +563,7 @@ fn capture(test: &TestPlan, observed: &Observed, captures: &mut HashMap<String, 
                 captures.insert(c.name.clone(), v);
             }
             None => failures.push(Failure {
+                check: Check::Capture,
                 loc: c.loc,
                 subject: format!("capture {}", c.name),
                 expected: format!("a value at {source}"),

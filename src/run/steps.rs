@@ -3,8 +3,8 @@
 
 use super::event::{TestOutcome, Transcript, Verdict};
 use super::{RunOptions, judge, prepare, sent_json};
-use crate::expect::Failure;
 use crate::expect::threshold::Measurements;
+use crate::expect::{Check, Failure};
 use crate::metrics::aggregate::Aggregate;
 use crate::redact::Redactor;
 use crate::spec::interp::render_str;
@@ -193,7 +193,7 @@ async fn one(
     log: &mut Vec<String>,
 ) -> Result<Option<f64>, Verdict> {
     let fail = |subject: String, expected: String, actual: String| {
-        Verdict::Failed(vec![Failure { loc: step.loc, subject, expected, actual }])
+        Verdict::Failed(vec![Failure { check: Check::Step, loc: step.loc, subject, expected, actual }])
     };
     match &step.kind {
         StepKind::Sleep(d) => {
