@@ -292,9 +292,6 @@ async fn run_load(
     };
     let thresholds = load::threshold_outcomes(test, &measurements);
     let outcome = TestOutcome {
-        name: test.name.clone(),
-        loc: test.loc,
-        verdict,
         duration,
         properties,
         transcript: result.examples.first().map(|(_, _, t)| t.clone()),
@@ -306,7 +303,7 @@ async fn run_load(
             requests: result.timeline.clone(),
         })),
         aggregate: Some(Arc::new(result.aggregate)),
-        threshold: None,
+        ..TestOutcome::bare(&test.name, test.loc, verdict)
     };
     let mut outcomes = vec![outcome];
     outcomes.extend(thresholds);
@@ -358,16 +355,10 @@ async fn run_test(
         other => other,
     };
     let outcome = TestOutcome {
-        name: test.name.clone(),
-        loc: test.loc,
-        verdict,
         duration,
         properties,
         transcript: Some(transcript(&outgoing, judged.observed.as_ref())),
-        aggregate: None,
-        warnings: vec![],
-        series: None,
-        threshold: None,
+        ..TestOutcome::bare(&test.name, test.loc, verdict)
     };
     let mut outcomes = vec![outcome];
     outcomes.extend(thresholds);
