@@ -10,6 +10,7 @@ use crate::expect::threshold::Measurements;
 use crate::metrics::RequestMetrics;
 use crate::metrics::aggregate::{Aggregate, Class};
 use crate::spec::plan::{Arrival, LoadPlan, Stop, TestPlan};
+use crate::vocab::random::SplitMix;
 use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -299,20 +300,6 @@ fn warnings(agg: &Aggregate, plan: &LoadPlan, wall: Duration) -> Vec<String> {
         }
     }
     out
-}
-
-/// A small, seedable generator: Poisson arrivals must be repeatable from run to run.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn unit(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 /// The main verdict of a load test. Without thresholds every request must pass every check;

@@ -3,6 +3,7 @@
 //! sizes), JSON types, and text and number formatting.
 
 pub mod compare;
+pub mod random;
 pub mod suggest;
 pub mod text;
 pub mod units;

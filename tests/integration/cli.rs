@@ -280,4 +280,25 @@ fn read_limits_are_set_on_the_command_line() {
     assert!(out.stdout.contains("longer than 64 KiB") && out.stdout.contains("--max-line-bytes"), "{}", out.stdout);
     let out = llmspec(&["run", spec.to_str().unwrap(), "--base-url", &sim.url(), "--max-line-bytes", "lots"]);
     assert_eq!(out.code, 2, "{}", out.stderr);
+
+    // Each of the other sizes reaches the read path: a small one turns an ordinary answer into
+    // an error that names its flag.
+    let request = |stream: bool, headers: &str| {
+        format!(
+            "suite: limits\ntests:\n  - name: answer\n    request:\n      POST: /v1/chat/completions\n      stream: {stream}\n      headers: {{ {headers} }}\n      json: {{ messages: [{{ role: user, content: hi }}] }}\n"
+        )
+    };
+    let cases = [
+        ("--max-body-bytes", request(false, "x-sim-fault: huge-body")),
+        ("--max-answer-bytes", request(true, "x-sim-output-tokens: 2000")),
+        ("--max-event-bytes", request(true, "x-sim-tokens-per-chunk: 2000, x-sim-output-tokens: 2000")),
+    ];
+    for (flag, text) in cases {
+        let spec = dir.write("limit.yaml", &text);
+        let out = llmspec(&["run", spec.to_str().unwrap(), "--base-url", &sim.url(), flag, "1KiB"]);
+        assert_eq!(out.code, 3, "{flag}: {}", out.stdout);
+        assert!(out.stdout.contains(flag) && out.stdout.contains("1 KiB"), "{flag}: {}", out.stdout);
+        let out = llmspec(&["run", spec.to_str().unwrap(), "--base-url", &sim.url()]);
+        assert_eq!(out.code, 0, "{flag}, default limits: {}", out.stdout);
+    }
 }

@@ -10,6 +10,7 @@
 
 use llmspec::spec::diag::Source;
 use llmspec::spec::load::{LoadOptions, load_suite};
+use llmspec::vocab::random::SplitMix;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -189,7 +190,7 @@ fn fragment(rng: &mut SplitMix) -> String {
         0 => "[".repeat(rng.below(300) as usize + 1),
         1 => "{a: ".repeat(rng.below(300) as usize + 1),
         2 => (0..rng.below(200) + 1).map(|i| format!("{}k:\n", " ".repeat(i as usize))).collect(),
-        3 => format!("{}", rng.next()),
+        3 => format!("{}", rng.next_u64()),
         _ => FRAGMENTS[rng.below(FRAGMENTS.len() as u64) as usize].to_string(),
     }
 }
@@ -203,7 +204,7 @@ fn mutate(seeds: &[(PathBuf, String)], rng: &mut SplitMix) -> (PathBuf, String) 
         match rng.below(8) {
             0 if !bytes.is_empty() => {
                 let at = rng.below(bytes.len() as u64) as usize;
-                bytes[at] = rng.next() as u8;
+                bytes[at] = rng.next_u64() as u8;
             }
             1 => bytes.truncate(rng.below(bytes.len() as u64 + 1) as usize),
             2 => {
@@ -259,21 +260,4 @@ fn mutate(seeds: &[(PathBuf, String)], rng: &mut SplitMix) -> (PathBuf, String) 
         }
     }
     (path.clone(), String::from_utf8_lossy(&bytes).into_owned())
-}
-
-/// A small seeded generator, so a failing case can be found again from its seed.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next() % n }
-    }
 }
