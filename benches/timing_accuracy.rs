@@ -12,8 +12,8 @@
 //!
 //! `cargo bench --bench timing_accuracy -- [STREAMS...]` (default: 100 1000).
 
-use llmspec::run::http::{self, Outgoing, ReadOptions};
-use llmspec::run::reassemble::carries_output;
+use llmspec_core::run::http::{self, Outgoing, ReadOptions};
+use llmspec_core::run::reassemble::carries_output;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 

@@ -1,18 +1,18 @@
 //! The command line: parse, call the library, map the outcome to an exit code.
 
-use crate::exit;
-use crate::redact::Redactor;
-use crate::report::console::Console;
-use crate::report::json::JsonResults;
-use crate::report::junit::Junit;
-use crate::report::plot::Plots;
-use crate::report::sanitize::Sanitizer;
-use crate::report::{Reporter, Reporters};
-use crate::run::event::{StopReason, Summary};
-use crate::run::http::{ReadOptions, TlsOptions};
-use crate::run::{RunOptions, run};
-use crate::spec::{self, Diagnostic, LoadOptions, Plan, SpecErrors};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use llmspec_core::exit;
+use llmspec_core::redact::Redactor;
+use llmspec_core::report::console::Console;
+use llmspec_core::report::json::JsonResults;
+use llmspec_core::report::junit::Junit;
+use llmspec_core::report::plot::Plots;
+use llmspec_core::report::sanitize::Sanitizer;
+use llmspec_core::report::{Reporter, Reporters};
+use llmspec_core::run::event::{StopReason, Summary};
+use llmspec_core::run::http::{ReadOptions, TlsOptions};
+use llmspec_core::run::{RunOptions, run};
+use llmspec_core::spec::{self, Diagnostic, LoadOptions, Plan, SpecErrors};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,7 +34,7 @@ enum Command {
     /// Print the JSON Schema of spec files (for editors).
     Schema,
     /// Serve the built-in OpenAI-compatible simulator (vLLM's behaviour, deterministic).
-    Sim(crate::sim::SimConfig),
+    Sim(llmspec_sim::SimConfig),
 }
 
 #[derive(Args)]
@@ -52,7 +52,7 @@ struct LoadArgs {
     #[arg(long, value_name = "URL")]
     base_url: Option<String>,
     /// Default time allowed per request (a test's own `timeout` still wins).
-    #[arg(long, value_name = "DURATION", value_parser = crate::vocab::units::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = llmspec_core::vocab::units::parse_duration)]
     timeout: Option<Duration>,
     #[command(flatten)]
     tls: TlsArgs,
@@ -90,19 +90,19 @@ impl TlsArgs {
 #[derive(Args)]
 struct ReadLimitArgs {
     /// Longest line of an event stream (e.g. 1MiB); a longer one ends the stream as an error.
-    #[arg(long, value_name = "SIZE", value_parser = crate::vocab::units::parse_size, default_value = "1MiB")]
+    #[arg(long, value_name = "SIZE", value_parser = llmspec_core::vocab::units::parse_size, default_value = "1MiB")]
     max_line_bytes: usize,
     /// Largest data of one streamed event.
-    #[arg(long, value_name = "SIZE", value_parser = crate::vocab::units::parse_size, default_value = "1MiB")]
+    #[arg(long, value_name = "SIZE", value_parser = llmspec_core::vocab::units::parse_size, default_value = "1MiB")]
     max_event_bytes: usize,
     /// Memory the kept events of one streamed answer may take (for `expect.events`).
-    #[arg(long, value_name = "SIZE", value_parser = crate::vocab::units::parse_size, default_value = "32MiB")]
+    #[arg(long, value_name = "SIZE", value_parser = llmspec_core::vocab::units::parse_size, default_value = "32MiB")]
     max_kept_events_bytes: usize,
     /// Reassembled text of one answer (content, reasoning, tool calls).
-    #[arg(long, value_name = "SIZE", value_parser = crate::vocab::units::parse_size, default_value = "16MiB")]
+    #[arg(long, value_name = "SIZE", value_parser = llmspec_core::vocab::units::parse_size, default_value = "16MiB")]
     max_answer_bytes: usize,
     /// Largest non-streamed body (held and parsed whole).
-    #[arg(long, value_name = "SIZE", value_parser = crate::vocab::units::parse_size, default_value = "16MiB")]
+    #[arg(long, value_name = "SIZE", value_parser = llmspec_core::vocab::units::parse_size, default_value = "16MiB")]
     max_body_bytes: usize,
 }
 
@@ -154,7 +154,7 @@ struct RunArgs {
     #[arg(long)]
     allow_exec: bool,
     /// Shorten every soak to at most this long (for CI).
-    #[arg(long, value_name = "DURATION", value_parser = crate::vocab::units::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = llmspec_core::vocab::units::parse_duration)]
     soak_duration: Option<Duration>,
     #[command(flatten)]
     limits: ReadLimitArgs,
@@ -185,7 +185,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 
     };
     match cli.command {
         Command::Schema => {
-            println!("{}", crate::schema::generate());
+            println!("{}", llmspec_core::schema::generate());
             exit::PASSED
         }
         Command::Validate(args) => match load(&args) {
@@ -203,7 +203,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 
             }
         },
         Command::Run(args) => runtime().map_or(exit::INTERNAL_ERROR, |rt| rt.block_on(run_command(args))),
-        Command::Sim(config) => match crate::sim::run_blocking(config) {
+        Command::Sim(config) => match llmspec_sim::run_blocking(config) {
             Ok(()) => exit::PASSED,
             Err(e) => {
                 eprintln!("error: the simulator stopped: {e}");
@@ -244,7 +244,7 @@ fn print_diagnostics(diagnostics: &[Diagnostic], sanitizer: &Sanitizer) {
 async fn run_command(mut args: RunArgs) -> u8 {
     // Kept alive until the run ends; dropping it stops the simulator.
     let _sim = if args.sim {
-        match crate::sim::spawn(crate::sim::SimConfig { port: 0, ..Default::default() }).await {
+        match llmspec_sim::spawn(llmspec_sim::SimConfig { port: 0, ..Default::default() }).await {
             Ok(handle) => {
                 args.load.base_url = Some(handle.base_url());
                 eprintln!("llmspec sim listening on {}", handle.base_url());
@@ -351,7 +351,7 @@ async fn run_command(mut args: RunArgs) -> u8 {
 fn check_tls(plan: &Plan, sanitizer: &Sanitizer) -> Result<(), String> {
     let mut seen = std::collections::HashSet::new();
     for suite in plan.suites.iter().filter(|s| seen.insert(s.tls.clone())) {
-        crate::run::http::client(&suite.tls).map_err(|e| format!("{e} (suite {})", suite.source.path))?;
+        llmspec_core::run::http::client(&suite.tls).map_err(|e| format!("{e} (suite {})", suite.source.path))?;
         if suite.tls.insecure {
             eprintln!(
                 "warning: TLS certificates are NOT verified for {} (--insecure or defaults.tls.insecure): anyone on the path can read and change the traffic",

@@ -6,7 +6,7 @@
 //! per connection), so that the exact bytes and the exact connection behaviour are known.
 
 use crate::support::TempDir;
-use llmspec::run::http::{self, Outgoing, ReadOptions, TlsOptions};
+use llmspec_core::run::http::{self, Outgoing, ReadOptions, TlsOptions};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;

@@ -1,8 +1,8 @@
 //! Many requests per test: loops, counts, thresholds as JUnit cases, JSON results, warnings.
 
 use crate::support::{Sim, TempDir, assert_valid_junit, llmspec, llmspec_env};
-use llmspec::metrics::aggregate::Aggregate;
-use llmspec::sim::SimConfig;
+use llmspec_core::metrics::aggregate::Aggregate;
+use llmspec_sim::SimConfig;
 use std::time::{Duration, Instant};
 
 fn spec(dir: &TempDir, test: &str) -> String {

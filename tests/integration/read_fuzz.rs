@@ -4,8 +4,8 @@
 //! functions they check (`sse::check_chunking`, `reassemble::check_reassembly` and their
 //! `fuzz_one` byte entries) are the ones a coverage-guided fuzzer calls too (fuzz/).
 
-use llmspec::run::reassemble::check_reassembly;
-use llmspec::run::sse::{SseLimits, check_chunking};
+use llmspec_core::run::reassemble::check_reassembly;
+use llmspec_core::run::sse::{SseLimits, check_chunking};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -108,7 +108,7 @@ proptest! {
 
     #[test]
     fn sse_byte_entry_never_panics(data in prop::collection::vec(any::<u8>(), 0..300)) {
-        if let Err(why) = llmspec::run::sse::fuzz_one(&data) {
+        if let Err(why) = llmspec_core::run::sse::fuzz_one(&data) {
             return Err(TestCaseError::fail(why));
         }
     }

@@ -47,7 +47,7 @@ fn every_example_spec_declares_and_satisfies_the_schema() {
             "{}: the schema path {relative} does not exist",
             file.display()
         );
-        let json = llmspec::spec::yaml::parse(&text).unwrap().to_json();
+        let json = llmspec_core::spec::yaml::parse(&text).unwrap().to_json();
         let errors: Vec<String> = validator.iter_errors(&json).map(|e| format!("{}: {e}", e.instance_path())).collect();
         assert!(errors.is_empty(), "{} does not satisfy the schema: {errors:?}", file.display());
     }

@@ -2,7 +2,7 @@
 //! clear message, against one made to misbehave.
 
 use crate::support::{Sim, llmspec};
-use llmspec::sim::{Fault, SimConfig};
+use llmspec_sim::{Fault, SimConfig};
 use std::time::Duration;
 
 fn run(config: SimConfig, spec: &str) -> crate::support::Output {

@@ -114,7 +114,7 @@ fn crash_recovery_measures_a_real_restart() {
     assert_eq!(out.code, 0, "{}", out.stdout);
     let line = out.stdout.lines().find(|l| l.contains("15 crash recovery: recovery < 30s")).unwrap();
     let measured = line.rsplit("measured ").next().unwrap().trim_end_matches(')');
-    let seconds = llmspec::vocab::units::parse_duration(measured).unwrap().as_secs_f64();
+    let seconds = llmspec_vocab::units::parse_duration(measured).unwrap().as_secs_f64();
     assert!(seconds >= 0.2, "the recovery includes the restart pause: {line}");
 }
 

@@ -8,9 +8,9 @@
 //! the run, e.g. `LLMSPEC_FUZZ_CASES=200000 cargo test --release --test integration spec_fuzz
 //! -- --nocapture`.
 
-use llmspec::spec::diag::Source;
-use llmspec::spec::load::{LoadOptions, load_suite};
-use llmspec::vocab::random::SplitMix;
+use llmspec_core::spec::diag::Source;
+use llmspec_core::spec::load::{LoadOptions, load_suite};
+use llmspec_vocab::random::SplitMix;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! Streamed answers: framing, faults, LLM metrics and tool calls.
 
 use crate::support::{Sim, TempDir, llmspec, normalize};
-use llmspec::sim::SimConfig;
+use llmspec_sim::SimConfig;
 
 fn run_spec(sim: &Sim, dir: &TempDir, body: &str) -> crate::support::Output {
     let spec = dir.write("s.yaml", &format!("suite: streaming\ntests:\n{body}"));

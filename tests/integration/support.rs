@@ -1,6 +1,6 @@
 //! Starting the simulator, writing spec files, running the binary, normalising output.
 
-use llmspec::sim::{SimConfig, SimHandle};
+use llmspec_sim::{SimConfig, SimHandle};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,7 +18,7 @@ impl Sim {
 
     pub fn with(config: SimConfig) -> Sim {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let handle = rt.block_on(llmspec::sim::spawn(SimConfig { port: 0, ..config })).unwrap();
+        let handle = rt.block_on(llmspec_sim::spawn(SimConfig { port: 0, ..config })).unwrap();
         Sim { handle: Some(handle), rt }
     }
 

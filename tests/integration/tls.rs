@@ -2,7 +2,7 @@
 //! the `openssl` command in a temporary folder.
 
 use crate::support::TempDir;
-use llmspec::run::http::{self, Outgoing, ReadOptions, TlsOptions};
+use llmspec_core::run::http::{self, Outgoing, ReadOptions, TlsOptions};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::vocab::units::parse_duration;
+use llmspec_vocab::units::parse_duration;
 
 /// Settings of the simulator. `Default` equals the flag defaults.
 #[derive(Args, Clone, Debug, PartialEq, Eq)]
@@ -60,8 +60,8 @@ pub struct SimConfig {
     /// Misbehave on every completion request, as `x-sim-fault` does for one: reset-mid-stream,
     /// stall, no-done, error-event, malformed-chunk, status-500, drop, huge-body, invalid-utf8,
     /// endless, huge-line, slow-headers, non-json-200 or empty-200.
-    #[arg(long, value_parser = super::knobs::Fault::from_name)]
-    pub fault: Option<super::knobs::Fault>,
+    #[arg(long, value_parser = super::fault::Fault::from_name)]
+    pub fault: Option<super::fault::Fault>,
 
     /// Add `"sim_sent_us"` to every streamed chunk: the wall-clock time (µs since the Unix
     /// epoch) at which the chunk is handed to the connection. A client on the same machine can

@@ -17,10 +17,11 @@ use futures_util::Stream;
 use tokio::time::{Instant, Sleep, sleep_until};
 
 use super::answer::{Answer, Body};
+use super::app::InFlight;
+use super::fault::Fault;
 use super::jsonfmt::push_str;
-use super::knobs::{FAULT_AFTER_CHUNKS, Fault, HUGE_LINE_BYTES, Knobs, STALL_FOR};
+use super::knobs::{FAULT_AFTER_CHUNKS, HUGE_LINE_BYTES, Knobs, STALL_FOR};
 use super::options;
-use super::server::InFlight;
 use super::spliced::Filler;
 use super::text::{self, Style};
 use serde_json::Value;

@@ -16,10 +16,10 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::app::App;
 use super::chat::read_messages;
 use super::errors::{ApiError, py_str};
 use super::request::{self, present};
-use super::server::App;
 use super::text;
 
 pub(crate) async fn tokenize(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {

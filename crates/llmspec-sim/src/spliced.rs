@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use axum::body::Bytes;
 use futures_util::Stream;
 
-use super::server::InFlight;
+use super::app::InFlight;
 
 /// Bytes of filler sent as one body frame.
 const PIECE_BYTES: usize = 16 * 1024;

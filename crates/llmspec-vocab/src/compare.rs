@@ -3,7 +3,7 @@
 //! Used by latency bounds, lengths and (later) metric bounds and thresholds, so that a spec
 //! author learns it once.
 
-use crate::vocab::units::{format_duration, parse_duration};
+use crate::units::{format_duration, parse_duration};
 use std::fmt;
 use std::time::Duration;
 

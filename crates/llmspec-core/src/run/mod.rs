@@ -1,6 +1,6 @@
 //! The instrument: runs a plan's tests in order and emits what happened as events.
 
-pub(crate) mod event;
+pub mod event;
 pub mod http;
 pub(crate) mod load;
 pub mod reassemble;

@@ -12,11 +12,13 @@
 //! logprobs, `logit_bias` and `response_format` in `options.rs`.
 
 mod answer;
+mod app;
 mod chat;
 mod completions;
 mod config;
 mod conn;
 mod errors;
+mod fault;
 mod jsonfmt;
 mod knobs;
 mod options;
@@ -33,7 +35,6 @@ mod tools;
 mod tests;
 
 pub use config::SimConfig;
-pub use knobs::{
-    Fault, HEADER_CHUNK_DELAY, HEADER_FAULT, HEADER_LATENCY, HEADER_OUTPUT_TOKENS, HEADER_TOKENS_PER_CHUNK, HEADER_TTFT,
-};
+pub use fault::{Fault, HEADER_FAULT};
+pub use knobs::{HEADER_CHUNK_DELAY, HEADER_LATENCY, HEADER_OUTPUT_TOKENS, HEADER_TOKENS_PER_CHUNK, HEADER_TTFT};
 pub use server::{SimHandle, run_blocking, serve, spawn};

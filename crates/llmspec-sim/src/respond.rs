@@ -14,13 +14,14 @@ use serde_json::{Value, json};
 use tokio::time::{Instant, sleep_until};
 
 use super::answer::{Answer, Body};
+use super::app::InFlight;
 use super::config::SimConfig;
 use super::conn::ConnControl;
 use super::errors::ApiError;
-use super::knobs::{Fault, HUGE_BODY_BYTES, HUGE_LINE_BYTES, Knobs, STALL_FOR};
+use super::fault::Fault;
+use super::knobs::{HUGE_BODY_BYTES, HUGE_LINE_BYTES, Knobs, STALL_FOR};
 use super::options;
 use super::request::{self, Object, Streaming};
-use super::server::InFlight;
 use super::spliced::{Filler, SplicedBody, split_in_text};
 use super::stream::{BrokenBody, INVALID_UTF8, SseStream, StreamPlan, Usage};
 use super::text::{self, Style};
@@ -105,11 +106,11 @@ pub(crate) struct Prompt {
 /// The life of a generation request: count it, read its front matter, plan the answer with
 /// `plan` (chat or completions), send it.
 pub(crate) async fn handle(
-    app: &super::server::App,
+    app: &super::app::App,
     conn: &ConnControl,
     headers: &HeaderMap,
     body: &[u8],
-    plan: fn(&super::server::App, Front) -> Result<Job, ApiError>,
+    plan: fn(&super::app::App, Front) -> Result<Job, ApiError>,
 ) -> Response {
     let in_flight = app.on_generation();
     let mut front = match front(&app.cfg, conn, headers, body) {

@@ -9,12 +9,12 @@ use axum::response::Response;
 use serde_json::Value;
 
 use super::answer::Answer;
+use super::app::App;
 use super::conn::ConnControl;
 use super::errors::{ApiError, py_repr, py_str};
 use super::options;
 use super::request::{self, Object, present};
 use super::respond::{self, Front, Job, Prompt};
-use super::server::App;
 use super::text::{self, Fnv, Style};
 use super::tools::{self, Turn};
 

@@ -2,8 +2,7 @@
 
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -14,6 +13,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use super::app::App;
 use super::chat::chat_completions;
 use super::completions::completions;
 use super::config::SimConfig;
@@ -25,51 +25,6 @@ use super::tokenize::tokenize;
 const MODEL_CREATED: u64 = 1_735_689_600;
 /// Request bodies up to this size are read; long-context specs send large prompts.
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
-
-pub(crate) struct App {
-    pub cfg: SimConfig,
-    requests: AtomicU64,
-    /// Generation responses not finished yet: a fault that holds a response open (a slow
-    /// start, a stall, an endless answer) must let go of it when the client goes away.
-    in_flight: Arc<AtomicU64>,
-    /// Memory kept on purpose by `--leak-kb-per-request`, so that leak detection has a real
-    /// leak to find.
-    leaked: Mutex<Vec<Box<[u8]>>>,
-}
-
-impl App {
-    /// Counts a generation request, and leaks if asked to. The request is in flight until
-    /// the returned value, handed on to the response body, is dropped.
-    pub fn on_generation(&self) -> InFlight {
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        let in_flight = InFlight::new(self.in_flight.clone());
-        let kb = self.cfg.leak_kb_per_request as usize;
-        if kb > 0 {
-            // Written to, so the pages are really resident.
-            let block = vec![0x5a_u8; kb * 1024].into_boxed_slice();
-            if let Ok(mut l) = self.leaked.lock() {
-                l.push(block);
-            }
-        }
-        in_flight
-    }
-}
-
-/// One generation response in progress, counted in `llmspec_sim:responses_in_flight`.
-pub(crate) struct InFlight(Arc<AtomicU64>);
-
-impl InFlight {
-    fn new(count: Arc<AtomicU64>) -> Self {
-        count.fetch_add(1, Ordering::Relaxed);
-        InFlight(count)
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
 
 fn router(cfg: SimConfig) -> Router {
     Router::new()
@@ -84,18 +39,20 @@ fn router(cfg: SimConfig) -> Router {
         .fallback(|| async { detail(StatusCode::NOT_FOUND, "Not Found") })
         .method_not_allowed_fallback(|| async { detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(Arc::new(App {
-            cfg,
-            requests: AtomicU64::new(0),
-            in_flight: Arc::new(AtomicU64::new(0)),
-            leaked: Mutex::new(Vec::new()),
-        }))
+        .with_state(Arc::new(App::new(cfg)))
+}
+
+/// The process's resident memory, from the `VmRSS:` line (in kB) of /proc/self/status.
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
 }
 
 /// A Prometheus text exposition with the process's real resident memory.
 async fn metrics(State(app): State<Arc<App>>) -> Response {
-    let rss = crate::metrics::process::rss_bytes().unwrap_or(0);
-    let leaked: usize = app.leaked.lock().map(|l| l.iter().map(|b| b.len()).sum()).unwrap_or(0);
+    let rss = resident_bytes().unwrap_or(0);
+    let leaked = app.leaked_bytes();
     let text = format!(
         "# HELP process_resident_memory_bytes Resident memory size in bytes.\n\
          # TYPE process_resident_memory_bytes gauge\n\
@@ -110,8 +67,8 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
          # TYPE llmspec_sim:responses_in_flight gauge\n\
          llmspec_sim:responses_in_flight {in_flight}\n",
         model = app.cfg.model,
-        requests = app.requests.load(Ordering::Relaxed),
-        in_flight = app.in_flight.load(Ordering::Relaxed),
+        requests = app.requests(),
+        in_flight = app.responses_in_flight(),
     );
     ([("content-type", "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }

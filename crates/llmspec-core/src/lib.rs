@@ -1,0 +1,18 @@
+//! llmspec's spec runner: declarative YAML test specs for OpenAI-compatible LLM servers.
+//!
+//! Data flows one way: `spec` (files → checked plan) → `run` (plan → events) → `report`
+//! (events → console, JUnit, JSON, plots). `expect` judges what `run` observed. The command line
+//! and the simulator live in their own crates, so this one never depends on a server framework.
+
+pub mod exit;
+pub(crate) mod expect;
+pub mod metrics;
+pub(crate) mod observed;
+pub mod redact;
+pub mod report;
+pub mod run;
+pub mod schema;
+pub mod spec;
+
+/// The shared vocabulary, a crate of its own so that it can import nothing of ours.
+pub use llmspec_vocab as vocab;
