@@ -2,6 +2,7 @@
 
 use crate::support::{Sim, TempDir, assert_valid_junit, llmspec, llmspec_env};
 use llmspec_core::metrics::aggregate::Aggregate;
+use llmspec_core::metrics::catalog::{SeriesName, Statistic};
 use llmspec_sim::SimConfig;
 use std::time::{Duration, Instant};
 
@@ -72,9 +73,9 @@ fn json_results_from_two_runs_merge_into_one_aggregate() {
     let mut merged = parts[0].clone();
     merged.merge(&parts[1]);
     assert_eq!(merged.count, 10);
-    assert_eq!(merged.series["ttft"].len(), 10);
-    let lows = parts.iter().filter_map(|p| p.stat("min", "ttft")).fold(f64::MAX, f64::min);
-    assert_eq!(merged.stat("min", "ttft"), Some(lows));
+    assert_eq!(merged.series[&SeriesName::Ttft].len(), 10);
+    let lows = parts.iter().filter_map(|p| p.stat(Statistic::Min, SeriesName::Ttft)).fold(f64::MAX, f64::min);
+    assert_eq!(merged.stat(Statistic::Min, SeriesName::Ttft), Some(lows));
 }
 
 #[test]

@@ -3,6 +3,7 @@
 use super::predicate::Predicate;
 use super::{Check, Failure};
 use crate::metrics::RequestMetrics;
+use crate::metrics::catalog::MetricName;
 use crate::observed::Observed;
 use crate::vocab::Loc;
 use crate::vocab::compare::Comparison;
@@ -106,7 +107,7 @@ impl StreamCheck {
 #[derive(Debug)]
 pub struct MetricBound {
     pub loc: Loc,
-    pub name: String,
+    pub name: MetricName,
     pub bound: Comparison,
 }
 
@@ -115,31 +116,29 @@ impl MetricBound {
         let fail = |actual: String| Failure {
             check: Check::Metric,
             loc: self.loc,
-            subject: self.name.clone(),
+            subject: self.name.to_string(),
             expected: self.bound.to_string(),
             actual,
         };
-        match metrics.get(&self.name) {
+        match metrics.get(self.name) {
             Some(v) if self.bound.holds(v) => None,
             Some(v) => {
-                let estimate = if self.name.contains("token") && metrics.tokens_estimated {
-                    " (tokens estimated from chunks)"
-                } else {
-                    ""
-                };
+                let counts_tokens = matches!(self.name, MetricName::OutputTokens | MetricName::TokensPerSecond);
+                let estimate =
+                    if counts_tokens && metrics.tokens_estimated { " (tokens estimated from chunks)" } else { "" };
                 Some(fail(format!("{}{estimate}", self.bound.format_value(v))))
             }
-            None => Some(fail(format!("not measured ({})", why_missing(&self.name)))),
+            None => Some(fail(format!("not measured ({})", why_missing(self.name)))),
         }
     }
 }
 
-fn why_missing(name: &str) -> &'static str {
+fn why_missing(name: MetricName) -> &'static str {
     match name {
-        "ttft" => "no chunk carried output, or the answer was not streamed",
-        "tpot" => "fewer than 2 output tokens, or the answer was not streamed",
-        "max_gap" | "mean_gap" => "fewer than 2 chunks carried output",
-        "output_tokens" | "tokens_per_second" => "no usage in the answer and nothing streamed",
-        _ => "the answer did not carry it",
+        MetricName::Ttft => "no chunk carried output, or the answer was not streamed",
+        MetricName::Tpot => "fewer than 2 output tokens, or the answer was not streamed",
+        MetricName::MaxGap | MetricName::MeanGap => "fewer than 2 chunks carried output",
+        MetricName::OutputTokens | MetricName::TokensPerSecond => "no usage in the answer and nothing streamed",
+        MetricName::Ttfb | MetricName::E2e | MetricName::Latency | MetricName::Chunks => "the answer did not carry it",
     }
 }

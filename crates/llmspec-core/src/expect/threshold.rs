@@ -4,7 +4,8 @@
 //! `p99(latency) < 5s`, `mean(tokens_per_second) > 50`, `error_rate < 0.1%`. The grammar is in
 //! docs/thresholds.md.
 
-use crate::metrics::aggregate::{Aggregate, SCALARS, SERIES, scalar_unit};
+use crate::metrics::aggregate::Aggregate;
+use crate::metrics::catalog::{ScalarName, SeriesName, Statistic};
 use crate::vocab::Loc;
 use crate::vocab::compare::{Comparison, Unit};
 use std::collections::BTreeMap;
@@ -12,15 +13,15 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
     /// `p99(latency)`, `mean(ttft)`, `max(chunk_gap)`: a statistic of the requests.
-    Stat { function: String, series: String },
+    Stat { statistic: Statistic, series: SeriesName },
     /// `error_rate`, `req_per_s`, ...
-    Scalar(String),
-    /// `max(rss_mb)`, `last(queue)`: a statistic of a sampled series.
-    Sampled { function: String, name: String },
+    Scalar(ScalarName),
+    /// `max(rss_mb)`, `last(queue)`: a statistic of a sampled series (named by the spec).
+    Sampled { statistic: Statistic, name: String },
     /// `slope(rss_mb)`: least-squares slope of a sampled series after the warm-up window.
     Slope(String),
     /// `drift(latency)`: the last time window's median against the first's.
-    Drift(String),
+    Drift(SeriesName),
     /// `recovery`: a value a step recorded with `as:`.
     Step(String),
 }
@@ -54,13 +55,6 @@ pub struct Threshold {
     pub unit: Unit,
 }
 
-const FUNCTIONS: &[&str] = &["min", "max", "mean", "avg", "median", "p50", "p90", "p95", "p99", "p99.9"];
-const SAMPLE_FUNCTIONS: &[&str] = &["min", "max", "mean", "avg", "first", "last"];
-
-fn series_unit(name: &str) -> Option<Unit> {
-    SERIES.iter().find(|(n, _, _)| *n == name).map(|(_, u, _)| *u)
-}
-
 impl Threshold {
     pub fn parse(text: &str, loc: Loc, names: &Names) -> Result<Threshold, String> {
         let t = text.trim();
@@ -69,21 +63,19 @@ impl Threshold {
         })?;
         let (lhs, rhs) = t.split_at(op_at);
         let lhs = lhs.trim();
-        let series_names: Vec<&str> = SERIES.iter().map(|(n, _, _)| *n).collect();
         let sample_names: Vec<&str> = names.samples.iter().map(String::as_str).collect();
+        let series_named = |arg: &str| {
+            SeriesName::parse(arg).ok_or_else(|| {
+                let known: Vec<&str> = SeriesName::NAMES.iter().chain(&sample_names).copied().collect();
+                crate::vocab::suggest::unknown("series", arg, &known, "")
+            })
+        };
         let (expr, unit) = match lhs.split_once('(') {
             Some((function, rest)) => {
                 let arg =
                     rest.strip_suffix(')').ok_or_else(|| format!("`{lhs}` lacks its closing parenthesis"))?.trim();
                 let function = function.trim();
                 let is_sample = sample_names.contains(&arg);
-                let check_arg = |allowed: &[&str]| {
-                    if allowed.contains(&arg) {
-                        return Ok(());
-                    }
-                    let known: Vec<&str> = series_names.iter().chain(&sample_names).copied().collect();
-                    Err(crate::vocab::suggest::unknown("series", arg, &known, ""))
-                };
                 match function {
                     "slope" => {
                         if !is_sample {
@@ -91,68 +83,69 @@ impl Threshold {
                         }
                         (Expr::Slope(arg.into()), Unit::PerSecond)
                     }
-                    "drift" => {
-                        check_arg(&series_names)?;
-                        (Expr::Drift(arg.into()), Unit::Fraction)
-                    }
+                    "drift" => (Expr::Drift(series_named(arg)?), Unit::Fraction),
                     f if is_sample => {
-                        if !SAMPLE_FUNCTIONS.contains(&f) {
-                            return Err(crate::vocab::suggest::unknown(
+                        let statistic = Statistic::parse(f).filter(|s| s.for_samples()).ok_or_else(|| {
+                            crate::vocab::suggest::unknown(
                                 "function for a sampled series",
                                 f,
-                                SAMPLE_FUNCTIONS,
+                                Statistic::FOR_SAMPLES,
                                 "slope",
-                            ));
-                        }
-                        (Expr::Sampled { function: f.into(), name: arg.into() }, Unit::Plain)
+                            )
+                        })?;
+                        (Expr::Sampled { statistic, name: arg.into() }, Unit::Plain)
                     }
                     f => {
-                        let known_p = f
-                            .strip_prefix('p')
-                            .and_then(|q| q.parse::<f64>().ok())
-                            .is_some_and(|q| (0.0..=100.0).contains(&q));
-                        if !known_p && !FUNCTIONS.contains(&f) {
-                            return Err(crate::vocab::suggest::unknown(
+                        let statistic = Statistic::parse(f).filter(|s| s.for_series()).ok_or_else(|| {
+                            crate::vocab::suggest::unknown(
                                 "function",
                                 f,
-                                FUNCTIONS,
+                                Statistic::FOR_SERIES,
                                 "pNN (any percentile), slope, drift",
-                            ));
-                        }
-                        check_arg(&series_names)?;
-                        (Expr::Stat { function: f.into(), series: arg.into() }, series_unit(arg).unwrap_or(Unit::Plain))
+                            )
+                        })?;
+                        let series = series_named(arg)?;
+                        (Expr::Stat { statistic, series }, series.unit())
                     }
                 }
             }
-            None if SCALARS.contains(&lhs) => (Expr::Scalar(lhs.into()), scalar_unit(lhs)),
-            None if names.steps.iter().any(|s| s == lhs) => (Expr::Step(lhs.into()), Unit::Seconds),
-            None if series_names.contains(&lhs) || sample_names.contains(&lhs) => {
-                return Err(format!(
-                    "`{lhs}` is a series: bound one of its statistics, e.g. `p99({lhs})` or `max({lhs})`"
-                ));
-            }
-            None => {
-                let known: Vec<&str> = SCALARS.iter().copied().chain(names.steps.iter().map(String::as_str)).collect();
-                return Err(crate::vocab::suggest::unknown("value", lhs, &known, ""));
-            }
+            None => match ScalarName::parse(lhs) {
+                Some(scalar) => (Expr::Scalar(scalar), scalar.unit()),
+                None if names.steps.iter().any(|s| s == lhs) => (Expr::Step(lhs.into()), Unit::Seconds),
+                None if SeriesName::parse(lhs).is_some() || sample_names.contains(&lhs) => {
+                    return Err(format!(
+                        "`{lhs}` is a series: bound one of its statistics, e.g. `p99({lhs})` or `max({lhs})`"
+                    ));
+                }
+                None => {
+                    let known: Vec<&str> =
+                        ScalarName::NAMES.iter().copied().chain(names.steps.iter().map(String::as_str)).collect();
+                    return Err(crate::vocab::suggest::unknown("value", lhs, &known, ""));
+                }
+            },
         };
         let bound = Comparison::parse(rhs)?;
-        let compatible = bound.unit == unit || (unit == Unit::Fraction && bound.unit == Unit::Plain);
-        if !compatible {
+        // A per-second rate may be written `> 4/s` or `> 4`; a share always takes `%`, so that
+        // `goodput_rate >= 95` cannot silently mean 9,500 %.
+        let per_second_as_number =
+            unit == Unit::PerSecond && bound.unit == Unit::Plain && !matches!(expr, Expr::Slope(_));
+        if bound.unit != unit && !per_second_as_number {
             let want = match unit {
                 Unit::Seconds => "a duration, e.g. `< 2s`",
-                Unit::Fraction => "a percentage, e.g. `< 0.1%`",
-                Unit::PerSecond => "a rate of change, e.g. `< 50/h`",
+                Unit::Fraction => "a percentage, e.g. `< 0.1%` (a share is always written with %)",
+                Unit::PerSecond if matches!(expr, Expr::Slope(_)) => "a rate of change, e.g. `< 50/h`",
+                Unit::PerSecond => "a rate, e.g. `> 4/s` or `> 240/min`",
                 Unit::Plain => "a number, e.g. `> 50`",
             };
             return Err(format!("`{lhs}` is bounded by {want}, not `{}`", rhs.trim()));
         }
         let name = match &expr {
-            Expr::Stat { function, series } => format!("{function}({series})"),
-            Expr::Sampled { function, name } => format!("{function}({name})"),
+            Expr::Stat { statistic, series } => format!("{statistic}({series})"),
+            Expr::Sampled { statistic, name } => format!("{statistic}({name})"),
             Expr::Slope(n) => format!("slope({n})"),
             Expr::Drift(n) => format!("drift({n})"),
-            Expr::Scalar(n) | Expr::Step(n) => n.clone(),
+            Expr::Scalar(n) => n.to_string(),
+            Expr::Step(n) => n.clone(),
         };
         let quantity = rhs.trim().trim_start_matches(['<', '>', '=', '!']).trim();
         Ok(Threshold { loc, text: format!("{name} {} {quantity}", bound.op.symbol()), expr, bound, unit })
@@ -161,12 +154,12 @@ impl Threshold {
     /// The measured value, or `None` when nothing was measured (no streamed request for a TTFT).
     pub fn measure(&self, m: &Measurements<'_>) -> Option<f64> {
         match &self.expr {
-            Expr::Stat { function, series } => m.aggregate.stat(function, series),
-            Expr::Scalar(name) => m.aggregate.scalar(name),
-            Expr::Sampled { function, name } => crate::metrics::series::stat(m.samples.get(name)?, function),
+            Expr::Stat { statistic, series } => m.aggregate.stat(*statistic, *series),
+            Expr::Scalar(name) => m.aggregate.scalar(*name),
+            Expr::Sampled { statistic, name } => crate::metrics::series::stat(m.samples.get(name)?, *statistic),
             Expr::Slope(name) => self.fit(m, name).map(|f| f.slope),
             Expr::Drift(series) => {
-                let median = |a: &Aggregate| a.stat("p50", series);
+                let median = |a: &Aggregate| a.stat(Statistic::Median, *series);
                 let first = m.windows.iter().find_map(median)?;
                 let last = m.windows.iter().rev().find_map(median)?;
                 (first > 0.0).then(|| (last - first) / first)
@@ -208,7 +201,7 @@ impl Threshold {
 
     /// True when this threshold states how many requests may fail.
     pub fn bounds_errors(&self) -> bool {
-        matches!(&self.expr, Expr::Scalar(n) if matches!(n.as_str(), "error_rate" | "success_rate" | "errors" | "failures" | "successes" | "goodput" | "goodput_rate"))
+        matches!(&self.expr, Expr::Scalar(n) if n.counts_failures())
     }
 }
 
@@ -242,7 +235,9 @@ mod tests {
             "success_rate == 100%",
             "p99.9(chunk_gap) <= 200ms",
             "req_per_s >= 2",
-            "error_rate < 0.001",
+            "goodput > 4/s",
+            "goodput >= 240/min",
+            "goodput_rate >= 95%",
         ] {
             assert!(parse(t).is_ok(), "{t}: {:?}", parse(t).err());
         }
@@ -270,6 +265,12 @@ mod tests {
         assert!(parse("slope(rss_mb) < 50").unwrap_err().contains("a rate of change"));
         assert!(parse("rss_mb < 50").unwrap_err().contains("is a series"));
         assert!(parse("recovery < 30").is_err());
+        assert_eq!(
+            parse("goodput_rate >= 95").unwrap_err(),
+            "`goodput_rate` is bounded by a percentage, e.g. `< 0.1%` (a share is always written with %), not `>= 95`"
+        );
+        assert!(parse("error_rate < 0.001").is_err());
+        assert!(parse("p50(latency) < 2/s").is_err());
     }
 
     #[test]

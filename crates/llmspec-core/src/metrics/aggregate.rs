@@ -6,6 +6,7 @@
 //! bucket.
 
 use super::RequestMetrics;
+use super::catalog::{ScalarName, SeriesName, Statistic};
 use crate::vocab::compare::Unit;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
@@ -23,44 +24,6 @@ pub enum Class {
     Failed,
     /// No verdict: connection refused, timeout, broken stream.
     Error,
-}
-
-/// The distributions we keep, with how values are stored (integers, so times in µs).
-pub const SERIES: &[(&str, Unit, f64)] = &[
-    ("latency", Unit::Seconds, 1e6),
-    ("ttfb", Unit::Seconds, 1e6),
-    ("ttft", Unit::Seconds, 1e6),
-    ("e2e", Unit::Seconds, 1e6),
-    ("tpot", Unit::Seconds, 1e6),
-    ("chunk_gap", Unit::Seconds, 1e6),
-    ("tokens_per_second", Unit::Plain, 1e3),
-    ("output_tokens", Unit::Plain, 1.0),
-    ("schedule_lag", Unit::Seconds, 1e6),
-];
-
-/// Names of the single numbers a threshold can bound without an aggregate function.
-pub const SCALARS: &[&str] = &[
-    "count",
-    "successes",
-    "failures",
-    "errors",
-    "error_rate",
-    "success_rate",
-    "goodput",
-    "goodput_rate",
-    "req_per_s",
-    "output_tokens_per_s",
-    "client_cpu_s",
-    "client_peak_rss_mb",
-];
-
-pub fn scalar_unit(name: &str) -> Unit {
-    match name {
-        "client_peak_rss_mb" => Unit::Plain,
-        "error_rate" | "success_rate" | "goodput_rate" => Unit::Fraction,
-        "client_cpu_s" => Unit::Seconds,
-        _ => Unit::Plain,
-    }
 }
 
 #[derive(Clone)]
@@ -147,7 +110,7 @@ pub struct Aggregate {
     pub errors: u64,
     pub output_tokens: u64,
     pub status: BTreeMap<u16, u64>,
-    pub series: BTreeMap<&'static str, Series>,
+    pub series: BTreeMap<SeriesName, Series>,
     /// The measured window: from the first request sent after warm-up to the last answer.
     pub duration: Duration,
     /// CPU time the client used during the run (user + system), when the OS tells it.
@@ -166,7 +129,7 @@ impl Default for Aggregate {
             errors: 0,
             output_tokens: 0,
             status: BTreeMap::new(),
-            series: SERIES.iter().map(|(name, _, scale)| (*name, Series::new(*scale))).collect(),
+            series: SeriesName::ALL.iter().map(|name| (*name, Series::new(name.scale()))).collect(),
             duration: Duration::ZERO,
             client_cpu: None,
             client_peak_rss: None,
@@ -193,31 +156,24 @@ impl Aggregate {
             *self.status.entry(s).or_default() += 1;
         }
         if let Some(lag) = schedule_lag {
-            self.put("schedule_lag", lag.as_secs_f64());
+            self.put(SeriesName::ScheduleLag, lag.as_secs_f64());
         }
         // A request with no verdict (refused, timed out, broken stream) measured the failure, not
         // the server's speed: its timings and tokens stay out of every statistic.
         let Some(m) = m.filter(|_| class != Class::Error) else { return };
         self.output_tokens += m.output_tokens.unwrap_or(0);
-        for (name, _, _) in SERIES {
-            match *name {
-                "chunk_gap" => {
-                    for gap in &m.chunk_gaps {
-                        self.put(name, gap.as_secs_f64());
-                    }
-                }
-                "schedule_lag" => {}
-                other => {
-                    if let Some(v) = m.get(other) {
-                        self.put(name, v);
-                    }
-                }
+        for gap in &m.chunk_gaps {
+            self.put(SeriesName::ChunkGap, gap.as_secs_f64());
+        }
+        for &name in SeriesName::ALL {
+            if let Some(v) = name.metric().and_then(|metric| m.get(metric)) {
+                self.put(name, v);
             }
         }
     }
 
-    fn put(&mut self, name: &str, value: f64) {
-        if let Some(s) = self.series.get_mut(name) {
+    fn put(&mut self, name: SeriesName, value: f64) {
+        if let Some(s) = self.series.get_mut(&name) {
             s.record(value);
         }
     }
@@ -253,61 +209,57 @@ impl Aggregate {
         (self.duration > Duration::ZERO).then(|| n as f64 / self.duration.as_secs_f64())
     }
 
-    /// A single number by name (see [`SCALARS`]).
-    pub fn scalar(&self, name: &str) -> Option<f64> {
+    pub fn scalar(&self, name: ScalarName) -> Option<f64> {
         match name {
-            "count" => Some(self.count as f64),
-            "successes" => Some((self.good + self.slow) as f64),
-            "failures" => Some(self.failed as f64),
-            "errors" => Some(self.errors as f64),
-            "error_rate" => self.rate(self.failed + self.errors),
-            "success_rate" => self.rate(self.good + self.slow),
-            "goodput" => self.per_second(self.good),
-            "goodput_rate" => self.rate(self.good),
-            "req_per_s" => self.per_second(self.count),
-            "output_tokens_per_s" => self.per_second(self.output_tokens),
-            "client_cpu_s" => self.client_cpu.map(|d| d.as_secs_f64()),
-            "client_peak_rss_mb" => self.client_peak_rss.map(|b| b as f64 / (1024.0 * 1024.0)),
-            _ => None,
+            ScalarName::Count => Some(self.count as f64),
+            ScalarName::Successes => Some((self.good + self.slow) as f64),
+            ScalarName::Failures => Some(self.failed as f64),
+            ScalarName::Errors => Some(self.errors as f64),
+            ScalarName::ErrorRate => self.rate(self.failed + self.errors),
+            ScalarName::SuccessRate => self.rate(self.good + self.slow),
+            ScalarName::Goodput => self.per_second(self.good),
+            ScalarName::GoodputRate => self.rate(self.good),
+            ScalarName::ReqPerS => self.per_second(self.count),
+            ScalarName::OutputTokensPerS => self.per_second(self.output_tokens),
+            ScalarName::ClientCpuS => self.client_cpu.map(|d| d.as_secs_f64()),
+            ScalarName::ClientPeakRssMb => self.client_peak_rss.map(|b| b as f64 / (1024.0 * 1024.0)),
         }
     }
 
-    /// `p99(latency)`, `mean(ttft)`, ...: an aggregate function of a series.
-    pub fn stat(&self, function: &str, series: &str) -> Option<f64> {
-        let s = self.series.get(series)?;
-        match function {
-            "min" => s.min(),
-            "max" => s.max(),
-            "mean" | "avg" => s.mean(),
-            "median" => s.quantile(0.5),
-            f => {
-                let q: f64 = f.strip_prefix('p')?.parse().ok()?;
-                (0.0..=100.0).contains(&q).then_some(())?;
-                s.quantile(q / 100.0)
-            }
+    /// `p99(latency)`, `mean(ttft)`, ...: a statistic of a distribution. `None` when nothing
+    /// was recorded, and for first/last, which a histogram does not keep.
+    pub fn stat(&self, statistic: Statistic, series: SeriesName) -> Option<f64> {
+        let s = self.series.get(&series)?;
+        match statistic {
+            Statistic::Min => s.min(),
+            Statistic::Max => s.max(),
+            Statistic::Mean => s.mean(),
+            Statistic::Median => s.quantile(0.5),
+            Statistic::Percentile(q) => s.quantile(q / 100.0),
+            Statistic::First | Statistic::Last => None,
         }
     }
 
     /// Every aggregate, for JUnit properties: times in milliseconds.
     pub fn properties(&self) -> Vec<(String, String)> {
         let mut props: Vec<(String, String)> = vec![];
-        for name in SCALARS {
+        for &name in ScalarName::ALL {
             if let Some(v) = self.scalar(name) {
-                let shown = match scalar_unit(name) {
+                let shown = match name.unit() {
                     Unit::Fraction => format!("{:.6}", v),
                     _ => format!("{:.3}", v),
                 };
                 props.push((name.to_string(), crate::vocab::compare::trim_float_str(&shown)));
             }
         }
-        for (name, unit, _) in SERIES {
-            let s = &self.series[name];
+        for (&name, s) in &self.series {
             if s.is_empty() {
                 continue;
             }
-            let suffix = if *unit == Unit::Seconds { "_ms" } else { "" };
-            let factor = if *unit == Unit::Seconds { 1e3 } else { 1.0 };
-            for f in ["min", "mean", "p50", "p90", "p95", "p99", "max"] {
+            let seconds = name.unit() == Unit::Seconds;
+            let suffix = if seconds { "_ms" } else { "" };
+            let factor = if seconds { 1e3 } else { 1.0 };
+            for f in Statistic::SHOWN {
                 if let Some(v) = self.stat(f, name) {
                     props.push((format!("{f}_{name}{suffix}"), format!("{:.3}", v * factor)));
                 }
@@ -323,7 +275,7 @@ impl Aggregate {
         let series: serde_json::Map<String, Value> =
             self.series.iter().filter(|(_, s)| !s.is_empty()).map(|(k, s)| (k.to_string(), s.to_json())).collect();
         let scalars: serde_json::Map<String, Value> =
-            SCALARS.iter().filter_map(|n| self.scalar(n).map(|v| (n.to_string(), json!(v)))).collect();
+            ScalarName::ALL.iter().filter_map(|n| self.scalar(*n).map(|v| (n.to_string(), json!(v)))).collect();
         json!({
             "count": self.count, "good": self.good, "slow": self.slow, "failed": self.failed, "errors": self.errors,
             "output_tokens": self.output_tokens,
@@ -348,7 +300,8 @@ impl Aggregate {
         a.client_cpu = v.get("client_cpu_s").and_then(Value::as_f64).map(Duration::from_secs_f64);
         a.client_peak_rss = v.get("client_peak_rss_bytes").and_then(Value::as_u64);
         for (name, s) in v.get("histograms")?.as_object()? {
-            if let (Some(slot), Some(series)) = (a.series.get_mut(name.as_str()), Series::from_json(s)) {
+            let slot = SeriesName::parse(name).and_then(|name| a.series.get_mut(&name));
+            if let (Some(slot), Some(series)) = (slot, Series::from_json(s)) {
                 *slot = series;
             }
         }
@@ -381,18 +334,17 @@ mod tests {
         }
         a.record(Class::Error, None, None, None);
         a.duration = Duration::from_secs(10);
-        assert_eq!(a.scalar("count"), Some(101.0));
-        assert!((a.scalar("error_rate").unwrap() - 1.0 / 101.0).abs() < 1e-12);
-        assert_eq!(a.scalar("req_per_s"), Some(10.1));
-        assert_eq!(a.scalar("output_tokens_per_s"), Some(100.0));
-        let p50 = a.stat("p50", "latency").unwrap();
+        assert_eq!(a.scalar(ScalarName::Count), Some(101.0));
+        assert!((a.scalar(ScalarName::ErrorRate).unwrap() - 1.0 / 101.0).abs() < 1e-12);
+        assert_eq!(a.scalar(ScalarName::ReqPerS), Some(10.1));
+        assert_eq!(a.scalar(ScalarName::OutputTokensPerS), Some(100.0));
+        let p50 = a.stat(Statistic::Percentile(50.0), SeriesName::Latency).unwrap();
         assert!((p50 - 0.5).abs() < 0.001, "{p50}");
-        let p99 = a.stat("p99", "latency").unwrap();
+        let p99 = a.stat(Statistic::Percentile(99.0), SeriesName::Latency).unwrap();
         assert!((p99 - 0.99).abs() < 0.001, "{p99}");
-        assert_eq!(a.series["chunk_gap"].len(), 200);
-        assert!((a.stat("max", "chunk_gap").unwrap() - 0.030).abs() < 1e-4);
-        assert_eq!(a.stat("p50", "nope"), None);
-        assert_eq!(a.stat("p101", "latency"), None);
+        assert_eq!(a.series[&SeriesName::ChunkGap].len(), 200);
+        assert!((a.stat(Statistic::Max, SeriesName::ChunkGap).unwrap() - 0.030).abs() < 1e-4);
+        assert_eq!(a.stat(Statistic::Last, SeriesName::Latency), None);
     }
 
     #[test]
@@ -408,8 +360,8 @@ mod tests {
         let b2 = Aggregate::from_json(&serde_json::from_str(&b.to_json().to_string()).unwrap()).unwrap();
         let mut merged = a2;
         merged.merge(&b2);
-        for (name, _, _) in SERIES {
-            for f in ["min", "p50", "p90", "p99", "max"] {
+        for &name in SeriesName::ALL {
+            for f in Statistic::SHOWN {
                 assert_eq!(merged.stat(f, name), whole.stat(f, name), "{f}({name})");
             }
         }

@@ -1,5 +1,6 @@
 //! Per-request metrics, as defined in docs/metrics.md (vLLM's definitions).
 
+use super::catalog::MetricName;
 use crate::observed::Observed;
 use crate::vocab::compare::Unit;
 use std::time::Duration;
@@ -31,19 +32,6 @@ pub struct RequestMetrics {
     pub tokens_per_second: Option<f64>,
     /// Events received (streams only; `[DONE]` excluded).
     pub chunks: usize,
-}
-
-/// Names a spec may use under `expect.metrics` and in thresholds.
-pub const NAMES: &[&str] =
-    &["ttfb", "ttft", "e2e", "latency", "tpot", "max_gap", "mean_gap", "output_tokens", "tokens_per_second", "chunks"];
-
-/// The unit of a named metric, for checking a bound's unit before anything runs.
-pub fn unit_of(name: &str) -> Option<Unit> {
-    match name {
-        "ttfb" | "ttft" | "e2e" | "latency" | "tpot" | "max_gap" | "mean_gap" => Some(Unit::Seconds),
-        "output_tokens" | "tokens_per_second" | "chunks" => Some(Unit::Plain),
-        _ => None,
-    }
 }
 
 impl RequestMetrics {
@@ -88,32 +76,31 @@ impl RequestMetrics {
         }
     }
 
-    /// A metric by name, in seconds for times. `None` when it was not measured (a TTFT on a
+    /// A metric in seconds for times. `None` when it was not measured (a TTFT on a
     /// non-streaming answer, a TPOT with one token).
-    pub fn get(&self, name: &str) -> Option<f64> {
+    pub fn get(&self, name: MetricName) -> Option<f64> {
         let secs = |d: Duration| d.as_secs_f64();
         match name {
-            "ttfb" => Some(secs(self.ttfb)),
-            "ttft" => self.ttft.map(secs),
-            "e2e" => Some(secs(self.e2e)),
-            "latency" => Some(secs(self.latency)),
-            "tpot" => self.tpot.map(secs),
-            "max_gap" => self.max_gap.map(secs),
-            "mean_gap" => self.mean_gap.map(secs),
-            "output_tokens" => self.output_tokens.map(|n| n as f64),
-            "tokens_per_second" => self.tokens_per_second,
-            "chunks" => Some(self.chunks as f64),
-            _ => None,
+            MetricName::Ttfb => Some(secs(self.ttfb)),
+            MetricName::Ttft => self.ttft.map(secs),
+            MetricName::E2e => Some(secs(self.e2e)),
+            MetricName::Latency => Some(secs(self.latency)),
+            MetricName::Tpot => self.tpot.map(secs),
+            MetricName::MaxGap => self.max_gap.map(secs),
+            MetricName::MeanGap => self.mean_gap.map(secs),
+            MetricName::OutputTokens => self.output_tokens.map(|n| n as f64),
+            MetricName::TokensPerSecond => self.tokens_per_second,
+            MetricName::Chunks => Some(self.chunks as f64),
         }
     }
 
     /// Everything measured, for JUnit properties (times in milliseconds).
     pub fn properties(&self) -> Vec<(String, String)> {
         let mut props = vec![];
-        for name in NAMES {
+        for &name in MetricName::ALL {
             if let Some(v) = self.get(name) {
-                let (key, value) = match unit_of(name) {
-                    Some(Unit::Seconds) => (format!("{name}_ms"), format!("{:.3}", v * 1e3)),
+                let (key, value) = match name.unit() {
+                    Unit::Seconds => (format!("{name}_ms"), format!("{:.3}", v * 1e3)),
                     _ => (name.to_string(), crate::vocab::compare::trim_float(v)),
                 };
                 props.push((key, value));
@@ -190,6 +177,6 @@ mod tests {
         };
         let m = RequestMetrics::of(&obs);
         assert_eq!((m.ttft, m.e2e, m.tokens_per_second), (None, ms(500), Some(100.0)));
-        assert_eq!(m.get("ttft"), None);
+        assert_eq!(m.get(MetricName::Ttft), None);
     }
 }

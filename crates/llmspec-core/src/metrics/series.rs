@@ -1,5 +1,7 @@
 //! Time series of samples (memory, queue length, ...) and what is computed from them.
 
+use super::catalog::Statistic;
+
 /// A least-squares line through (seconds, value) points.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Fit {
@@ -32,16 +34,16 @@ pub fn fit(points: &[(f64, f64)]) -> Option<Fit> {
     Some(Fit { slope, intercept, r2, points: points.len() })
 }
 
-/// min, max, mean, first, last of a series.
-pub fn stat(points: &[(f64, f64)], function: &str) -> Option<f64> {
+/// min, max, mean, first, last of a series; `None` for the statistics of distributions.
+pub fn stat(points: &[(f64, f64)], statistic: Statistic) -> Option<f64> {
     let values = points.iter().map(|p| p.1);
-    match function {
-        "min" => values.reduce(f64::min),
-        "max" => values.reduce(f64::max),
-        "mean" | "avg" => (!points.is_empty()).then(|| values.sum::<f64>() / points.len() as f64),
-        "first" => points.first().map(|p| p.1),
-        "last" => points.last().map(|p| p.1),
-        _ => None,
+    match statistic {
+        Statistic::Min => values.reduce(f64::min),
+        Statistic::Max => values.reduce(f64::max),
+        Statistic::Mean => (!points.is_empty()).then(|| values.sum::<f64>() / points.len() as f64),
+        Statistic::First => points.first().map(|p| p.1),
+        Statistic::Last => points.last().map(|p| p.1),
+        Statistic::Median | Statistic::Percentile(_) => None,
     }
 }
 
@@ -65,10 +67,10 @@ mod tests {
     #[test]
     fn simple_statistics() {
         let pts = [(0.0, 3.0), (1.0, 1.0), (2.0, 2.0)];
-        assert_eq!(stat(&pts, "min"), Some(1.0));
-        assert_eq!(stat(&pts, "max"), Some(3.0));
-        assert_eq!(stat(&pts, "mean"), Some(2.0));
-        assert_eq!(stat(&pts, "last"), Some(2.0));
-        assert_eq!(stat(&[], "max"), None);
+        assert_eq!(stat(&pts, Statistic::Min), Some(1.0));
+        assert_eq!(stat(&pts, Statistic::Max), Some(3.0));
+        assert_eq!(stat(&pts, Statistic::Mean), Some(2.0));
+        assert_eq!(stat(&pts, Statistic::Last), Some(2.0));
+        assert_eq!(stat(&[], Statistic::Max), None);
     }
 }

@@ -4,6 +4,7 @@
 use super::Reporter;
 use super::render::failure_detail;
 use super::sanitize::Sanitizer;
+use crate::metrics::catalog::{ScalarName, SeriesName, Statistic};
 use crate::run::event::{Event, ThresholdResult, Verdict};
 use crate::vocab::units::format_duration;
 use std::io::Write;
@@ -131,21 +132,22 @@ impl<W: Write> Reporter for Console<W> {
 
 /// One line about a load test: how many, how fast, how it went.
 fn aggregate_line(agg: &crate::metrics::aggregate::Aggregate) -> String {
-    let time = |f: &str, s: &str| agg.stat(f, s).map(|v| format_duration(std::time::Duration::from_secs_f64(v)));
+    let time =
+        |f: Statistic, s: SeriesName| agg.stat(f, s).map(|v| format_duration(std::time::Duration::from_secs_f64(v)));
     let mut parts = vec![format!(
         "{} requests ({} errors, {} failed, {} slow), {:.2} req/s",
         agg.count,
         agg.errors,
         agg.failed,
         agg.slow,
-        agg.scalar("req_per_s").unwrap_or(0.0)
+        agg.scalar(ScalarName::ReqPerS).unwrap_or(0.0)
     )];
-    for series in ["latency", "ttft", "tpot"] {
-        if let (Some(p50), Some(p99)) = (time("p50", series), time("p99", series)) {
+    for series in [SeriesName::Latency, SeriesName::Ttft, SeriesName::Tpot] {
+        if let (Some(p50), Some(p99)) = (time(Statistic::Median, series), time(Statistic::Percentile(99.0), series)) {
             parts.push(format!("{series} p50 {p50} p99 {p99}"));
         }
     }
-    if let Some(tps) = agg.scalar("output_tokens_per_s").filter(|v| *v > 0.0) {
+    if let Some(tps) = agg.scalar(ScalarName::OutputTokensPerS).filter(|v| *v > 0.0) {
         parts.push(format!("{tps:.1} output tokens/s"));
     }
     parts.join("; ")

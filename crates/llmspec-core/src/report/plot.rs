@@ -3,6 +3,7 @@
 
 use super::Reporter;
 use super::sanitize::Sanitizer;
+use crate::metrics::catalog::{SeriesName, Statistic};
 use crate::run::event::{Event, RunSeries};
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -66,7 +67,9 @@ pub fn svg(title: &str, s: &RunSeries) -> String {
         .windows
         .iter()
         .enumerate()
-        .filter_map(|(i, w)| w.stat("p50", "latency").map(|v| ((i as f64 + 0.5) * s.window.as_secs_f64(), v * 1e3)))
+        .filter_map(|(i, w)| {
+            w.stat(Statistic::Median, SeriesName::Latency).map(|v| ((i as f64 + 0.5) * s.window.as_secs_f64(), v * 1e3))
+        })
         .collect();
     let mut top = 40.0;
     panel(

@@ -9,6 +9,7 @@ use super::{Judged, judge, transcript};
 use crate::expect::threshold::Measurements;
 use crate::metrics::RequestMetrics;
 use crate::metrics::aggregate::{Aggregate, Class};
+use crate::metrics::catalog::{SeriesName, Statistic};
 use crate::spec::plan::{Arrival, LoadPlan, Stop, TestPlan};
 use crate::vocab::random::SplitMix;
 use serde_json::Value;
@@ -162,7 +163,7 @@ pub async fn run(
                 done,
                 total,
                 errors,
-                p50_latency: result.aggregate.stat("p50", "latency"),
+                p50_latency: result.aggregate.stat(Statistic::Median, SeriesName::Latency),
             }),
             _ = stop.wait_for(|s| s.is_some()) => {
                 result.interrupted = true;
@@ -288,7 +289,7 @@ fn warnings(agg: &Aggregate, plan: &LoadPlan, wall: Duration) -> Vec<String> {
             ));
         }
     }
-    if let (Some(rate), Some(lag)) = (plan.rate, agg.stat("p99", "schedule_lag")) {
+    if let (Some(rate), Some(lag)) = (plan.rate, agg.stat(Statistic::Percentile(99.0), SeriesName::ScheduleLag)) {
         let tolerance = (0.1 / rate).max(0.010);
         if lag > tolerance {
             let why = if plan.concurrency.is_some() { "the concurrency cap or the client" } else { "the client" };

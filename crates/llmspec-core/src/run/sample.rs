@@ -1,6 +1,7 @@
 //! Samples taken from the server while a test runs: a Prometheus metric, the memory of a local
 //! process tree, or a command's output. Each source is read on its own period by its own task.
 
+use crate::metrics::catalog::Statistic;
 use crate::metrics::process::process_tree_rss_mb;
 use crate::spec::interp::render_str;
 use crate::spec::plan::{SamplePlan, SampleSource};
@@ -154,7 +155,7 @@ pub fn properties(series: &Series) -> Vec<(String, String)> {
     let mut props = vec![];
     for (name, points) in series {
         props.push((format!("samples_{name}"), points.len().to_string()));
-        for f in ["first", "last", "min", "max"] {
+        for f in [Statistic::First, Statistic::Last, Statistic::Min, Statistic::Max] {
             if let Some(v) = crate::metrics::series::stat(points, f) {
                 props.push((format!("{f}_{name}"), crate::vocab::compare::trim_float(v)));
             }

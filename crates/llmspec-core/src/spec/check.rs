@@ -15,7 +15,7 @@ use crate::expect::stream::{MetricBound, StreamCheck};
 use crate::expect::threshold::{Names, Threshold};
 use crate::expect::tools::ToolCallCheck;
 use crate::expect::{ExpectPlan, HeaderCheck, JsonCheck, JsonQuery};
-use crate::metrics;
+use crate::metrics::catalog::MetricName;
 use crate::vocab::compare::{Comparison, Op, Unit};
 use crate::vocab::units::parse_duration;
 use regex::Regex;
@@ -495,12 +495,12 @@ fn expect(raw: model::Expect, ctx: &Context<'_>, problems: &mut Vec<Problem>) ->
 }
 
 fn metric_bound(name: Spanned<String>, bound: Spanned<String>, problems: &mut Vec<Problem>) -> Option<MetricBound> {
-    let Some(unit) = metrics::request::unit_of(&name.value) else {
-        problems.push((name.loc, crate::vocab::suggest::unknown("metric", &name.value, metrics::request::NAMES, "")));
+    let Some(metric) = MetricName::parse(&name.value) else {
+        problems.push((name.loc, crate::vocab::suggest::unknown("metric", &name.value, MetricName::NAMES, "")));
         return None;
     };
-    let c = bounded(&bound, unit, problems)?;
-    Some(MetricBound { loc: bound.loc, name: name.value, bound: c })
+    let c = bounded(&bound, metric.unit(), problems)?;
+    Some(MetricBound { loc: bound.loc, name: metric, bound: c })
 }
 
 /// A comparison whose quantity must be of `unit` (a duration for times, a number for counts).
