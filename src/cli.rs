@@ -52,7 +52,7 @@ struct LoadArgs {
     #[arg(long, value_name = "URL")]
     base_url: Option<String>,
     /// Default time allowed per request (a test's own `timeout` still wins).
-    #[arg(long, value_name = "DURATION", value_parser = llmspec_core::vocab::units::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = llmspec_core::vocab::units::parse_positive_duration)]
     timeout: Option<Duration>,
     #[command(flatten)]
     tls: TlsArgs,
@@ -154,7 +154,7 @@ struct RunArgs {
     #[arg(long)]
     allow_exec: bool,
     /// Shorten every soak to at most this long (for CI).
-    #[arg(long, value_name = "DURATION", value_parser = llmspec_core::vocab::units::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = llmspec_core::vocab::units::parse_positive_duration)]
     soak_duration: Option<Duration>,
     #[command(flatten)]
     limits: ReadLimitArgs,

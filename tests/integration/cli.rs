@@ -208,6 +208,11 @@ tests:
     assert_eq!(out.code, 3, "{}", out.stdout);
     assert!(out.stdout.contains("ERROR default") && out.stdout.contains("within 200ms (timeout)"), "{}", out.stdout);
     assert!(out.stdout.contains("PASS own"), "{}", out.stdout);
+    for zero in ["0s", "0ms"] {
+        let out = llmspec(&["run", spec.to_str().unwrap(), "--base-url", &sim.url(), "--timeout", zero]);
+        assert_eq!(out.code, 2, "--timeout {zero}: {}", out.stdout);
+        assert!(out.stderr.contains("must be longer than zero"), "{}", out.stderr);
+    }
 }
 
 #[test]

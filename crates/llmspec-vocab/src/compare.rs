@@ -3,7 +3,7 @@
 //! Used by latency bounds, lengths and (later) metric bounds and thresholds, so that a spec
 //! author learns it once.
 
-use crate::units::{format_duration, parse_duration};
+use crate::units::{format_duration, parse_duration, parse_rate};
 use std::fmt;
 use std::time::Duration;
 
@@ -101,16 +101,8 @@ pub fn parse_quantity(text: &str) -> Result<(f64, Unit), String> {
         // `inf`, `NaN` and `1e400` parse as numbers, but no measure is compared with them.
         return if v.is_finite() { Ok((v, Unit::Plain)) } else { Err(format!("`{t}` is not a finite number")) };
     }
-    if let Some((n, per)) = t.split_once('/') {
-        let seconds = match per.trim() {
-            "s" => 1.0,
-            "m" | "min" => 60.0,
-            "h" => 3600.0,
-            "d" => 86400.0,
-            _ => return Err(format!("`{t}`: a rate is written per s, m, h or d, e.g. `50/h`")),
-        };
-        let v = finite(n.trim()).ok_or_else(|| format!("`{t}` is not a rate such as `50/h`"))?;
-        return Ok((v / seconds, Unit::PerSecond));
+    if let Some(rate) = parse_rate(t) {
+        return rate.map(|per_second| (per_second, Unit::PerSecond));
     }
     parse_duration(t)
         .map(|d| (d.as_secs_f64(), Unit::Seconds))

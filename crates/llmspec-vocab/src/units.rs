@@ -41,6 +41,32 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// A duration that must be longer than zero: a timeout, an interval, a run's length.
+pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    match parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("this duration must be longer than zero".into()),
+        other => other,
+    }
+}
+
+/// A rate, `50/h`, `5/s`, `120/m` (or `/min`), `2/d`, in events per second. Without `/`, `None`:
+/// whether a plain number is a rate depends on where it is written.
+pub fn parse_rate(text: &str) -> Option<Result<f64, String>> {
+    let t = text.trim();
+    let (n, per) = t.split_once('/')?;
+    let seconds = match per.trim() {
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        "d" => 86400.0,
+        _ => return Some(Err(format!("`{t}`: a rate is written per s, m, h or d, e.g. `50/h`"))),
+    };
+    Some(match n.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v / seconds),
+        _ => Err(format!("`{t}` is not a rate such as `50/h`")),
+    })
+}
+
 /// Renders a duration the way a person reads it: `850ms`, `1.25s`, `2m05s`.
 /// A size in bytes: `4096`, `64KiB`, `1MiB`, `2GiB` (also `KB`, `MB`, `GB` as powers of 1000).
 pub fn parse_size(text: &str) -> Result<usize, String> {
@@ -96,6 +122,22 @@ pub fn format_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zero_is_not_a_positive_duration() {
+        assert_eq!(parse_positive_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_positive_duration("0s").is_err());
+        assert!(parse_positive_duration("0").is_err());
+    }
+
+    #[test]
+    fn reads_rates_per_unit_of_time() {
+        assert_eq!(parse_rate("120/m"), Some(Ok(2.0)));
+        assert_eq!(parse_rate(" 3600 / h "), Some(Ok(1.0)));
+        assert_eq!(parse_rate("5"), None);
+        assert!(parse_rate("5/fortnight").is_some_and(|r| r.is_err()));
+        assert!(parse_rate("inf/s").is_some_and(|r| r.is_err()));
+    }
 
     #[test]
     fn parses_sizes() {

@@ -17,7 +17,7 @@ use crate::expect::tools::ToolCallCheck;
 use crate::expect::{ExpectPlan, HeaderCheck, JsonCheck, JsonQuery};
 use crate::metrics::catalog::MetricName;
 use crate::vocab::compare::{Comparison, Op, Unit};
-use crate::vocab::units::parse_duration;
+use crate::vocab::units::{parse_duration, parse_positive_duration};
 use regex::Regex;
 use std::time::Duration;
 
@@ -156,7 +156,7 @@ fn step(raw: Spanned<model::Step>, ctx: &Context<'_>, problems: &mut Vec<Problem
             }
             let timeout = match &e.timeout {
                 Some(t) => {
-                    positive(parse_duration(t)).map_err(|m| problems.push((loc, format!("exec timeout: {m}")))).ok()?
+                    parse_positive_duration(t).map_err(|m| problems.push((loc, format!("exec timeout: {m}")))).ok()?
                 }
                 None => Duration::from_secs(60),
             };
@@ -246,11 +246,7 @@ fn sample(
     let source = match (s.prometheus, s.process, s.command) {
         (Some(p), None, None) => {
             let path = p.path.unwrap_or_else(|| "/metrics".into());
-            let url = if path.starts_with("http://") || path.starts_with("https://") {
-                path
-            } else if let Some(base) = ctx.base_url {
-                format!("{}/{}", base.trim_end_matches('/'), path.trim_start_matches('/'))
-            } else {
+            let Some(url) = crate::vocab::text::join_url(ctx.base_url, &path) else {
                 problems.push((
                     loc,
                     "a Prometheus path needs a base URL: set `defaults.base_url` or give a full URL".into(),
@@ -337,18 +333,13 @@ fn load(raw: Spanned<model::Load>, problems: &mut Vec<Problem>) -> Option<LoadPl
     })
 }
 
-/// `5/s`, `120/m`, `3600/h`, or a plain number of requests per second.
+/// `5/s`, `120/m`, `3600/h`, `2/d`, or a plain number of requests per second.
 fn rate(raw: &Spanned<String>, problems: &mut Vec<Problem>) -> Option<f64> {
     let text = raw.value.trim();
-    let (n, per) = text.split_once('/').unwrap_or((text, "s"));
-    let seconds = match per.trim() {
-        "s" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        _ => f64::NAN,
-    };
-    let per_second = match n.trim().parse::<f64>() {
-        Ok(v) if v > 0.0 && v.is_finite() && seconds.is_finite() => v / seconds,
+    let per_second =
+        crate::vocab::units::parse_rate(text).unwrap_or_else(|| text.parse::<f64>().map_err(|e| e.to_string()));
+    let per_second = match per_second {
+        Ok(v) if v > 0.0 && v.is_finite() => v,
         _ => {
             problems.push((raw.loc, format!("`{text}` is not a rate: write it as `5/s`, `120/m` or `3600/h`")));
             return None;
@@ -395,12 +386,7 @@ fn request(raw: Spanned<model::Request>, ctx: &Context<'_>, problems: &mut Vec<P
         return None;
     }
     let (method, target) = given.remove(0);
-    let url = if target.value.starts_with("http://") || target.value.starts_with("https://") {
-        target.value
-    } else if let Some(base) = ctx.base_url {
-        let path = target.value.trim_start_matches('/');
-        format!("{}/{path}", base.trim_end_matches('/'))
-    } else {
+    let Some(url) = crate::vocab::text::join_url(ctx.base_url, &target.value) else {
         problems.push((
             target.loc,
             "a relative path needs a base URL: set `defaults.base_url` or pass `--base-url`".into(),
@@ -695,14 +681,7 @@ pub fn duration(raw: &Spanned<String>, problems: &mut Vec<Problem>) -> Option<Du
 
 /// A duration where zero means nothing useful (a timeout, a period, a run's length).
 pub fn positive_duration(raw: &Spanned<String>, problems: &mut Vec<Problem>) -> Option<Duration> {
-    positive(parse_duration(&raw.value)).map_err(|e| problems.push((raw.loc, e))).ok()
-}
-
-fn positive(parsed: Result<Duration, String>) -> Result<Duration, String> {
-    match parsed {
-        Ok(d) if d.is_zero() => Err("this duration must be longer than zero".into()),
-        other => other,
-    }
+    parse_positive_duration(&raw.value).map_err(|e| problems.push((raw.loc, e))).ok()
 }
 
 pub fn comparison(raw: &Spanned<String>, problems: &mut Vec<Problem>) -> Option<Comparison> {
