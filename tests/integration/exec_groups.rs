@@ -169,3 +169,45 @@ fn a_signal_during_the_last_cleanup_is_not_a_pass() {
     assert_eq!(status.code(), Some(143), "{out}");
     assert!(out.contains("TERMINATED: 1 passed"), "{out}");
 }
+
+/// A second signal ends the run at once, even while it waits for a step that ignores SIGTERM:
+/// a run stuck while finishing can always be stopped.
+#[test]
+fn a_second_signal_stops_at_once() {
+    let sim = Sim::start();
+    let dir = TempDir::new();
+    let _cleanup = Leftovers(&dir);
+    let pids = dir.path("pids");
+    let spec = dir.write(
+        "exec.yaml",
+        &format!(
+            "suite: exec\ntests:\n  - name: stubborn\n    steps:\n      - exec:\n          command: [sh, -c, \"trap '' TERM INT; echo $$ >> {}; sleep 30\"]\n          background: true\n",
+            pids.display()
+        ),
+    );
+    let mut run = Command::new(env!("CARGO_BIN_EXE_llmspec"))
+        .args(["run", spec.to_str().unwrap(), "--base-url", &sim.url(), "--allow-exec"])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = String::new();
+    let mut reader = std::io::BufReader::new(run.stdout.take().unwrap());
+    while !out.contains("PASS stubborn") {
+        let before = out.len();
+        std::io::BufRead::read_line(&mut reader, &mut out).unwrap();
+        assert!(out.len() > before, "{out}");
+    }
+    // The run now waits up to 2 s for the step to end before it kills it.
+    let interrupt = || Command::new("kill").arg("-INT").arg(run.id().to_string()).status().unwrap();
+    assert!(interrupt().success());
+    std::thread::sleep(Duration::from_millis(200));
+    interrupt();
+    let status = wait(&mut run, Duration::from_secs(30));
+    let mut err = String::new();
+    std::io::Read::read_to_string(run.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    // Only the second signal's path says so; the first one's would end after the 2 s wait.
+    assert!(err.contains("second signal: stopping without finishing the reports"), "{err}");
+}
