@@ -6,6 +6,7 @@
 
 pub mod exit;
 pub(crate) mod expect;
+pub(crate) mod expr;
 pub mod metrics;
 pub(crate) mod observed;
 pub mod redact;
