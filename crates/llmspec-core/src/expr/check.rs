@@ -47,7 +47,7 @@ impl Ty {
     }
 }
 
-/// A call the run answers with a measured number: `p99(latency)`, `baseline.p50(ttft)`.
+/// A call the run answers with a measured number: `p99(latency)`, `slope(rss_mb)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MeasuredCall {
     pub id: u64,
@@ -55,8 +55,6 @@ pub struct MeasuredCall {
     pub function: String,
     /// The series or sampled series.
     pub of: String,
-    /// On the previous run's results (`--baseline`).
-    pub baseline: bool,
 }
 
 pub struct Checker<'a> {
@@ -394,11 +392,8 @@ impl<'a> Checker<'a> {
                 self.check(t);
                 self.problem(e.id, macro_usage(n))
             }
-            (n, Some(t), [series]) if is_statistic(n) && matches!(&t.expr, Expr::Ident(b) if b == "baseline") => {
-                self.measured_call(e.id, n, series, true)
-            }
             (n, None, [series]) if (is_statistic(n) || n == "slope" || n == "drift") && self.names_series(series) => {
-                self.measured_call(e.id, n, series, false)
+                self.measured_call(e.id, n, series)
             }
             ("slope" | "drift", None, _) => {
                 self.problem(e.id, format!("`{name}` applies to a series of a load or soak test, e.g. {name}(latency)"))
@@ -457,19 +452,16 @@ impl<'a> Checker<'a> {
         matches!(&arg.expr, Expr::Ident(n) if !self.bound.contains(n) && self.root(n) == Some(&Ty::Series))
     }
 
-    fn measured_call(&mut self, id: u64, function: &str, series: &IdedExpr, baseline: bool) -> Ty {
+    fn measured_call(&mut self, id: u64, function: &str, series: &IdedExpr) -> Ty {
         let Expr::Ident(of) = &series.expr else {
-            return self.problem(
-                id,
-                format!("`baseline.{function}` takes the name of a series, e.g. baseline.{function}(latency)"),
-            );
+            return self.problem(id, format!("`{function}` takes the name of a series, e.g. {function}(latency)"));
         };
         if self.root(of) != Some(&Ty::Series) {
             let known: Vec<&str> =
                 self.roots.iter().filter(|(_, t)| *t == Ty::Series).map(|(n, _)| n.as_str()).collect();
             return self.problem(series.id, crate::vocab::suggest::unknown("series", of, &known, ""));
         }
-        self.measured.push(MeasuredCall { id, function: function.to_string(), of: of.clone(), baseline });
+        self.measured.push(MeasuredCall { id, function: function.to_string(), of: of.clone() });
         Ty::Double
     }
 }

@@ -5,6 +5,7 @@
 //! argument count or an obvious type mismatch is a spec error at file:line:col, before anything
 //! is sent. What it reads is bound as JSON when it is evaluated.
 
+pub mod bindings;
 mod check;
 mod functions;
 mod value;
@@ -109,14 +110,11 @@ fn roots(kind: Kind, names: &Names) -> Vec<(String, Ty)> {
         Kind::Expect | Kind::Capture => {
             roots.push(("response".into(), response));
             roots.push(("request".into(), request));
-            roots.push(("metrics".into(), metrics.clone()));
-            roots.push(("baseline".into(), Ty::record(&[("metrics", metrics)])));
+            roots.push(("metrics".into(), metrics));
         }
-        Kind::Require => roots.push(("baseline".into(), Ty::Dyn)),
+        Kind::Require => {}
         Kind::Threshold => {
-            let scalars: Vec<(String, Ty)> = ScalarName::NAMES.iter().map(|n| (n.to_string(), Ty::Double)).collect();
-            roots.push(("baseline".into(), Ty::Record(scalars.clone())));
-            roots.extend(scalars);
+            roots.extend(ScalarName::NAMES.iter().map(|n| (n.to_string(), Ty::Double)));
             roots.extend(SeriesName::NAMES.iter().map(|n| (n.to_string(), Ty::Series)));
             roots.extend(names.samples.iter().map(|n| (n.clone(), Ty::Series)));
             roots.extend(names.steps.iter().map(|n| (n.clone(), Ty::Double)));

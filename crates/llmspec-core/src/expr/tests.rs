@@ -107,7 +107,7 @@ fn mistakes_are_found_before_anything_runs_with_their_column() {
     assert!(t("p50(latency) < 2 * tests.baseline.metrics.latency").is_empty());
     assert!(t("p50(latncy) < 1")[0].1.contains("did you mean `latency`"), "{:?}", t("p50(latncy) < 1"));
     assert!(t("latency < 1")[0].1.contains("cannot order a series"), "{:?}", t("latency < 1"));
-    assert!(t("baseline.p50(latency) > 0 && slope(rss_mb) < 1 && error_rate < 0.01 && recovery < 30").is_empty());
+    assert!(t("p50(latency) > 0 && slope(rss_mb) < 1 && error_rate < 0.01 && recovery < 30").is_empty());
     assert!(compile(Kind::Require, "response.status == 200").is_err(), "no response before the request");
 }
 
@@ -128,14 +128,14 @@ fn positions_point_into_the_file() {
 
 #[test]
 fn thresholds_read_measured_numbers() {
-    let e = compile(Kind::Threshold, "p50(latency) < 2 * tests.baseline.metrics.latency && baseline.p99(ttft) > 0")
+    let e = compile(Kind::Threshold, "p50(latency) < 2 * tests.baseline.metrics.latency && p99(ttft) > 0")
         .unwrap();
     assert_eq!(e.measured.len(), 2);
     assert!(e.tests.contains("baseline"));
     let tests = json!({"baseline": {"metrics": {"latency": 0.5}}});
-    let measure = |m: &MeasuredCall| Ok(if m.baseline { 0.2 } else { 0.9 });
+    let measure = |m: &MeasuredCall| Ok(if m.of == "ttft" { 0.2 } else { 0.9 });
     assert_eq!(e.holds(&[("tests", &tests)], &measure), Ok(true));
-    let slow = |m: &MeasuredCall| Ok(if m.baseline { 0.2 } else { 1.1 });
+    let slow = |m: &MeasuredCall| Ok(if m.of == "ttft" { 0.2 } else { 1.1 });
     assert_eq!(e.holds(&[("tests", &tests)], &slow), Ok(false));
     assert_eq!(e.holds(&[("tests", &tests)], &no_measure), Err("nothing measured".into()));
 }
