@@ -241,7 +241,11 @@ tests:
     assert_eq!(out.code, 0, "an advisory failure never makes the run red: {}", out.stdout);
     assert!(out.stdout.contains("WARN wishful"), "{}", out.stdout);
     assert!(out.stdout.contains("(1 with advisory warnings)"), "{}", out.stdout);
-    assert!(out.stdout.contains("SKIP needs a big window (requirement not met: 4096 > 100000"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("SKIP needs a big window (requirement not met: `${window} > 100000` (window = 4096))"),
+        "{}",
+        out.stdout
+    );
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains(r#"<property name="advisory" value="advisory: status: expected 201, got 200"/>"#), "{xml}");
 }

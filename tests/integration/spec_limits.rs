@@ -219,6 +219,6 @@ tests:
     assert_spec_error(
         &dir,
         &spec,
-        &["require.yaml:4:15", "requirement `${window} >`", "require.yaml:7:15", "requirement `${window} => 5`"],
+        &["require.yaml:4:15", "in this expression", "require.yaml:7:15", "(column 11 of the expression)"],
     );
 }

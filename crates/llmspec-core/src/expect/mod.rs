@@ -6,6 +6,7 @@ pub mod stream;
 pub mod threshold;
 pub mod tools;
 
+use crate::expr::bindings::{self, Known};
 use crate::metrics::RequestMetrics;
 use crate::observed::Observed;
 use crate::vocab::Loc;
@@ -48,6 +49,8 @@ pub enum Check {
     Threshold,
     /// A lifecycle step (`exec`, `wait_until`).
     Step,
+    /// An `expect.that` condition.
+    That,
 }
 
 impl Check {
@@ -69,6 +72,7 @@ impl Check {
             Check::Requests => "requests",
             Check::Threshold => "threshold",
             Check::Step => "step",
+            Check::That => "that",
         }
     }
 
@@ -93,6 +97,8 @@ pub struct ExpectPlan {
     pub tool_call: Option<tools::ToolCallCheck>,
     pub no_tool_call: Option<Loc>,
     pub schema: Vec<schema::SchemaCheck>,
+    /// `expect.that`: conditions that must be true.
+    pub that: Vec<crate::expr::Expression>,
 }
 
 #[derive(Debug)]
@@ -152,14 +158,36 @@ impl JsonQuery {
 }
 
 impl ExpectPlan {
-    /// `request` is the JSON body that was sent: tool-call checks read its `tools`.
+    /// `request` is the JSON body that was sent: tool-call checks read its `tools`. `known`
+    /// and `sent` (the whole request) are what `that` conditions read besides the answer.
     pub fn evaluate(
         &self,
         obs: &Observed,
         metrics: &RequestMetrics,
         request: Option<&serde_json::Value>,
+        known: &Known,
+        sent: &serde_json::Value,
     ) -> Vec<Failure> {
         let mut failures = vec![];
+        if !self.that.is_empty() {
+            let (response, measured) = (bindings::response(obs), bindings::metrics(metrics));
+            let mut scope = known.bindings();
+            scope.extend([("response", &response), ("request", sent), ("metrics", &measured)]);
+            for condition in &self.that {
+                let actual = match condition.holds(&scope, &|_| Err("nothing is measured here".into())) {
+                    Ok(true) => continue,
+                    Ok(false) => "false".to_string(),
+                    Err(e) => format!("not evaluated: {e}"),
+                };
+                failures.push(Failure {
+                    check: Check::That,
+                    loc: condition.loc,
+                    subject: condition.text.clone(),
+                    expected: "true".into(),
+                    actual,
+                });
+            }
+        }
         if let Some((loc, codes)) = &self.status {
             if !codes.contains(&obs.status) {
                 let expected = match codes.as_slice() {
@@ -311,7 +339,8 @@ mod tests {
         };
         let body = json!({"choices": [{"index": 0, "finish_reason": "length"}, {"index": 1}]});
         let obs = observed(404, body);
-        let failures = plan.evaluate(&obs, &RequestMetrics::of(&obs), None);
+        let failures =
+            plan.evaluate(&obs, &RequestMetrics::of(&obs), None, &Known::default(), &serde_json::Value::Null);
         let summary: Vec<_> =
             failures.iter().map(|f| (f.loc.line, f.subject.as_str(), f.expected.as_str(), f.actual.as_str())).collect();
         assert_eq!(
@@ -340,7 +369,7 @@ mod tests {
             json_error: Some("expected value at line 1 column 1".into()),
             ..Observed::default()
         };
-        let f = plan.evaluate(&obs, &RequestMetrics::default(), None);
+        let f = plan.evaluate(&obs, &RequestMetrics::default(), None, &Known::default(), &serde_json::Value::Null);
         assert!(f[0].actual.starts_with("a body that is not JSON (expected value"), "{}", f[0].actual);
     }
 

@@ -4,10 +4,12 @@
 //! `p99(latency) < 5s`, `mean(tokens_per_second) > 50`, `error_rate < 0.1%`. The grammar is in
 //! docs/thresholds.md.
 
+use crate::expr::Expression;
+use crate::expr::bindings::Known;
 use crate::metrics::aggregate::Aggregate;
 use crate::metrics::catalog::{ScalarName, SeriesName, Statistic};
 use crate::vocab::Loc;
-use crate::vocab::compare::{Comparison, Unit};
+use crate::vocab::compare::{Comparison, Unit, format_quantity};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -48,14 +50,47 @@ pub struct Measurements<'a> {
 #[derive(Debug, Clone)]
 pub struct Threshold {
     pub loc: Loc,
-    /// As written, normalised: the JUnit test case name.
+    /// As written, normalised: the JUnit test case name (never a measured number).
     pub text: String,
-    pub expr: Expr,
-    pub bound: Comparison,
-    pub unit: Unit,
+    pub rule: Rule,
+}
+
+#[derive(Debug, Clone)]
+pub enum Rule {
+    /// `p99(latency) < 5s`: one measured value and its bound.
+    Bound { expr: Expr, bound: Comparison, unit: Unit },
+    /// A CEL condition over measured values: `p50(latency) < 2 * tests.single.metrics.latency`.
+    Condition(Box<Expression>),
+}
+
+/// `name(arg) <op> quantity` or `name <op> quantity`: the shape of a bound. Anything else is a
+/// condition in CEL.
+fn looks_like_a_bound(text: &str) -> bool {
+    let Some(op_at) = text.find(['<', '>', '=', '!']) else { return true };
+    let (lhs, rhs) = text.split_at(op_at);
+    let simple_lhs = lhs.trim().chars().all(|c| c.is_ascii_alphanumeric() || "_(). ".contains(c));
+    let quantity = rhs.trim_start_matches(['<', '>', '=', '!']).trim();
+    simple_lhs && crate::vocab::compare::parse_quantity(quantity).is_ok()
 }
 
 impl Threshold {
+    /// A bound in the threshold grammar (docs/thresholds.md), or else a CEL condition.
+    pub fn compile(
+        text: &str,
+        origin: crate::expr::Origin,
+        names: &Names,
+        known: &crate::expr::Names,
+    ) -> Result<Threshold, Vec<(Loc, String)>> {
+        if looks_like_a_bound(text) {
+            return Threshold::parse(text, origin.loc, names).map_err(|e| vec![(origin.loc, e)]);
+        }
+        let mut known = known.clone();
+        known.samples = names.samples.clone();
+        known.steps = names.steps.clone();
+        let condition = Expression::compile(text, origin, crate::expr::Kind::Threshold, &known)?;
+        Ok(Threshold { loc: origin.loc, text: condition.text.clone(), rule: Rule::Condition(Box::new(condition)) })
+    }
+
     pub fn parse(text: &str, loc: Loc, names: &Names) -> Result<Threshold, String> {
         let t = text.trim();
         let op_at = t.find(['<', '>', '=', '!']).ok_or_else(|| {
@@ -148,66 +183,151 @@ impl Threshold {
             Expr::Step(n) => n.clone(),
         };
         let quantity = rhs.trim().trim_start_matches(['<', '>', '=', '!']).trim();
-        Ok(Threshold { loc, text: format!("{name} {} {quantity}", bound.op.symbol()), expr, bound, unit })
+        let text = format!("{name} {} {quantity}", bound.op.symbol());
+        Ok(Threshold { loc, text, rule: Rule::Bound { expr, bound, unit } })
     }
 
-    /// The measured value, or `None` when nothing was measured (no streamed request for a TTFT).
-    pub fn measure(&self, m: &Measurements<'_>) -> Option<f64> {
-        match &self.expr {
-            Expr::Stat { statistic, series } => m.aggregate.stat(*statistic, *series),
-            Expr::Scalar(name) => m.aggregate.scalar(*name),
-            Expr::Sampled { statistic, name } => crate::metrics::series::stat(m.samples.get(name)?, *statistic),
-            Expr::Slope(name) => self.fit(m, name).map(|f| f.slope),
-            Expr::Drift(series) => {
-                let median = |a: &Aggregate| a.stat(Statistic::Median, *series);
-                let first = m.windows.iter().find_map(median)?;
-                let last = m.windows.iter().rev().find_map(median)?;
-                (first > 0.0).then(|| (last - first) / first)
-            }
-            Expr::Step(name) => m.steps.get(name).copied(),
+    /// The condition, when it is one.
+    pub fn condition(&self) -> Option<&Expression> {
+        match &self.rule {
+            Rule::Condition(c) => Some(c),
+            Rule::Bound { .. } => None,
         }
     }
 
-    /// The line fitted for a `slope()` threshold, on the samples after the warm-up.
-    pub fn fit(&self, m: &Measurements<'_>, name: &str) -> Option<crate::metrics::series::Fit> {
-        let points: Vec<(f64, f64)> = m.samples.get(name)?.iter().copied().filter(|(t, _)| *t >= m.fit_after).collect();
-        crate::metrics::series::fit(&points)
+    /// What must hold, for reports: `< 5s`, or `true` for a condition.
+    pub fn limit(&self) -> String {
+        match &self.rule {
+            Rule::Bound { bound, .. } => bound.to_string(),
+            Rule::Condition(_) => "true".into(),
+        }
     }
 
-    /// `Ok(measured)` when the bound holds; `Err(what was measured)` when it does not.
-    pub fn evaluate(&self, m: &Measurements<'_>) -> Result<String, String> {
-        let shown = |v: f64| match &self.expr {
-            Expr::Slope(name) => match self.fit(m, name) {
-                Some(f) => format!("{} (R² {:.2}, {} samples)", self.show(v), f.r2, f.points),
-                None => self.show(v),
-            },
-            _ => self.show(v),
+    /// The measured value of a bound, or `None` when nothing was measured (no streamed request
+    /// for a TTFT) or when it is a condition.
+    pub fn measure(&self, m: &Measurements<'_>) -> Option<f64> {
+        match &self.rule {
+            Rule::Bound { expr, .. } => measure(expr, m),
+            Rule::Condition(_) => None,
+        }
+    }
+
+    /// `Ok(measured)` when it holds; `Err(what was measured)` when it does not. A condition
+    /// reads `known` (vars, captures, earlier tests) besides the measurements.
+    pub fn evaluate(&self, m: &Measurements<'_>, known: &Known) -> Result<String, String> {
+        let (expr, bound, unit) = match &self.rule {
+            Rule::Bound { expr, bound, unit } => (expr, bound, *unit),
+            Rule::Condition(c) => return evaluate_condition(c, m, known),
         };
-        match self.measure(m) {
-            Some(v) if self.bound.holds(v) => Ok(shown(v)),
+        let shown = |v: f64| match expr {
+            Expr::Slope(name) => match fit(m, name) {
+                Some(f) => format!("{} (R² {:.2}, {} samples)", format_quantity(v, unit), f.r2, f.points),
+                None => format_quantity(v, unit),
+            },
+            _ => format_quantity(v, unit),
+        };
+        match measure(expr, m) {
+            Some(v) if bound.holds(v) => Ok(shown(v)),
             Some(v) => Err(shown(v)),
-            None => Err(match &self.expr {
-                Expr::Slope(_) => "not measured: fewer than 2 samples after the warm-up window".into(),
-                Expr::Drift(_) => "not measured: no time windows with samples".into(),
-                Expr::Step(_) => "not measured: the step did not complete".into(),
-                _ => "not measured: no request produced this value".into(),
-            }),
+            None => Err(not_measured(expr).into()),
         }
     }
 
     pub fn show(&self, v: f64) -> String {
-        crate::vocab::compare::format_quantity(v, self.unit)
+        match &self.rule {
+            Rule::Bound { unit, .. } => format_quantity(v, *unit),
+            Rule::Condition(_) => crate::vocab::compare::trim_float(v),
+        }
     }
 
     /// True when this threshold states how many requests may fail.
     pub fn bounds_errors(&self) -> bool {
-        matches!(&self.expr, Expr::Scalar(n) if n.counts_failures())
+        match &self.rule {
+            Rule::Bound { expr, .. } => matches!(expr, Expr::Scalar(n) if n.counts_failures()),
+            Rule::Condition(c) => ScalarName::ALL.iter().any(|n| n.counts_failures() && c.reads.contains(n.name())),
+        }
     }
+}
+
+fn not_measured(expr: &Expr) -> &'static str {
+    match expr {
+        Expr::Slope(_) => "not measured: fewer than 2 samples after the warm-up window",
+        Expr::Drift(_) => "not measured: no time windows with samples",
+        Expr::Step(_) => "not measured: the step did not complete",
+        _ => "not measured: no request produced this value",
+    }
+}
+
+/// The measured calls of a condition, as the bound they would be on their own.
+fn measured_expr(call: &crate::expr::MeasuredCall, m: &Measurements<'_>) -> Result<Expr, String> {
+    let of = call.of.as_str();
+    let unknown = || format!("`{}({of})` cannot be measured", call.function);
+    Ok(match call.function.as_str() {
+        "slope" => Expr::Slope(of.to_string()),
+        "drift" => Expr::Drift(SeriesName::parse(of).ok_or_else(unknown)?),
+        f => {
+            let statistic = Statistic::parse(f).ok_or_else(unknown)?;
+            match SeriesName::parse(of) {
+                Some(series) if !m.samples.contains_key(of) => Expr::Stat { statistic, series },
+                _ => Expr::Sampled { statistic, name: of.to_string() },
+            }
+        }
+    })
+}
+
+fn evaluate_condition(c: &Expression, m: &Measurements<'_>, known: &Known) -> Result<String, String> {
+    let mut seen: Vec<String> = vec![];
+    let measure_call = |call: &crate::expr::MeasuredCall| -> Result<f64, String> {
+        let expr = measured_expr(call, m)?;
+        measure(&expr, m).ok_or_else(|| format!("{}({}) {}", call.function, call.of, not_measured(&expr)))
+    };
+    let scalars: Vec<(String, serde_json::Value)> = ScalarName::ALL
+        .iter()
+        .filter_map(|n| m.aggregate.scalar(*n).map(|v| (n.name().to_string(), serde_json::json!(v))))
+        .chain(m.steps.iter().map(|(k, v)| (k.clone(), serde_json::json!(v))))
+        .collect();
+    let mut bindings = known.bindings();
+    bindings.extend(scalars.iter().map(|(k, v)| (k.as_str(), v)));
+    for call in &c.measured {
+        if let Ok(v) = measure_call(call) {
+            seen.push(format!("{}({}) = {}", call.function, call.of, crate::vocab::compare::trim_float(v)));
+        }
+    }
+    let values = if seen.is_empty() { String::new() } else { format!(" ({})", seen.join(", ")) };
+    match c.holds(&bindings, &measure_call) {
+        Ok(true) => Ok(format!("true{values}")),
+        Ok(false) => Err(format!("false{values}")),
+        Err(e) => Err(format!("not evaluated: {e}")),
+    }
+}
+
+/// The measured value, or `None` when nothing was measured.
+fn measure(expr: &Expr, m: &Measurements<'_>) -> Option<f64> {
+    match expr {
+        Expr::Stat { statistic, series } => m.aggregate.stat(*statistic, *series),
+        Expr::Scalar(name) => m.aggregate.scalar(*name),
+        Expr::Sampled { statistic, name } => crate::metrics::series::stat(m.samples.get(name)?, *statistic),
+        Expr::Slope(name) => fit(m, name).map(|f| f.slope),
+        Expr::Drift(series) => {
+            let median = |a: &Aggregate| a.stat(Statistic::Median, *series);
+            let first = m.windows.iter().find_map(median)?;
+            let last = m.windows.iter().rev().find_map(median)?;
+            (first > 0.0).then(|| (last - first) / first)
+        }
+        Expr::Step(name) => m.steps.get(name).copied(),
+    }
+}
+
+/// The line fitted for a `slope()` threshold, on the samples after the warm-up.
+pub fn fit(m: &Measurements<'_>, name: &str) -> Option<crate::metrics::series::Fit> {
+    let points: Vec<(f64, f64)> = m.samples.get(name)?.iter().copied().filter(|(t, _)| *t >= m.fit_after).collect();
+    crate::metrics::series::fit(&points)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::expr::bindings::Known;
     use crate::metrics::RequestMetrics;
     use crate::metrics::aggregate::Class;
     use std::time::Duration;
@@ -280,11 +400,20 @@ mod tests {
         let samples = BTreeMap::from([("rss_mb".to_string(), leak)]);
         let steps = BTreeMap::from([("recovery".to_string(), 12.5)]);
         let m = measure(&agg, &samples, &steps);
-        assert_eq!(parse("slope(rss_mb) < 50/h").unwrap().evaluate(&m).unwrap_err(), "60/h (R² 1.00, 50 samples)");
-        assert!(parse("slope(rss_mb) < 100/h").unwrap().evaluate(&m).is_ok());
-        assert_eq!(parse("max(rss_mb) < 200").unwrap().evaluate(&m), Ok("100.983".into()));
-        assert_eq!(parse("recovery < 30s").unwrap().evaluate(&m), Ok("12.50s".into()));
-        assert!(parse("drift(latency) < 20%").unwrap().evaluate(&m).unwrap_err().contains("no time windows"));
+        assert_eq!(
+            parse("slope(rss_mb) < 50/h").unwrap().evaluate(&m, &Known::default()).unwrap_err(),
+            "60/h (R² 1.00, 50 samples)"
+        );
+        assert!(parse("slope(rss_mb) < 100/h").unwrap().evaluate(&m, &Known::default()).is_ok());
+        assert_eq!(parse("max(rss_mb) < 200").unwrap().evaluate(&m, &Known::default()), Ok("100.983".into()));
+        assert_eq!(parse("recovery < 30s").unwrap().evaluate(&m, &Known::default()), Ok("12.50s".into()));
+        assert!(
+            parse("drift(latency) < 20%")
+                .unwrap()
+                .evaluate(&m, &Known::default())
+                .unwrap_err()
+                .contains("no time windows")
+        );
     }
 
     #[test]
@@ -297,9 +426,11 @@ mod tests {
         agg.record(Class::Error, None, None, None);
         let (samples, steps) = (BTreeMap::new(), BTreeMap::new());
         let m = measure(&agg, &samples, &steps);
-        assert_eq!(parse("p50(latency) < 2s").unwrap().evaluate(&m), Ok("300ms".into()));
-        assert_eq!(parse("p99(latency) < 2s").unwrap().evaluate(&m), Err("5.00s".into()));
-        assert_eq!(parse("error_rate < 0.1%").unwrap().evaluate(&m), Err("16.667%".into()));
-        assert!(parse("p50(ttft) < 1s").unwrap().evaluate(&m).unwrap_err().starts_with("not measured"));
+        assert_eq!(parse("p50(latency) < 2s").unwrap().evaluate(&m, &Known::default()), Ok("300ms".into()));
+        assert_eq!(parse("p99(latency) < 2s").unwrap().evaluate(&m, &Known::default()), Err("5.00s".into()));
+        assert_eq!(parse("error_rate < 0.1%").unwrap().evaluate(&m, &Known::default()), Err("16.667%".into()));
+        assert!(
+            parse("p50(ttft) < 1s").unwrap().evaluate(&m, &Known::default()).unwrap_err().starts_with("not measured")
+        );
     }
 }

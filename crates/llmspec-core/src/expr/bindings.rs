@@ -44,6 +44,8 @@ pub fn metrics(m: &RequestMetrics) -> Value {
 /// What the run knows besides the exchange in hand.
 #[derive(Debug, Clone, Default)]
 pub struct Known {
+    /// Tests whose record an expression of the suite reads: only those are kept.
+    wanted: std::collections::BTreeSet<String>,
     pub vars: Map<String, Value>,
     pub captures: Map<String, Value>,
     /// Earlier tests by name: `{response, request, metrics}`.
@@ -54,6 +56,19 @@ pub struct Known {
 }
 
 impl Known {
+    /// What a suite's expressions will read: its vars, and the records of the tests they name.
+    pub fn for_suite<'a>(vars: Map<String, Value>, expressions: impl Iterator<Item = &'a super::Expression>) -> Known {
+        let wanted = expressions.flat_map(|e| e.tests.iter().cloned()).collect();
+        let mut known = Known { wanted, vars, ..Known::default() };
+        known.refresh();
+        known
+    }
+
+    /// Whether an expression reads this test's record.
+    pub fn wants_record(&self, test: &str) -> bool {
+        self.wanted.contains(test)
+    }
+
     /// Call after changing the maps: expressions read these snapshots.
     pub fn refresh(&mut self) {
         self.vars_value = Value::Object(self.vars.clone());

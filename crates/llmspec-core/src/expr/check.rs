@@ -63,6 +63,8 @@ pub struct Checker<'a> {
     pub measured: Vec<MeasuredCall>,
     /// Earlier tests read by name (`tests.x`, `tests["a b"]`).
     pub tests: BTreeSet<String>,
+    /// Top-level names read (a capture by its own name, `captures`, `response`, ...).
+    pub reads: BTreeSet<String>,
     bound: Vec<String>,
     comprehensions: usize,
 }
@@ -176,7 +178,15 @@ const MEMBER_NAMES: &[&str] = &[
 
 impl<'a> Checker<'a> {
     pub fn new(roots: &'a [(String, Ty)]) -> Checker<'a> {
-        Checker { roots, problems: vec![], measured: vec![], tests: BTreeSet::new(), bound: vec![], comprehensions: 0 }
+        Checker {
+            roots,
+            problems: vec![],
+            measured: vec![],
+            tests: BTreeSet::new(),
+            reads: BTreeSet::new(),
+            bound: vec![],
+            comprehensions: 0,
+        }
     }
 
     fn problem(&mut self, id: u64, message: String) -> Ty {
@@ -202,6 +212,7 @@ impl<'a> Checker<'a> {
                 if self.bound.contains(name) || name.starts_with('@') {
                     return Ty::Dyn;
                 }
+                self.reads.insert(name.clone());
                 match self.root(name) {
                     Some(t) => t.clone(),
                     None => {
@@ -212,8 +223,18 @@ impl<'a> Checker<'a> {
             }
             Expr::Select(s) => {
                 let operand = self.check(&s.operand);
-                if matches!(&s.operand.expr, Expr::Ident(n) if n == "tests" && !self.bound.contains(n)) {
-                    self.tests.insert(s.field.clone());
+                if let Expr::Ident(n) = &s.operand.expr {
+                    if !self.bound.contains(n) {
+                        match n.as_str() {
+                            "tests" => {
+                                self.tests.insert(s.field.clone());
+                            }
+                            "captures" | "vars" => {
+                                self.reads.insert(s.field.clone());
+                            }
+                            _ => {}
+                        }
+                    }
                 }
                 let field = self.field(e.id, &operand, &s.field);
                 if s.test { Ty::Bool } else { field }

@@ -68,6 +68,8 @@ pub struct Expression {
     pub measured: Vec<MeasuredCall>,
     /// Earlier tests it reads by name.
     pub tests: BTreeSet<String>,
+    /// Top-level names and captures it reads.
+    pub reads: BTreeSet<String>,
 }
 
 fn env() -> Arc<Env> {
@@ -374,9 +376,16 @@ impl Expression {
             problems.dedup();
             return Err(problems);
         }
-        let measured = checker.measured;
+        let measured = std::mem::take(&mut checker.measured);
         rewrite(&mut ast, &measured);
-        Ok(Expression { text: text.trim().to_string(), loc: origin.loc, ast, measured, tests: checker.tests })
+        Ok(Expression {
+            text: text.trim().to_string(),
+            loc: origin.loc,
+            ast,
+            measured,
+            tests: checker.tests,
+            reads: checker.reads,
+        })
     }
 
     /// The value, with `bindings` as the names it reads and `measure` answering the measured
@@ -400,6 +409,16 @@ impl Expression {
             Ok(v) => Ok(value::to_json(&v)),
             Err(e) => Err(crate::vocab::text::trim_middle(&e.to_string(), 300)),
         }
+    }
+
+    /// The vars and captures it read, as ` (name = value, ...)`, for a skip reason.
+    pub fn values_read(&self, bindings: &[(&str, &serde_json::Value)]) -> String {
+        let shown: Vec<String> = bindings
+            .iter()
+            .filter(|(name, _)| self.reads.contains(*name) && !matches!(*name, "vars" | "captures" | "tests"))
+            .map(|(name, value)| format!("{name} = {}", crate::vocab::text::trim_middle(&value.to_string(), 60)))
+            .collect();
+        if shown.is_empty() { String::new() } else { format!(" ({})", shown.join(", ")) }
     }
 
     /// Whether it holds; an error when it cannot be evaluated or is not true or false.

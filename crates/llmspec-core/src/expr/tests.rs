@@ -128,8 +128,7 @@ fn positions_point_into_the_file() {
 
 #[test]
 fn thresholds_read_measured_numbers() {
-    let e = compile(Kind::Threshold, "p50(latency) < 2 * tests.baseline.metrics.latency && p99(ttft) > 0")
-        .unwrap();
+    let e = compile(Kind::Threshold, "p50(latency) < 2 * tests.baseline.metrics.latency && p99(ttft) > 0").unwrap();
     assert_eq!(e.measured.len(), 2);
     assert!(e.tests.contains("baseline"));
     let tests = json!({"baseline": {"metrics": {"latency": 0.5}}});

@@ -25,6 +25,7 @@ fn suite() -> SuitePlan {
         source: Arc::new(Source { path: "specs/demo.yaml".into(), text: SPEC.into() }),
         tests: vec![],
         tls: TlsOptions::default(),
+        vars: Default::default(),
     }
 }
 

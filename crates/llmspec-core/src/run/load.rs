@@ -7,6 +7,7 @@ use super::event::{TestOutcome, ThresholdResult, Transcript, Verdict};
 use super::http::Outgoing;
 use super::{Judged, judge, transcript};
 use crate::expect::threshold::Measurements;
+use crate::expr::bindings::Known;
 use crate::metrics::RequestMetrics;
 use crate::metrics::aggregate::{Aggregate, Class};
 use crate::metrics::catalog::{SeriesName, Statistic};
@@ -71,6 +72,7 @@ struct Shared {
     test: Arc<TestPlan>,
     outgoing: Outgoing,
     sent: Option<Value>,
+    known: Known,
     examples: AtomicUsize,
     tx: mpsc::UnboundedSender<Sample>,
 }
@@ -80,7 +82,7 @@ impl Shared {
         let sent = Instant::now();
         let Some(exchange) = &self.test.exchange else { return };
         let Judged { verdict, class, observed, metrics } =
-            judge(&self.client, exchange, &self.outgoing, self.sent.as_ref()).await;
+            judge(&self.client, exchange, &self.outgoing, self.sent.as_ref(), &self.known).await;
         let done = Instant::now();
         let example = (class != Class::Good && self.examples.fetch_add(1, Ordering::Relaxed) < EXAMPLES)
             .then(|| (verdict, transcript(&self.outgoing, observed.as_ref())));
@@ -97,10 +99,11 @@ pub async fn run(
     plan: &LoadPlan,
     mut stop: watch::Receiver<Option<super::event::StopReason>>,
     progress: &mut dyn FnMut(&Progress),
+    known: Known,
 ) -> LoadResult {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let sent = super::sent_json(&outgoing);
-    let shared = Arc::new(Shared { client, test, outgoing, sent, examples: AtomicUsize::new(0), tx });
+    let shared = Arc::new(Shared { client, test, outgoing, sent, known, examples: AtomicUsize::new(0), tx });
     let cpu_before = crate::metrics::process::cpu_time();
     let start = Instant::now();
     let mut tasks = JoinSet::new();
@@ -371,24 +374,24 @@ pub fn verdict(test: &TestPlan, result: &LoadResult) -> Verdict {
 }
 
 /// One JUnit case per threshold, named by its expression.
-pub fn threshold_outcomes(test: &TestPlan, m: &Measurements<'_>) -> Vec<TestOutcome> {
+pub fn threshold_outcomes(test: &TestPlan, m: &Measurements<'_>, known: &Known) -> Vec<TestOutcome> {
     test.thresholds
         .iter()
         .map(|t| {
             let measured = t.measure(m);
-            let verdict = match t.evaluate(m) {
+            let verdict = match t.evaluate(m, known) {
                 Ok(_) => Verdict::Passed,
                 Err(actual) => Verdict::Failed(vec![crate::expect::Failure {
                     check: crate::expect::Check::Threshold,
                     loc: t.loc,
                     subject: t.text.clone(),
-                    expected: t.bound.to_string(),
+                    expected: t.limit(),
                     actual,
                 }]),
             };
             let measured = measured.map(|v| t.show(v));
             // Also as properties, for JUnit readers that show them.
-            let mut properties = vec![("limit".to_string(), t.bound.to_string())];
+            let mut properties = vec![("limit".to_string(), t.limit())];
             properties.extend(measured.clone().map(|m| ("measured".to_string(), m)));
             TestOutcome {
                 name: format!("{}: {}", test.name, t.text),
@@ -400,7 +403,7 @@ pub fn threshold_outcomes(test: &TestPlan, m: &Measurements<'_>) -> Vec<TestOutc
                 aggregate: None,
                 warnings: vec![],
                 series: None,
-                threshold: Some(ThresholdResult { limit: t.bound.to_string(), measured }),
+                threshold: Some(ThresholdResult { limit: t.limit(), measured }),
             }
         })
         .collect()

@@ -11,6 +11,7 @@ pub(crate) mod stream;
 
 use crate::expect::threshold::Measurements;
 use crate::expect::{self, Check, Failure};
+use crate::expr::bindings::Known;
 use crate::metrics::RequestMetrics;
 use crate::metrics::aggregate::{Aggregate, Class};
 use crate::observed::{Observed, StreamEnd};
@@ -23,7 +24,7 @@ use event::RunSeries;
 use event::{Event, EventSink, StopReason, Summary, TestOutcome, Transcript, Verdict};
 use http::{Outgoing, ReadOptions, TransportError};
 use regex::Regex;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
@@ -75,17 +76,20 @@ pub async fn run(plan: &Plan, mut opts: RunOptions, events: &mut dyn EventSink, 
             }
         };
         let mut captures: HashMap<String, Value> = HashMap::new();
+        let mut known = Known::for_suite(suite.vars.clone(), suite.tests.iter().flat_map(|t| t.expressions()));
         let secret_captures = secret_captures(suite);
         let needed = needed_producers(suite, &opts);
         for (test, needed) in suite.tests.iter().zip(needed) {
-            let unmet = || unmet_requirement(test, &captures);
+            let unmet = || unmet_requirement(test, &known);
             let outcomes = match skip_reason(test, &opts, &summary, needed).or_else(unmet) {
                 Some(reason) => vec![skipped(test, reason)],
-                None if test.load.is_some() => run_load(&client, suite, test, &captures, redactor, &opts, events).await,
+                None if test.load.is_some() => {
+                    run_load(&client, suite, test, &captures, redactor, &opts, events, &known).await
+                }
                 None => {
                     let mut stop = opts.stop.clone();
                     tokio::select! {
-                        outcomes = run_test(&client, test, &mut captures, redactor, &opts, &background) => outcomes,
+                        outcomes = run_test(&client, test, &mut captures, redactor, &opts, &background, &mut known) => outcomes,
                         reason = stop.wait_for(|s| s.is_some()) => {
                             let why = reason.ok().and_then(|r| *r).map_or_else(String::new, |r| r.to_string());
                             vec![skipped(test, format!("not finished: {why}"))]
@@ -94,6 +98,8 @@ pub async fn run(plan: &Plan, mut opts: RunOptions, events: &mut dyn EventSink, 
                 }
             };
             register_secret_captures(&secret_captures, &captures, redactor);
+            known.captures = captures.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            known.refresh();
             let signal = *opts.stop.borrow();
             if let (Some(reason), None) = (signal, summary.stopped_early) {
                 summary.stopped_early = Some(reason);
@@ -209,12 +215,13 @@ fn needed_producers(suite: &SuitePlan, opts: &RunOptions) -> Vec<bool> {
 }
 
 /// The first `require` condition that does not hold, as a skip reason. The conditions were
-/// checked at load time; only their captured values are known now.
-fn unmet_requirement(test: &TestPlan, captures: &HashMap<String, Value>) -> Option<String> {
+/// checked at load time; only the captures they read are known now.
+fn unmet_requirement(test: &TestPlan, known: &Known) -> Option<String> {
+    let scope = known.bindings();
     for r in &test.require {
-        match r.evaluate(captures) {
-            Ok((true, _)) => {}
-            Ok((false, evaluated)) => return Some(format!("requirement not met: {evaluated} (`{}`)", r.text)),
+        match r.holds(&scope, &|_| Err("nothing is measured before a test runs".into())) {
+            Ok(true) => {}
+            Ok(false) => return Some(format!("requirement not met: `{}`{}", r.text, r.values_read(&scope))),
             Err(e) => return Some(format!("requirement `{}` cannot be evaluated: {e}", r.text)),
         }
     }
@@ -239,6 +246,7 @@ fn not_sent(test: &TestPlan, why: String) -> Vec<TestOutcome> {
 }
 
 /// A test that sends many requests: its own outcome, then one per threshold.
+#[allow(clippy::too_many_arguments)]
 async fn run_load(
     client: &reqwest::Client,
     suite: &SuitePlan,
@@ -247,6 +255,7 @@ async fn run_load(
     redactor: &Redactor,
     opts: &RunOptions,
     events: &mut dyn EventSink,
+    known: &Known,
 ) -> Vec<TestOutcome> {
     let (Some(plan), Some(exchange)) = (&test.load, &test.exchange) else { return vec![] };
     let mut plan = plan.clone();
@@ -266,7 +275,9 @@ async fn run_load(
     let sampling = sample::start(samplers, client.clone(), start);
     let mut on_progress =
         |progress: &load::Progress| events.emit(&Event::Progress { suite, test: &test.name, progress });
-    let result = load::run(client.clone(), test.clone(), outgoing, &plan, opts.stop.clone(), &mut on_progress).await;
+    let result =
+        load::run(client.clone(), test.clone(), outgoing, &plan, opts.stop.clone(), &mut on_progress, known.clone())
+            .await;
     let series = sampling.stop().await;
     let duration = start.elapsed();
     let verdict = load::verdict(test, &result);
@@ -290,7 +301,7 @@ async fn run_load(
         fit_after: plan.fit_after.unwrap_or(window).as_secs_f64(),
         steps: &steps,
     };
-    let thresholds = load::threshold_outcomes(test, &measurements);
+    let thresholds = load::threshold_outcomes(test, &measurements, known);
     let outcome = TestOutcome {
         duration,
         properties,
@@ -317,9 +328,10 @@ async fn run_test(
     redactor: &Redactor,
     opts: &RunOptions,
     background: &steps::Background,
+    known: &mut Known,
 ) -> Vec<TestOutcome> {
     let Some(exchange) = &test.exchange else {
-        return steps::run(client, test, captures, redactor, opts, background).await;
+        return steps::run(client, test, captures, redactor, opts, background, known).await;
     };
     let start = Instant::now();
     let outgoing = match prepare(exchange, captures, redactor, &opts.read) {
@@ -327,7 +339,7 @@ async fn run_test(
         Err(e) => return not_sent(test, e),
     };
     let sent = sent_json(&outgoing);
-    let judged = judge(client, exchange, &outgoing, sent.as_ref()).await;
+    let judged = judge(client, exchange, &outgoing, sent.as_ref(), known).await;
     let duration = start.elapsed();
     let mut properties = vec![];
     if let (Some(observed), Some(metrics)) = (&judged.observed, &judged.metrics) {
@@ -342,10 +354,26 @@ async fn run_test(
         agg.duration = duration;
         let (samples, steps) = (BTreeMap::new(), BTreeMap::new());
         let m = Measurements { aggregate: &agg, windows: &[], samples: &samples, fit_after: 0.0, steps: &steps };
-        thresholds = load::threshold_outcomes(test, &m);
+        thresholds = load::threshold_outcomes(test, &m, known);
     }
     // A capture that finds nothing fails a test that otherwise passed.
-    let missing = judged.observed.as_ref().map(|o| capture(test, o, captures)).unwrap_or_default();
+    // What expressions read of this exchange, built only when one will read it: it copies the
+    // whole answer.
+    let read_later = known.wants_record(&test.name);
+    let computed_captures = test.captures.iter().any(|c| matches!(c.from, CaptureSource::Expr(_)));
+    let record = match (&judged.observed, &judged.metrics) {
+        (Some(o), Some(m)) if read_later || computed_captures => json!({
+            "response": crate::expr::bindings::response(o),
+            "request": crate::expr::bindings::request(outgoing.method.as_str(), &outgoing.url, &outgoing.headers, sent.as_ref()),
+            "metrics": crate::expr::bindings::metrics(m),
+        }),
+        _ => Value::Null,
+    };
+    let missing = judged.observed.as_ref().map(|o| capture(test, o, &record, captures, known)).unwrap_or_default();
+    if read_later {
+        known.tests.insert(test.name.clone(), record);
+        known.refresh();
+    }
     let verdict = match judged.verdict {
         Verdict::Passed if !missing.is_empty() => Verdict::Failed(missing),
         Verdict::Failed(mut f) => {
@@ -378,6 +406,7 @@ pub(crate) async fn judge(
     exchange: &Exchange,
     outgoing: &Outgoing,
     sent: Option<&Value>,
+    known: &Known,
 ) -> Judged {
     let observed = match http::exchange(client, outgoing).await {
         Ok(o) => o,
@@ -394,7 +423,12 @@ pub(crate) async fn judge(
             metrics: Some(metrics),
         };
     }
-    let mut failures = exchange.expect.evaluate(&observed, &metrics, sent);
+    let request = if exchange.expect.that.is_empty() {
+        Value::Null
+    } else {
+        crate::expr::bindings::request(outgoing.method.as_str(), &outgoing.url, &outgoing.headers, sent)
+    };
+    let mut failures = exchange.expect.evaluate(&observed, &metrics, sent, known, &request);
     if exchange.request.stream && observed.stream.is_none() && observed.status == 200 {
         failures.push(Failure {
             check: Check::Stream,
@@ -538,10 +572,25 @@ fn prepare(
 }
 
 /// Takes the test's captures from the response; a capture that finds nothing is a failure.
-fn capture(test: &TestPlan, observed: &Observed, captures: &mut HashMap<String, Value>) -> Vec<Failure> {
+fn capture(
+    test: &TestPlan,
+    observed: &Observed,
+    record: &Value,
+    captures: &mut HashMap<String, Value>,
+    known: &Known,
+) -> Vec<Failure> {
     let mut failures = vec![];
     for c in &test.captures {
         let (value, source) = match &c.from {
+            CaptureSource::Expr(e) => {
+                let mut scope = known.bindings();
+                let parts = ["response", "request", "metrics"].map(|k| (k, &record[k]));
+                scope.extend(parts);
+                match e.evaluate(&scope, &|_| Err("nothing is measured here".into())) {
+                    Ok(v) => (Some(v), e.text.clone()),
+                    Err(why) => (None, format!("`{}` ({why})", e.text)),
+                }
+            }
             CaptureSource::Json(q) => (observed.json.as_ref().and_then(|j| q.select(j)), q.text.clone()),
             CaptureSource::Header(h) => (observed.header(h).map(|v| Value::String(v.into())), format!("header {h}")),
             CaptureSource::Regex(re) => {

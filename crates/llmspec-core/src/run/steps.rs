@@ -5,6 +5,7 @@ use super::event::{TestOutcome, Transcript, Verdict};
 use super::{RunOptions, judge, prepare, sent_json};
 use crate::expect::threshold::Measurements;
 use crate::expect::{Check, Failure};
+use crate::expr::bindings::Known;
 use crate::metrics::aggregate::Aggregate;
 use crate::redact::Redactor;
 use crate::spec::interp::render_str;
@@ -140,6 +141,7 @@ pub async fn run(
     redactor: &Redactor,
     opts: &RunOptions,
     background: &Background,
+    known: &Known,
 ) -> Vec<TestOutcome> {
     let start = Instant::now();
     let mut values: BTreeMap<String, f64> = BTreeMap::new();
@@ -153,7 +155,7 @@ pub async fn run(
         }
         // Exec steps get somewhere to leave their processes only when they may run.
         let exec = opts.allow_exec.then_some(background);
-        match one(client, step, captures, redactor, exec, &opts.read, &starts, &mut log).await {
+        match one(client, step, captures, redactor, exec, &opts.read, &starts, &mut log, known).await {
             Ok(value) => {
                 if let Some(name) = &step.as_name {
                     let v = value.unwrap_or_else(|| began.elapsed().as_secs_f64());
@@ -176,10 +178,11 @@ pub async fn run(
     let (agg, samples) = (Aggregate::default(), BTreeMap::new());
     let m = Measurements { aggregate: &agg, windows: &[], samples: &samples, fit_after: 0.0, steps: &values };
     let mut outcomes = vec![outcome];
-    outcomes.extend(super::load::threshold_outcomes(test, &m));
+    outcomes.extend(super::load::threshold_outcomes(test, &m, known));
     outcomes
 }
 
+#[allow(clippy::too_many_arguments)]
 /// Runs one step. `Ok(Some(v))` records `v` rather than the step's duration (a pid). `exec`
 /// is where exec steps leave their processes, `None` when they may not run.
 async fn one(
@@ -191,6 +194,7 @@ async fn one(
     read: &crate::run::http::ReadOptions,
     starts: &HashMap<String, Instant>,
     log: &mut Vec<String>,
+    known: &Known,
 ) -> Result<Option<f64>, Verdict> {
     let fail = |subject: String, expected: String, actual: String| {
         Verdict::Failed(vec![Failure { check: Check::Step, loc: step.loc, subject, expected, actual }])
@@ -280,7 +284,7 @@ async fn one(
                         .min(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100))),
                     ..attempt
                 };
-                let judged = judge(client, exchange, &outgoing, sent.as_ref()).await;
+                let judged = judge(client, exchange, &outgoing, sent.as_ref(), known).await;
                 if judged.verdict == Verdict::Passed {
                     let elapsed = began.elapsed();
                     log.push(format!(

@@ -5,8 +5,8 @@ use super::de::Spanned;
 use super::limits;
 use super::model::{self, Capture, Predicate as RawPredicate};
 use super::plan::{
-    Arrival, Body, CapturePlan, CaptureSource, Exchange, LoadPlan, RequestPlan, Requirement, SamplePlan, SampleSource,
-    StepKind, StepPlan, Stop, TestPlan,
+    Arrival, Body, CapturePlan, CaptureSource, Exchange, LoadPlan, RequestPlan, SamplePlan, SampleSource, StepKind,
+    StepPlan, Stop, TestPlan,
 };
 use super::yaml::Loc;
 use crate::expect::predicate::{Check, Predicate};
@@ -36,6 +36,8 @@ pub struct Context<'a> {
     pub timeout: Duration,
     pub headers: &'a [(String, String)],
     pub secret_headers: &'a [String],
+    /// What expressions of the test being checked can read: vars, earlier captures and tests.
+    pub names: crate::expr::Names,
 }
 
 /// Silence allowed between two chunks of a stream unless the spec says otherwise.
@@ -70,7 +72,7 @@ pub fn test(
     };
     let steps: Vec<StepPlan> = raw.steps.into_iter().filter_map(|s| step(s, ctx, problems)).collect();
     let captures: Vec<CapturePlan> =
-        raw.capture.into_iter().filter_map(|(name, c)| capture(name, c, problems)).collect();
+        raw.capture.into_iter().filter_map(|(name, c)| capture(name, c, ctx, problems)).collect();
     let many = [raw.repeat.is_some(), raw.load.is_some(), raw.soak.is_some()].iter().filter(|b| **b).count();
     let load = match (raw.repeat, raw.load, raw.soak) {
         _ if many > 1 => {
@@ -100,7 +102,10 @@ pub fn test(
     };
     let thresholds = raw_thresholds
         .into_iter()
-        .filter_map(|t| Threshold::parse(&t.value, t.loc, &names).map_err(|e| problems.push((t.loc, e))).ok())
+        .filter_map(|t| {
+            let origin = crate::expr::Origin { loc: t.loc, plain: false };
+            Threshold::compile(&t.value, origin, &names, &ctx.names).map_err(|e| problems.extend(e)).ok()
+        })
         .collect();
     if load.is_some() && !captures.is_empty() {
         problems.push((
@@ -115,7 +120,7 @@ pub fn test(
             "lifecycle `steps` run once: they cannot be combined with `repeat`, `load` or `soak`".into(),
         ));
     }
-    let require = raw.require.into_iter().filter_map(|r| requirement(r, problems)).collect();
+    let require = raw.require.iter().filter_map(|r| expression(r, crate::expr::Kind::Require, ctx, problems)).collect();
     (problems.len() == before).then(|| TestPlan {
         name: raw.name.value,
         loc: raw.name.loc,
@@ -477,7 +482,8 @@ fn expect(raw: model::Expect, ctx: &Context<'_>, problems: &mut Vec<Problem>) ->
     });
     let no_tool_call = raw.no_tool_call.filter(|n| n.value).map(|n| n.loc);
     let schema = raw.schema.into_iter().filter_map(|s| schema_check(s, ctx, problems)).collect();
-    ExpectPlan { status, headers, json, body, latency, metrics, stream, events, tool_call, no_tool_call, schema }
+    let that = raw.that.iter().filter_map(|t| expression(t, crate::expr::Kind::Expect, ctx, problems)).collect();
+    ExpectPlan { status, headers, json, body, latency, metrics, stream, events, tool_call, no_tool_call, schema, that }
 }
 
 fn metric_bound(name: Spanned<String>, bound: Spanned<String>, problems: &mut Vec<Problem>) -> Option<MetricBound> {
@@ -595,7 +601,18 @@ pub fn predicate(raw: Spanned<RawPredicate>, problems: &mut Vec<Problem>) -> Opt
     (problems.len() == before).then_some(Predicate(checks))
 }
 
-fn capture(name: String, raw: Spanned<Capture>, problems: &mut Vec<Problem>) -> Option<CapturePlan> {
+/// An expression of `kind` written at `raw`, checked against what it can read there.
+fn expression(
+    raw: &Spanned<String>,
+    kind: crate::expr::Kind,
+    ctx: &Context<'_>,
+    problems: &mut Vec<Problem>,
+) -> Option<crate::expr::Expression> {
+    let origin = crate::expr::Origin { loc: raw.loc, plain: false };
+    crate::expr::Expression::compile(&raw.value, origin, kind, &ctx.names).map_err(|e| problems.extend(e)).ok()
+}
+
+fn capture(name: String, raw: Spanned<Capture>, ctx: &Context<'_>, problems: &mut Vec<Problem>) -> Option<CapturePlan> {
     let loc = raw.loc;
     let default = match &raw.value {
         Capture::From(f) => f.default.clone(),
@@ -605,74 +622,25 @@ fn capture(name: String, raw: Spanned<Capture>, problems: &mut Vec<Problem>) -> 
         Capture::Json(path) => {
             CaptureSource::Json(JsonQuery::compile(&path).map_err(|e| problems.push((loc, e))).ok()?)
         }
-        Capture::From(f) => match (f.json, f.header, f.regex) {
-            (Some(path), None, None) => {
+        Capture::From(f) => match (f.json, f.header, f.regex, f.expr) {
+            (None, None, None, Some(text)) => CaptureSource::Expr(expression(
+                &Spanned { value: text, loc },
+                crate::expr::Kind::Capture,
+                ctx,
+                problems,
+            )?),
+            (Some(path), None, None, None) => {
                 CaptureSource::Json(JsonQuery::compile(&path).map_err(|e| problems.push((loc, e))).ok()?)
             }
-            (None, Some(h), None) => CaptureSource::Header(h.to_lowercase()),
-            (None, None, Some(re)) => CaptureSource::Regex(regex(&Spanned { value: re, loc }, problems)?),
+            (None, Some(h), None, None) => CaptureSource::Header(h.to_lowercase()),
+            (None, None, Some(re), None) => CaptureSource::Regex(regex(&Spanned { value: re, loc }, problems)?),
             _ => {
-                problems.push((loc, "a capture takes exactly one of `json`, `header` or `regex`".into()));
+                problems.push((loc, "a capture takes exactly one of `json`, `header`, `regex` or `expr`".into()));
                 return None;
             }
         },
     };
     Some(CapturePlan { name, loc, from, default })
-}
-
-/// `<value> <op> <number>`: the value a number or one `${capture}`, the bound a plain number.
-fn requirement(raw: Spanned<String>, problems: &mut Vec<Problem>) -> Option<Requirement> {
-    let text = raw.value.trim();
-    let mut fail = |why: String| {
-        problems.push((
-            raw.loc,
-            format!("requirement `{text}`: {why}; write it as `<value> <op> <number>`, e.g. `${{window}} > 70000`"),
-        ));
-        None
-    };
-    let Some(at) = operator_position(text) else {
-        return fail("no comparison operator (<, <=, >, >=, ==, !=)".into());
-    };
-    let (value, bound_text) = (text[..at].trim(), text[at..].trim());
-    if value.is_empty() {
-        return fail("nothing to compare on the left".into());
-    }
-    let one_reference =
-        matches!(super::interp::parse(value).as_deref(), Ok([super::interp::Segment::Ref { env: false, .. }]));
-    let number = value.parse::<f64>().is_ok_and(f64::is_finite);
-    if !one_reference && !number {
-        return fail(format!("`{value}` is neither a number nor one `${{capture}}` reference"));
-    }
-    if bound_text.contains("${") {
-        return fail("the right side is a number written in the spec; a capture goes on the left".into());
-    }
-    let bound = match Comparison::parse(bound_text) {
-        Ok(c) if c.unit == Unit::Plain => c,
-        Ok(_) => return fail(format!("`{bound_text}` compares with a unit; a requirement compares plain numbers")),
-        Err(e) => return fail(e),
-    };
-    Some(Requirement {
-        loc: raw.loc,
-        text: text.to_string(),
-        value: value.to_string(),
-        bound_text: bound_text.to_string(),
-        bound,
-    })
-}
-
-/// Where the comparison operator starts, outside `${...}` references.
-fn operator_position(text: &str) -> Option<usize> {
-    let bytes = text.as_bytes();
-    let mut depth = 0usize;
-    for (i, &b) in bytes.iter().enumerate() {
-        match b {
-            b'{' if i > 0 && bytes[i - 1] == b'$' => depth += 1,
-            b'}' if depth > 0 => depth -= 1,
-            b'<' | b'>' | b'=' | b'!' if depth == 0 => return Some(i),
-            _ => {}
-        }
-    }
-    None
 }
 
 pub fn duration(raw: &Spanned<String>, problems: &mut Vec<Problem>) -> Option<Duration> {

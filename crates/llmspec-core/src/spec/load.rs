@@ -124,6 +124,8 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
     let mut interp_errors: Vec<InterpError> = vec![];
     let budget = Budget::default();
     let (vars, mut secrets) = resolve_vars(&root, opts, &budget, &mut interp_errors);
+    let vars_json: serde_json::Map<String, serde_json::Value> =
+        vars.iter().map(|(name, node)| (name.clone(), node.to_json())).collect();
 
     let test_nodes = match root.get_mut("tests").map(|t| std::mem::replace(&mut t.value, Value::Seq(vec![]))) {
         Some(Value::Seq(items)) => items,
@@ -178,8 +180,13 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
         let own_steps = step_names(test);
         if let Value::Map(entries) = &mut test.value {
             for (key, value) in entries.iter_mut() {
+                // Expressions are not templates: `${name}` in one is a name, read when it runs.
+                if key.as_str() == Some("require") {
+                    continue;
+                }
+                let expressions = detach_expressions(key.as_str(), value);
                 // What is sent or run late enough to use captures (and this test's own steps).
-                let late = matches!(key.as_str(), Some("request" | "steps" | "sample" | "require"));
+                let late = matches!(key.as_str(), Some("request" | "steps" | "sample"));
                 scope.allow_captures = late;
                 let before = scope.captures.clone();
                 if key.as_str() == Some("steps") {
@@ -187,6 +194,7 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
                 }
                 // Inside the file's mapping, the `tests` list and the test's mapping.
                 scope.interpolate(value, 3, late, &mut interp_errors);
+                reattach_expressions(value, expressions);
                 scope.captures = before;
             }
         }
@@ -223,11 +231,21 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
     let base_url = opts.base_url.or_else(|| defaults.and_then(|d| d.base_url.as_ref()).map(|b| b.value.as_str()));
     let dir = Path::new(&source.path).parent().unwrap_or(Path::new(".")).to_path_buf();
     let tls = opts.tls.over(&suite_tls(defaults.and_then(|d| d.tls.as_ref()), &dir, &mut problems));
-    let ctx = Context { dir: &dir, base_url, timeout, headers: &headers, secret_headers: &secret_headers };
+    let mut ctx = Context {
+        dir: &dir,
+        base_url,
+        timeout,
+        headers: &headers,
+        secret_headers: &secret_headers,
+        names: crate::expr::Names { vars: vars_json.keys().cloned().collect(), ..Default::default() },
+    };
 
     let mut plans = vec![];
     let mut names: HashMap<String, usize> = HashMap::new();
-    for node in &tests {
+    for (i, node) in tests.iter().enumerate() {
+        if i > 0 {
+            ctx.names.captures.extend(captures_by_test[i - 1].iter().cloned());
+        }
         let before = decode_errors.len();
         let Some(test) = from_node_collecting::<Test>(node, &mut decode_errors) else {
             continue;
@@ -242,9 +260,11 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
                 ),
             ));
         }
+        let name = test.name.value.clone();
         if let Some(plan) = check::test(test, &ctx, misspelt, &mut problems) {
             plans.push(Arc::new(plan));
         }
+        ctx.names.tests.push(name);
     }
     problems.extend(decode_errors.into_iter().map(|e| de_problem(e, root.loc)));
     if tests.is_empty() && problems.is_empty() && suite.is_some() {
@@ -258,6 +278,7 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
                 source: source.clone(),
                 tests: plans,
                 tls,
+                vars: vars_json,
             },
             secrets,
         )),
@@ -275,6 +296,48 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
                 diagnostics.push(Diagnostic::whole_file(source, message));
             }
             Err(SpecErrors { diagnostics, secrets })
+        }
+    }
+}
+
+/// Takes out of a test's `key` the expressions it holds (`expect.that`, a capture's `expr`),
+/// so that interpolation leaves them as written.
+fn detach_expressions(key: Option<&str>, value: &mut Node) -> Vec<(String, Node)> {
+    let Value::Map(entries) = &mut value.value else { return vec![] };
+    let mut taken = vec![];
+    match key {
+        Some("expect") => {
+            if let Some(at) = entries.iter().position(|(k, _)| k.as_str() == Some("that")) {
+                let entry = entries.remove(at);
+                taken.push(("that".to_string(), Node::new(Value::Map(vec![entry]), value.loc)));
+            }
+        }
+        Some("capture") => {
+            for (name, capture) in entries.iter_mut() {
+                if let Value::Map(fields) = &mut capture.value {
+                    if let Some(at) = fields.iter().position(|(k, _)| k.as_str() == Some("expr")) {
+                        let entry = fields.remove(at);
+                        taken.push((name.scalar_text(), Node::new(Value::Map(vec![entry]), capture.loc)));
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    taken
+}
+
+fn reattach_expressions(value: &mut Node, taken: Vec<(String, Node)>) {
+    let Value::Map(entries) = &mut value.value else { return };
+    for (name, holder) in taken {
+        let Value::Map(mut pair) = holder.value else { continue };
+        let Some(entry) = pair.pop() else { continue };
+        if entry.0.as_str() == Some("that") {
+            entries.push(entry);
+        } else if let Some((_, capture)) = entries.iter_mut().find(|(k, _)| k.scalar_text() == name) {
+            if let Value::Map(fields) = &mut capture.value {
+                fields.push(entry);
+            }
         }
     }
 }
@@ -528,30 +591,34 @@ mod tests {
                 "suite: s\nvars: {{ big: 9, word: abc }}\ntests:\n  - name: p\n    request: {{ GET: http://127.0.0.1:9/ }}\n    capture: {{ window: $.w }}\n  - name: t\n    require: [{require}]\n    request: {{ GET: http://127.0.0.1:9/ }}\n"
             )
         };
-        for bad in [
-            "\"${window} >\"",
-            "\"${window}\"",
-            "\"> 5\"",
-            "\"${window} => 5\"",
-            "\"${window} > ${window}\"",
-            "\"${window} > 5s\"",
-            "\"${window} > inf\"",
-            "\"${word} > 5\"",
-            "\"x${window} > 5\"",
-            "\"${window} ~ 5\"",
-            "true",
+        // Conditions are CEL: mistakes are found at load, with what was meant.
+        for (bad, says) in [
+            ("\"${window} >\"", "in this expression"),
+            ("\"> 5\"", "in this expression"),
+            ("\"${window} => 5\"", "in this expression"),
+            ("\"windw > 5\"", "did you mean `window`"),
+            ("\"word > 5\"", ""),
+            ("\"response.status == 200\"", "unknown name `response`"),
+            ("\"size(window, 2) > 1\"", "takes 1 argument"),
         ] {
-            let e = load_text(&spec(bad)).expect_err(bad);
-            assert!(e.iter().any(|m| m.contains("requirement `")), "{bad}: {e:?}");
+            let e = load_text(&spec(bad)).err().unwrap_or_default();
+            if says.is_empty() {
+                assert!(e.is_empty(), "{bad}: {e:?}");
+            } else {
+                assert!(e.iter().any(|m| m.contains(says)), "{bad}: {e:?}");
+            }
         }
-        let plan = load_text(&spec("\"${window} >= 70000\", \"${big} != 1\"")).unwrap();
+        let plan = load_text(&spec("\"${window} >= 70000\", \"big != 1 && vars.word == 'abc'\"")).unwrap();
         let r = &plan.tests[1].require;
-        assert_eq!((r[0].value.as_str(), r[0].bound_text.as_str()), ("${window}", ">= 70000"));
-        let captures = HashMap::from([("window".to_string(), serde_json::json!(4096))]);
-        assert_eq!(r[0].evaluate(&captures), Ok((false, "4096 >= 70000".to_string())));
-        assert_eq!(r[1].evaluate(&captures), Ok((true, "9 != 1".to_string())));
-        let text = HashMap::from([("window".to_string(), serde_json::json!("big"))]);
-        assert!(r[0].evaluate(&text).unwrap_err().contains("not a number"));
-        assert!(r[0].evaluate(&HashMap::new()).unwrap_err().contains("has no value"));
+        let no_measure = |_: &crate::expr::MeasuredCall| Err("none".to_string());
+        let mut known = crate::expr::bindings::Known::for_suite(plan.vars.clone(), std::iter::empty());
+        known.captures.insert("window".into(), serde_json::json!(4096));
+        known.refresh();
+        assert_eq!(r[0].holds(&known.bindings(), &no_measure), Ok(false));
+        assert_eq!(r[0].values_read(&known.bindings()), " (window = 4096)");
+        assert_eq!(r[1].holds(&known.bindings(), &no_measure), Ok(true));
+        known.captures.insert("window".into(), serde_json::json!("big"));
+        known.refresh();
+        assert!(r[0].holds(&known.bindings(), &no_measure).is_err());
     }
 }

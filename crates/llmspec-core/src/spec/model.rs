@@ -94,9 +94,9 @@ pub struct Test {
     /// Report the test as skipped, with this reason, instead of running it.
     #[serde(default)]
     pub skip: Option<String>,
-    /// Run only when these conditions hold, else report the test as skipped with the reason.
-    /// Each is `<value> <op> <quantity>`, evaluated just before the test runs, so it may use
-    /// captures: `"${max_model_len} >= 70000"`.
+    /// Run only when these conditions (CEL, docs/expressions.md) hold, else report the test as
+    /// skipped with the reason, e.g. `window > 70000` with `window` a capture. Evaluated just
+    /// before the test runs.
     #[serde(default)]
     pub require: Vec<Spanned<String>>,
     /// `true`: expectations that do not hold are reported as warnings (console `WARN`, JUnit
@@ -212,6 +212,10 @@ pub struct Expect {
     /// JSON Schema checks on values of the answer.
     #[serde(default)]
     pub schema: Vec<Spanned<SchemaExpect>>,
+    /// Conditions in CEL that must be true (docs/expressions.md), e.g.
+    /// `response.body.usage.total_tokens == response.body.usage.prompt_tokens + response.body.usage.completion_tokens`.
+    #[serde(default)]
+    pub that: Vec<Spanned<String>>,
     /// Bounds on the aggregate of all the test's requests, each reported as its own JUnit
     /// test case: `p99(latency) < 5s`, `mean(tokens_per_second) > 50`, `error_rate < 0.1%`.
     /// Grammar in docs/thresholds.md.
@@ -703,6 +707,10 @@ pub struct CaptureFrom {
     /// A regular expression on the body; the first group (or the whole match) is captured.
     #[serde(default)]
     pub regex: Option<String>,
+    /// A CEL expression computed from the response (docs/expressions.md), e.g.
+    /// `response.body.usage.prompt_tokens + response.body.usage.completion_tokens`.
+    #[serde(default)]
+    pub expr: Option<String>,
     /// The value when the source finds nothing (instead of failing the test).
     #[serde(default)]
     pub default: Option<serde_json::Value>,

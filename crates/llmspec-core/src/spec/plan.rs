@@ -5,9 +5,7 @@ use super::yaml::Loc;
 use crate::expect::threshold::Threshold;
 use crate::expect::{ExpectPlan, JsonQuery};
 pub use crate::spec::model::Arrival;
-use crate::vocab::compare::Comparison;
 use regex::Regex;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +24,8 @@ pub struct SuitePlan {
     pub tests: Vec<Arc<TestPlan>>,
     /// How this suite's requests verify servers and identify the client.
     pub tls: TlsOptions,
+    /// The suite's variables after the command line's, for expressions (`vars.name`).
+    pub vars: serde_json::Map<String, serde_json::Value>,
 }
 
 /// How the client verifies servers and proves who it is. The default verifies against the
@@ -62,7 +62,8 @@ pub struct TestPlan {
     pub tags: Vec<String>,
     pub skip: Option<String>,
     /// Conditions checked just before the test runs.
-    pub require: Vec<Requirement>,
+    /// Conditions checked just before the test runs; one that does not hold skips it.
+    pub require: Vec<crate::expr::Expression>,
     pub advisory: bool,
     /// The request and its expectations (absent for a test made of steps).
     pub exchange: Option<Exchange>,
@@ -181,8 +182,8 @@ impl TestPlan {
                 _ => {}
             }
         }
-        texts.extend(self.require.iter().map(|r| r.value.as_str()));
-        let mut names = std::collections::BTreeSet::new();
+        let mut names: std::collections::BTreeSet<String> =
+            self.expressions().flat_map(|e| e.reads.iter().chain(&e.tests).cloned()).collect();
         let mut add = |t: &str| {
             for seg in crate::spec::interp::parse(t).unwrap_or_default() {
                 if let crate::spec::interp::Segment::Ref { name, env: false, .. } = seg {
@@ -208,7 +209,24 @@ impl TestPlan {
 
     /// Names this test makes available to later ones: its captures and its steps' `as` names.
     pub fn provides(&self) -> impl Iterator<Item = &str> {
-        self.captures.iter().map(|c| c.name.as_str()).chain(self.steps.iter().filter_map(|s| s.as_name.as_deref()))
+        let own_record = std::iter::once(self.name.as_str());
+        self.captures
+            .iter()
+            .map(|c| c.name.as_str())
+            .chain(self.steps.iter().filter_map(|s| s.as_name.as_deref()))
+            .chain(own_record)
+    }
+
+    /// Every expression of the test: conditions, `expect.that`, computed captures and
+    /// threshold conditions.
+    pub fn expressions(&self) -> impl Iterator<Item = &crate::expr::Expression> {
+        let that = self.exchange.iter().flat_map(|e| e.expect.that.iter());
+        let captures = self.captures.iter().filter_map(|c| match &c.from {
+            CaptureSource::Expr(e) => Some(e),
+            _ => None,
+        });
+        let thresholds = self.thresholds.iter().filter_map(|t| t.condition());
+        self.require.iter().chain(that).chain(captures).chain(thresholds)
     }
 }
 
@@ -226,32 +244,6 @@ impl LoadPlan {
             fit_after: None,
             soak: false,
         }
-    }
-}
-
-/// A `require` condition, `<value> <op> <number>`, checked when the spec was loaded: only
-/// its value can wait for run time, as a number or one `${capture}` reference.
-#[derive(Debug, Clone)]
-pub struct Requirement {
-    pub loc: Loc,
-    /// As written (after load-time variables), for the skip reason.
-    pub text: String,
-    /// A number, or one `${capture}` reference.
-    pub value: String,
-    /// The comparison as written, e.g. `> 70000`.
-    pub bound_text: String,
-    pub bound: Comparison,
-}
-
-impl Requirement {
-    /// Whether the condition holds, with the condition as evaluated (`4096 > 70000`); an error
-    /// when the value cannot be known (its capture is missing or not a number).
-    pub fn evaluate(&self, captures: &HashMap<String, serde_json::Value>) -> Result<(bool, String), String> {
-        let rendered = crate::spec::interp::render_str(&self.value, captures)?;
-        let value = rendered.trim().parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| {
-            format!("`{}` is `{}`, not a number", self.value, crate::vocab::text::trim_middle(&rendered, 100))
-        })?;
-        Ok((self.bound.holds(value), format!("{} {}", rendered.trim(), self.bound_text)))
     }
 }
 
@@ -295,6 +287,8 @@ pub struct CapturePlan {
 #[derive(Debug)]
 pub enum CaptureSource {
     Json(JsonQuery),
+    /// Computed from the response by an expression.
+    Expr(crate::expr::Expression),
     Header(String),
     Regex(Regex),
 }
