@@ -19,6 +19,7 @@ mod seed_pack;
 mod soak;
 mod spec_errors;
 mod spec_fuzz;
+mod spec_language;
 mod spec_limits;
 mod streaming;
 mod tls;
