@@ -417,7 +417,10 @@ fn request(raw: Spanned<model::Request>, ctx: &Context<'_>, problems: &mut Vec<P
     let mut headers: Vec<(String, String)> = ctx.headers.to_vec();
     for (name, value) in r.headers {
         headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
-        headers.push((name, value));
+        // `null` only takes the default away.
+        if let Some(value) = value {
+            headers.push((name, value));
+        }
     }
     let stream = r.stream == Some(true);
     let body = match (r.json, r.body) {

@@ -150,9 +150,10 @@ pub struct Request {
     pub head: Option<Spanned<String>>,
     #[serde(rename = "OPTIONS", default)]
     pub options: Option<Spanned<String>>,
-    /// Request headers, added to (and overriding) the suite's default headers.
+    /// Request headers, added to (and overriding) the suite's default headers. `null` removes
+    /// a default header from this request; `""` sends it empty.
     #[serde(default)]
-    pub headers: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, Option<String>>,
     /// A JSON body, written as YAML. Sets `Content-Type: application/json` unless given.
     #[serde(default)]
     pub json: Option<serde_json::Value>,
