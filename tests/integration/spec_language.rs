@@ -59,3 +59,48 @@ fn merge_keys_write_a_request_once_and_change_what_differs() {
     assert!(out.stderr.contains("broken.yaml:6:"), "{}", out.stderr);
     assert!(!out.stderr.contains("<<"), "{}", out.stderr);
 }
+
+/// A needle in 2,000 tokens of filler, sized from a capture; the simulator counts a token per
+/// four characters, so the prompt it reports is the size asked for plus the chat's overhead.
+#[test]
+fn a_needle_in_a_haystack_is_sent_at_the_size_asked() {
+    let sim = Sim::start();
+    let dir = TempDir::new();
+    let spec = dir.write(
+        "needle.yaml",
+        r#"suite: needle
+defaults: { base_url: "http://127.0.0.1:9" }
+tests:
+  - name: window
+    request: { GET: /v1/models }
+    capture:
+      size: { json: "$.data[0].nothing", default: 2000 }
+  - name: needle at 35%
+    request:
+      POST: /v1/chat/completions
+      json:
+        max_tokens: 4
+        messages:
+          - role: user
+            content:
+              $fill:
+                tokens: "${size}"
+                needle: "The secret word is ORCHID. "
+                depth: 0.35
+                before: "Read the text below.\n"
+                after: "\nWhat is the secret word?"
+    expect:
+      status: 200
+      json:
+        $.usage.prompt_tokens: { gte: 2000, lte: 2030 }
+"#,
+    );
+    let out = llmspec(&["run", spec.to_str().unwrap(), "--base-url", &sim.url()]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+
+    // A misspelt key would leave the needle out silently: it is a spec error before anything runs.
+    let typo = dir.write("typo.yaml", &std::fs::read_to_string(&spec).unwrap().replace("needle:", "neddle:"));
+    let out = llmspec(&["validate", typo.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("unknown `$fill` key `neddle`; did you mean `needle`?"), "{}", out.stderr);
+}

@@ -407,6 +407,9 @@ fn request(raw: Spanned<model::Request>, ctx: &Context<'_>, problems: &mut Vec<P
         ));
         return None;
     };
+    if let Some(json) = &r.json {
+        problems.extend(super::fill::problems(json).into_iter().map(|m| (loc, m)));
+    }
     if r.json.is_some() && r.body.is_some() {
         problems.push((loc, "a request has a `json` body or a raw `body`, not both".into()));
     }
