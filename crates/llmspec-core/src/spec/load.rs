@@ -538,6 +538,25 @@ mod tests {
     }
 
     #[test]
+    fn a_tool_call_check_selects_calls_one_way() {
+        let spec = |tool_call: &str| {
+            format!(
+                "suite: s\ntests:\n  - name: t\n    request: {{ GET: http://127.0.0.1:9/ }}\n    expect:\n      tool_call: {tool_call}\n"
+            )
+        };
+        let plan = load_text(&spec("{ name: f, select: all }")).unwrap();
+        let check = plan.tests[0].exchange.as_ref().unwrap().expect.tool_call.as_ref().unwrap();
+        assert_eq!(check.selection, crate::expect::tools::Selection::All);
+        let plan = load_text(&spec("{ index: 2 }")).unwrap();
+        let check = plan.tests[0].exchange.as_ref().unwrap().expect.tool_call.as_ref().unwrap();
+        assert_eq!(check.selection, crate::expect::tools::Selection::Index(2));
+        let e = load_text(&spec("{ select: any, index: 1 }")).unwrap_err();
+        assert!(e.iter().any(|m| m.contains("`select` or `index`, not both")), "{e:?}");
+        let e = load_text(&spec("{ select: every }")).unwrap_err();
+        assert!(e.iter().any(|m| m.contains("unknown value `every`")), "{e:?}");
+    }
+
+    #[test]
     fn requirements_are_checked_when_the_spec_is_loaded() {
         let spec = |require: &str| {
             format!(
