@@ -267,7 +267,13 @@ mod tests {
         assert_eq!(subjects(&f), [("`get_weather` argument $.city", r#""Lyon" (arguments: {"city": "Lyon"})"#)]);
         // Without a name, the first call of all.
         let f = paris(None, Selection::First).evaluate(Some(&three_calls()), None);
-        assert_eq!(subjects(&f), [("`get_time` argument $.city", "nothing (no match) (arguments: {})")]);
+        assert_eq!(
+            subjects(&f),
+            [(
+                "`get_time` argument $.city",
+                "nothing (no match: $ is an empty mapping, with no key `city`) (arguments: {})"
+            )]
+        );
     }
 
     #[test]
