@@ -71,3 +71,28 @@ tests:
     let out = llmspec(&["run", spec.to_str().unwrap(), "--base-url", &sim.url()]);
     assert_eq!(out.code, 0, "{}", out.stdout);
 }
+
+#[test]
+fn a_misspelt_json_path_gets_a_did_you_mean() {
+    let sim = Sim::start();
+    let dir = TempDir::new();
+    let spec = dir.write(
+        "typo.yaml",
+        r#"suite: typo
+tests:
+  - name: chat
+    request:
+      POST: /v1/chat/completions
+      json: { messages: [{ role: user, content: "Say hello" }], max_tokens: 4 }
+    expect:
+      json:
+        $.choices[0].message.contnet: { not_empty: true }
+        $.usage.completion_tokens: 4
+"#,
+    );
+    let out = llmspec(&["run", spec.to_str().unwrap(), "--base-url", &sim.url()]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let wanted = "actual: nothing (no match: $.choices[0].message has no key `contnet`; did you mean `content`?)";
+    assert!(out.stdout.contains(wanted), "{}", out.stdout);
+    assert_eq!(out.stdout.matches("error:").count(), 1, "{}", out.stdout);
+}

@@ -288,3 +288,44 @@ fn a_numeric_looking_secret_stays_text() {
     assert!(out.stdout.contains(r#"request body: {"pin":"***","text":"code ***"}"#), "{}", out.stdout);
     assert!(!out.stdout.contains("123456"), "{}", out.stdout);
 }
+
+/// A failure's transcript shows the headers sent and received; the values of secret headers
+/// are masked in the console, the JUnit file and the JSON results.
+#[test]
+fn transcripts_show_headers_with_secret_values_masked() {
+    let sim = Sim::start();
+    let dir = TempDir::new();
+    let spec = dir.write(
+        "h.yaml",
+        "suite: headers\ndefaults:\n  headers: { Authorization: \"Bearer sk-live-HDR0123456789\", X-Internal-Token: tok-HDR-98765, X-Trace: trace-1 }\n  secret_headers: [x-internal-token]\ntests:\n  - name: wrong status\n    request: { POST: /v1/chat/completions, json: { messages: [{ role: user, content: hi }], max_tokens: 2 } }\n    expect: { status: 201 }\n",
+    );
+    let junit = dir.path("j.xml");
+    let json = dir.path("r.json");
+    let out = llmspec(&[
+        "run",
+        spec.to_str().unwrap(),
+        "--base-url",
+        &sim.url(),
+        "--junit",
+        junit.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    for shown in [
+        "      Authorization: ***\n",
+        "      X-Internal-Token: ***\n",
+        "      X-Trace: trace-1\n",
+        "      content-type: application/json\n",
+        "    response: 200, ",
+        "      HTTP/1.1 200 OK\n",
+    ] {
+        assert!(out.stdout.contains(shown), "{shown:?} missing from:\n{}", out.stdout);
+    }
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("  Authorization: ***\n"), "{xml}");
+    let results = std::fs::read_to_string(&json).unwrap();
+    for text in [&out.stdout, &out.stderr, &xml, &results] {
+        assert!(!text.contains("HDR0123456789") && !text.contains("tok-HDR-98765"), "{text}");
+    }
+}

@@ -107,6 +107,9 @@ pub fn normalize(text: &str, dir: Option<&Path>) -> String {
     let t = ids.replace_all(&t, "${1}ID");
     let created = regex::Regex::new(r#"("created":)\d+"#).unwrap();
     let t = created.replace_all(&t, "${1}0");
+    // The `date` header of a response, in a failure's transcript.
+    let date = regex::Regex::new(r"(?m)^(\s+date: ).+$").unwrap();
+    let t = date.replace_all(&t, "${1}[date]");
     time.replace_all(&t, "${1}[time]").into_owned()
 }
 

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 #[derive(Debug, Clone, Default)]
 pub struct Observed {
+    /// The protocol of the response, as its status line writes it (`HTTP/1.1`).
+    pub version: String,
     pub status: u16,
     /// Header names in lower case, in the order received.
     pub headers: Vec<(String, String)>,

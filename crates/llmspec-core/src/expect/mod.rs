@@ -1,5 +1,6 @@
 //! Expectations: pure functions from (what the spec expects, what was observed) to failures.
 
+mod miss;
 pub mod predicate;
 pub mod schema;
 pub mod stream;
@@ -121,12 +122,16 @@ impl JsonCheck {
     pub fn check(&self, root: &serde_json::Value, subject: impl FnOnce(&str) -> String) -> Option<Failure> {
         let found = self.query.select(root);
         let m = self.predicate.evaluate(found.as_ref()).err()?;
+        let actual = match found.as_ref().map_or_else(|| self.query.explain_miss(root), |_| None) {
+            Some(why) => format!("nothing (no match: {why})"),
+            None => m.actual,
+        };
         Some(Failure {
             check: Check::Json,
             loc: self.loc,
             subject: subject(&self.query.text),
             expected: m.expected,
-            actual: m.actual,
+            actual,
         })
     }
 }
@@ -145,6 +150,11 @@ impl JsonQuery {
         let path = JsonPath::parse(text).map_err(|e| format!("invalid JSONPath `{text}`: {e}"))?;
         let singular = !text.contains(['*', '?', ':', ',']) && !text.contains("..");
         Ok(JsonQuery { text: text.to_string(), path, singular })
+    }
+
+    /// Where a singular query that found nothing stopped matching, and the key probably meant.
+    pub fn explain_miss(&self, value: &serde_json::Value) -> Option<String> {
+        if self.singular { miss::explain(&self.text, value) } else { None }
     }
 
     pub fn select(&self, value: &serde_json::Value) -> Option<serde_json::Value> {

@@ -9,6 +9,8 @@ use std::fmt::Write;
 
 /// Bodies shown in a transcript: the start and the end of anything longer.
 const BODY_CHARS: usize = 2000;
+/// A header value shown in a transcript, the same way (a server may send long ones).
+const HEADER_CHARS: usize = 500;
 
 /// Every failure with its spec snippet, then the exchange that produced them.
 pub fn failure_detail(source: &Source, outcome: &TestOutcome, s: &Sanitizer) -> String {
@@ -47,12 +49,17 @@ pub fn transcript(t: &Transcript, s: &Sanitizer) -> String {
         return s.text(&t.notes.iter().map(|n| format!("{n}\n")).collect::<String>());
     }
     let mut out = format!("request: {}\n", t.request);
+    headers(&mut out, &t.request_headers, s);
     if let Some(body) = &t.request_body {
         let _ = writeln!(out, "request body: {}", s.excerpt(body, BODY_CHARS));
     }
     match t.status {
         Some(status) => {
             let _ = writeln!(out, "response: {status}, {} bytes", t.response_bytes);
+            if let Some(line) = &t.status_line {
+                let _ = writeln!(out, "  {}", s.excerpt(line, HEADER_CHARS));
+            }
+            headers(&mut out, &t.response_headers, s);
             if !t.response_body.is_empty() {
                 let _ = writeln!(out, "response body: {}", s.excerpt(&t.response_body, BODY_CHARS));
             }
@@ -63,4 +70,11 @@ pub fn transcript(t: &Transcript, s: &Sanitizer) -> String {
         let _ = writeln!(out, "{why}");
     }
     s.text(&out)
+}
+
+/// One indented line per header, under the line of the request or the response.
+fn headers(out: &mut String, headers: &[(String, String)], s: &Sanitizer) {
+    for (name, value) in headers {
+        let _ = writeln!(out, "  {}: {}", s.name(name), s.excerpt(value, HEADER_CHARS));
+    }
 }

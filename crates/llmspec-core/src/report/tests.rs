@@ -58,8 +58,15 @@ fn outcomes() -> Vec<TestOutcome> {
     let mut failed = outcome("fails with sk-secret-123", Verdict::Failed(vec![failure("500")]));
     failed.transcript = Some(Transcript {
         request: "POST http://127.0.0.1:8000/v1/chat/completions".into(),
+        // As a reporter could get it if masking by name had missed it: masked by value here.
+        request_headers: vec![
+            ("Authorization".into(), "Bearer sk-secret-123".into()),
+            ("content-type".into(), "application/json".into()),
+        ],
         request_body: Some(format!("{{\"key\":\"sk-secret-123\",\"pad\":\"{}\"}}", "x".repeat(3000))),
         status: Some(500),
+        status_line: Some("HTTP/1.1 500 Internal Server Error".into()),
+        response_headers: vec![("content-type".into(), "text/plain\u{1b}[31m".into())],
         response_bytes: 21,
         response_body: "\u{1b}[2Kinternal error\u{7}".into(),
         notes: vec![],

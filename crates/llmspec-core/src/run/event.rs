@@ -133,8 +133,14 @@ impl Verdict {
 #[derive(Debug, Clone, Default)]
 pub struct Transcript {
     pub request: String,
+    /// The headers llmspec set, in the order sent; values of secret headers already masked.
+    pub request_headers: Vec<(String, String)>,
     pub request_body: Option<String>,
     pub status: Option<u16>,
+    /// `HTTP/1.1 200 OK`: the protocol, the status and its standard reason.
+    pub status_line: Option<String>,
+    /// The headers received, in order; values of secret headers already masked.
+    pub response_headers: Vec<(String, String)>,
     pub response_bytes: usize,
     pub response_body: String,
     /// Why the request was sent twice, when it was.

@@ -173,6 +173,7 @@ pub async fn exchange(client: &reqwest::Client, out: &Outgoing) -> Result<Observ
     let mut response = sent.map_err(|e| describe(&e, out, None))?;
     let ttfb = start.elapsed();
     let status = response.status().as_u16();
+    let version = format!("{:?}", response.version());
     let headers = response
         .headers()
         .iter()
@@ -183,6 +184,7 @@ pub async fn exchange(client: &reqwest::Client, out: &Outgoing) -> Result<Observ
         let (stream, raw, answer) = super::stream::read(&mut response, start, &out.read).await;
         let latency = start.elapsed();
         return Ok(Observed {
+            version,
             status,
             headers,
             body: raw,
@@ -227,7 +229,19 @@ pub async fn exchange(client: &reqwest::Client, out: &Outgoing) -> Result<Observ
             Err(e) => (None, Some(e.to_string())),
         }
     };
-    Ok(Observed { status, headers, body, json, json_error, latency, ttfb, sent_at: Some(start), stream: None, resent })
+    Ok(Observed {
+        version,
+        status,
+        headers,
+        body,
+        json,
+        json_error,
+        latency,
+        ttfb,
+        sent_at: Some(start),
+        stream: None,
+        resent,
+    })
 }
 
 fn headers_of<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {

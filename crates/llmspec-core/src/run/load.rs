@@ -85,7 +85,7 @@ impl Shared {
             judge(&self.client, exchange, &self.outgoing, self.sent.as_ref(), &self.known).await;
         let done = Instant::now();
         let example = (class != Class::Good && self.examples.fetch_add(1, Ordering::Relaxed) < EXAMPLES)
-            .then(|| (verdict, transcript(&self.outgoing, observed.as_ref())));
+            .then(|| (verdict, transcript(&self.outgoing, observed.as_ref(), &exchange.request.secret_headers)));
         let status = observed.as_ref().map(|o| o.status);
         let lag = planned.map(|p| sent.saturating_duration_since(p));
         let _ = self.tx.send(Sample { index, sent, done, lag, class, status, metrics, example });

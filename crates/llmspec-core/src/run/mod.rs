@@ -385,7 +385,7 @@ async fn run_test(
     let outcome = TestOutcome {
         duration,
         properties,
-        transcript: Some(transcript(&outgoing, judged.observed.as_ref())),
+        transcript: Some(transcript(&outgoing, judged.observed.as_ref(), &exchange.request.secret_headers)),
         ..TestOutcome::bare(&test.name, test.loc, verdict)
     };
     let mut outcomes = vec![outcome];
@@ -458,21 +458,42 @@ fn response_bytes(observed: &Observed) -> usize {
     observed.stream.as_ref().map_or(observed.body.len(), |s| s.bytes)
 }
 
-pub(crate) fn transcript(outgoing: &Outgoing, observed: Option<&Observed>) -> Transcript {
+/// `secret_headers`: lower-case names of the headers whose values are never shown.
+pub(crate) fn transcript(outgoing: &Outgoing, observed: Option<&Observed>, secret_headers: &[String]) -> Transcript {
     // Whole bodies: reporters mask secrets first and shorten after, so a cut never leaves a
     // piece of a secret behind.
     let mut t = Transcript {
         request: format!("{} {}", outgoing.method, outgoing.url),
+        request_headers: masked_headers(&outgoing.headers, secret_headers),
         request_body: outgoing.body.as_ref().map(|b| keep_for_transcript(&String::from_utf8_lossy(b))),
         ..Transcript::default()
     };
     if let Some(o) = observed {
         t.status = Some(o.status);
+        let reason = reqwest::StatusCode::from_u16(o.status).ok().and_then(|s| s.canonical_reason());
+        t.status_line = Some(format!("{} {} {}", o.version, o.status, reason.unwrap_or("")).trim_end().to_string());
+        t.response_headers = masked_headers(&o.headers, secret_headers);
         t.response_bytes = response_bytes(o);
         t.response_body = keep_for_transcript(&o.body);
         t.resent = o.resent.clone();
     }
     t
+}
+
+/// Headers with the values of secret ones replaced by the mask. The reporters mask every
+/// known secret value too; masking by name also covers what no one registered, such as a
+/// session cookie a server sets.
+fn masked_headers(headers: &[(String, String)], secret_headers: &[String]) -> Vec<(String, String)> {
+    let secret = |name: &str| {
+        name.eq_ignore_ascii_case("set-cookie") || secret_headers.iter().any(|h| h.eq_ignore_ascii_case(name))
+    };
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let shown = if secret(name) { crate::redact::MASK.to_string() } else { value.clone() };
+            (name.clone(), shown)
+        })
+        .collect()
 }
 
 /// Far more of a body than any report shows (2,000 characters), so that the reports mask
@@ -612,4 +633,34 @@ fn capture(
         }
     }
     failures
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transcript_holds_both_sets_of_headers_and_masks_secret_ones_by_name() {
+        let outgoing = Outgoing {
+            method: reqwest::Method::POST,
+            url: "http://127.0.0.1:9/v1/x".into(),
+            headers: vec![("Authorization".into(), "Bearer never-registered".into()), ("X-Trace".into(), "t1".into())],
+            body: None,
+            timeout: std::time::Duration::from_secs(1),
+            read: ReadOptions::default(),
+        };
+        let observed = Observed {
+            version: "HTTP/1.1".into(),
+            status: 404,
+            headers: vec![("content-type".into(), "text/plain".into()), ("set-cookie".into(), "session=abc".into())],
+            ..Observed::default()
+        };
+        let t = transcript(&outgoing, Some(&observed), &["authorization".to_string()]);
+        let pairs = |h: &[(String, String)]| h.iter().map(|(n, v)| format!("{n}: {v}")).collect::<Vec<_>>();
+        assert_eq!(pairs(&t.request_headers), ["Authorization: ***", "X-Trace: t1"]);
+        assert_eq!(pairs(&t.response_headers), ["content-type: text/plain", "set-cookie: ***"]);
+        assert_eq!(t.status_line.as_deref(), Some("HTTP/1.1 404 Not Found"));
+        let unanswered = transcript(&outgoing, None, &[]);
+        assert_eq!((unanswered.status_line, unanswered.response_headers.len()), (None, 0));
+    }
 }

@@ -13,7 +13,7 @@ use crate::expect::predicate::{Check, Predicate};
 use crate::expect::schema::{Schema, SchemaCheck};
 use crate::expect::stream::{MetricBound, StreamCheck};
 use crate::expect::threshold::{Names, Threshold};
-use crate::expect::tools::ToolCallCheck;
+use crate::expect::tools::{Selection, ToolCallCheck};
 use crate::expect::{ExpectPlan, HeaderCheck, JsonCheck, JsonQuery};
 use crate::metrics::catalog::MetricName;
 use crate::vocab::compare::{Comparison, Op, Unit};
@@ -398,6 +398,9 @@ fn request(raw: Spanned<model::Request>, ctx: &Context<'_>, problems: &mut Vec<P
         ));
         return None;
     };
+    if let Some(json) = &r.json {
+        problems.extend(super::fill::problems(json).into_iter().map(|m| (loc, m)));
+    }
     if r.json.is_some() && r.body.is_some() {
         problems.push((loc, "a request has a `json` body or a raw `body`, not both".into()));
     }
@@ -408,7 +411,10 @@ fn request(raw: Spanned<model::Request>, ctx: &Context<'_>, problems: &mut Vec<P
     let mut headers: Vec<(String, String)> = ctx.headers.to_vec();
     for (name, value) in r.headers {
         headers.retain(|(n, _)| !n.eq_ignore_ascii_case(&name));
-        headers.push((name, value));
+        // `null` only takes the default away.
+        if let Some(value) = value {
+            headers.push((name, value));
+        }
     }
     let stream = r.stream == Some(true);
     let body = match (r.json, r.body) {
@@ -474,11 +480,24 @@ fn expect(raw: model::Expect, ctx: &Context<'_>, problems: &mut Vec<Problem>) ->
     let metrics = raw.metrics.0.into_iter().filter_map(|(name, bound)| metric_bound(name, bound, problems)).collect();
     let stream = raw.stream.map(|s| stream_check(s, problems));
     let events = json_checks(raw.events, problems);
-    let tool_call = raw.tool_call.map(|t| ToolCallCheck {
-        loc: t.loc,
-        name: t.value.name,
-        match_schema: t.value.arguments_match_schema == Some(true),
-        arguments: json_checks(t.value.arguments, problems),
+    let tool_call = raw.tool_call.map(|t| {
+        let selection = match (t.value.select, &t.value.index) {
+            (Some(_), Some(index)) => {
+                problems.push((index.loc, "a `tool_call` check takes `select` or `index`, not both".into()));
+                Selection::First
+            }
+            (_, Some(index)) => Selection::Index(usize::try_from(index.value).unwrap_or(usize::MAX)),
+            (Some(model::ToolSelect::Any), None) => Selection::Any,
+            (Some(model::ToolSelect::All), None) => Selection::All,
+            (Some(model::ToolSelect::First) | None, None) => Selection::First,
+        };
+        ToolCallCheck {
+            loc: t.loc,
+            name: t.value.name,
+            selection,
+            match_schema: t.value.arguments_match_schema == Some(true),
+            arguments: json_checks(t.value.arguments, problems),
+        }
     });
     let no_tool_call = raw.no_tool_call.filter(|n| n.value).map(|n| n.loc);
     let schema = raw.schema.into_iter().filter_map(|s| schema_check(s, ctx, problems)).collect();

@@ -80,7 +80,14 @@ impl de::Error for DeError {
     }
 
     fn invalid_type(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
-        <DeError as de::Error>::custom(format!("expected {exp}, found {unexp}"))
+        // Serde's words for YAML's `~`, lists and mappings are Rust's, not the spec writer's.
+        let found = match unexp {
+            de::Unexpected::Unit => "null".to_string(),
+            de::Unexpected::Seq => "a list".to_string(),
+            de::Unexpected::Map => "a mapping".to_string(),
+            other => other.to_string(),
+        };
+        <DeError as de::Error>::custom(format!("expected {exp}, found {found}"))
     }
 }
 

@@ -5,6 +5,7 @@
 //! taken from an earlier response) can only be known at run time: they are checked to exist
 //! at load time and stay in the request until it is sent. `$${` writes a literal `${`.
 
+use super::fill;
 use super::limits;
 use super::yaml::{Node, Size, Value, resolve_plain};
 use std::cell::Cell;
@@ -322,10 +323,12 @@ pub fn render(
     captures: &HashMap<String, serde_json::Value>,
 ) -> Result<serde_json::Value, String> {
     use serde_json::Value as J;
+    if let Some(spec) = fill::spec_of(value) {
+        return fill::make(&render(spec, captures)?);
+    }
     Ok(match value {
         J::String(s) => render_value(s, captures)?,
         J::Array(items) => J::Array(items.iter().map(|v| render(v, captures)).collect::<Result<_, _>>()?),
-        J::Object(map) if map.len() == 1 && map.contains_key(FILL) => fill(&render(&map[FILL], captures)?)?,
         J::Object(map) => J::Object(
             map.iter()
                 .map(|(k, v)| Ok((render_str(k, captures)?, render(v, captures)?)))
@@ -333,29 +336,6 @@ pub fn render(
         ),
         other => other.clone(),
     })
-}
-
-/// `{"$fill": {tokens: N, ratio: 0.9, text: "...", chars_per_token: 4}}` in a request body
-/// becomes a string of about `N × ratio` tokens: filler for long-context tests, sized at run
-/// time from a captured window (`tokens: "${max_model_len}"`).
-pub const FILL: &str = "$fill";
-
-fn fill(spec: &serde_json::Value) -> Result<serde_json::Value, String> {
-    let number = |key: &str, default: Option<f64>| {
-        spec.get(key)
-            .and_then(serde_json::Value::as_f64)
-            .or(default)
-            .ok_or_else(|| format!("`$fill` needs a number `{key}`"))
-    };
-    let tokens = number("tokens", None)?;
-    let ratio = number("ratio", Some(1.0))?;
-    let per_token = number("chars_per_token", Some(4.0))?;
-    let text = spec.get("text").and_then(serde_json::Value::as_str).unwrap_or("Lorem ipsum dolor sit amet. ");
-    if text.is_empty() || !(tokens * ratio * per_token).is_finite() || tokens * ratio * per_token > 64e6 {
-        return Err("`$fill` asks for an empty text or more than 64 MB".into());
-    }
-    let chars = (tokens * ratio * per_token).max(0.0) as usize;
-    Ok(text.chars().cycle().take(chars).collect::<String>().into())
 }
 
 /// A string that is exactly one capture reference takes the captured JSON value with its type.
@@ -477,7 +457,6 @@ mod tests {
         let body = serde_json::json!({"content": {"$fill": {"tokens": "${window}", "ratio": 0.5, "text": "ab"}}});
         let caps = HashMap::from([("window".to_string(), serde_json::json!(10))]);
         assert_eq!(render(&body, &caps).unwrap()["content"], "abababababababababab");
-        assert!(render(&serde_json::json!({"$fill": {"ratio": 1}}), &caps).unwrap_err().contains("`tokens`"));
     }
 
     #[test]

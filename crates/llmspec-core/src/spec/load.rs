@@ -585,6 +585,41 @@ mod tests {
     }
 
     #[test]
+    fn a_null_header_removes_the_default_and_an_empty_one_is_sent_empty() {
+        let text = "suite: s\ndefaults:\n  base_url: http://127.0.0.1:9\n  headers: { Authorization: Bearer sk-1, X-Team: qa }\ntests:\n  - name: anonymous\n    request: { GET: /v1/models, headers: { authorization: null, X-Absent: ~, X-Tenant: \"${env.TENANT:-}\" } }\n  - name: empty\n    request: { GET: /v1/models, headers: { Authorization: \"\" } }\n  - name: default\n    request: { GET: /v1/models }\n";
+        let plan = load_text(text).unwrap();
+        let headers = |i: usize| {
+            let exchange = plan.tests[i].exchange.as_ref().unwrap();
+            exchange.request.headers.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>()
+        };
+        assert_eq!(headers(0), ["X-Team=qa"]);
+        assert_eq!(headers(1), ["X-Team=qa", "Authorization="]);
+        assert_eq!(headers(2), ["Authorization=Bearer sk-1", "X-Team=qa"]);
+        // A default header cannot be null: there is nothing for it to remove.
+        let e = load_text(&text.replace("X-Team: qa", "X-Team: ~")).unwrap_err();
+        assert!(e.iter().any(|m| m.starts_with("4:") && m.ends_with("expected a string, found null")), "{e:?}");
+    }
+
+    #[test]
+    fn a_tool_call_check_selects_calls_one_way() {
+        let spec = |tool_call: &str| {
+            format!(
+                "suite: s\ntests:\n  - name: t\n    request: {{ GET: http://127.0.0.1:9/ }}\n    expect:\n      tool_call: {tool_call}\n"
+            )
+        };
+        let plan = load_text(&spec("{ name: f, select: all }")).unwrap();
+        let check = plan.tests[0].exchange.as_ref().unwrap().expect.tool_call.as_ref().unwrap();
+        assert_eq!(check.selection, crate::expect::tools::Selection::All);
+        let plan = load_text(&spec("{ index: 2 }")).unwrap();
+        let check = plan.tests[0].exchange.as_ref().unwrap().expect.tool_call.as_ref().unwrap();
+        assert_eq!(check.selection, crate::expect::tools::Selection::Index(2));
+        let e = load_text(&spec("{ select: any, index: 1 }")).unwrap_err();
+        assert!(e.iter().any(|m| m.contains("`select` or `index`, not both")), "{e:?}");
+        let e = load_text(&spec("{ select: every }")).unwrap_err();
+        assert!(e.iter().any(|m| m.contains("unknown value `every`")), "{e:?}");
+    }
+
+    #[test]
     fn requirements_are_checked_when_the_spec_is_loaded() {
         let spec = |require: &str| {
             format!(

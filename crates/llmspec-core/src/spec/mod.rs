@@ -4,6 +4,7 @@ pub(crate) mod check;
 pub(crate) mod de;
 pub mod diag;
 pub(crate) mod files;
+pub(crate) mod fill;
 pub(crate) mod interp;
 pub(crate) mod limits;
 pub mod load;

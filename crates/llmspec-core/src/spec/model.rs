@@ -150,9 +150,10 @@ pub struct Request {
     pub head: Option<Spanned<String>>,
     #[serde(rename = "OPTIONS", default)]
     pub options: Option<Spanned<String>>,
-    /// Request headers, added to (and overriding) the suite's default headers.
+    /// Request headers, added to (and overriding) the suite's default headers. `null` removes
+    /// a default header from this request; `""` sends it empty.
     #[serde(default)]
-    pub headers: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, Option<String>>,
     /// A JSON body, written as YAML. Sets `Content-Type: application/json` unless given.
     #[serde(default)]
     pub json: Option<serde_json::Value>,
@@ -248,12 +249,23 @@ pub struct StreamExpect {
     pub one_finish_reason: Option<bool>,
 }
 
+/// Checks on a tool call of the first choice (`choices[0].message.tool_calls`). With several
+/// calls, `select` or `index` says which are judged.
 #[derive(Deserialize, JsonSchema, Debug, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ToolCallExpect {
     /// The function that must be called (any function when absent).
     #[serde(default)]
     pub name: Option<String>,
+    /// Which calls are judged: `first` (default), the first call of `name` (the first call
+    /// when `name` is absent), the others ignored; `any`, at least one call of `name` must pass;
+    /// `all`, every call must be a call of `name` and pass.
+    #[serde(default)]
+    pub select: Option<ToolSelect>,
+    /// Judge the call at this position instead (0 is the first), which must be a call of
+    /// `name` when `name` is given.
+    #[serde(default)]
+    pub index: Option<Spanned<u64>>,
     /// `true`: the arguments must validate against the JSON Schema in the request's
     /// `tools[].function.parameters` for that function.
     #[serde(default)]
@@ -261,6 +273,15 @@ pub struct ToolCallExpect {
     /// JSONPath checks on the parsed arguments, e.g. `$.city: { matches: "(?i)paris" }`.
     #[serde(default)]
     pub arguments: OrderedMap<Spanned<Predicate>>,
+}
+
+/// Which tool calls a `tool_call` check judges.
+#[derive(Deserialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolSelect {
+    First,
+    Any,
+    All,
 }
 
 #[derive(Deserialize, JsonSchema, Debug)]

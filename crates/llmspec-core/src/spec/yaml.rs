@@ -188,6 +188,9 @@ struct Frame {
     /// Mappings: the key waiting for its value, and the keys seen.
     pending_key: Option<Node>,
     keys: HashSet<String>,
+    /// Mappings: what a `<<` key merges in, and where it was written among the entries. It is
+    /// applied when the mapping ends, so that keys written after `<<` win too.
+    merge: Option<(usize, Node)>,
 }
 
 #[derive(Default)]
@@ -243,7 +246,8 @@ impl Builder {
             Event::SequenceStart(anchor, _) => self.open(Value::Seq(vec![]), anchor, loc)?,
             Event::MappingStart(anchor, _) => self.open(Value::Map(vec![]), anchor, loc)?,
             Event::SequenceEnd | Event::MappingEnd => {
-                if let Some(frame) = self.stack.pop() {
+                if let Some(mut frame) = self.stack.pop() {
+                    frame.apply_merge();
                     let size = Size {
                         nodes: self.nodes - frame.nodes_before,
                         bytes: self.bytes - frame.bytes_before,
@@ -271,6 +275,7 @@ impl Builder {
             inner_nesting: 0,
             pending_key: None,
             keys: HashSet::new(),
+            merge: None,
         });
         Ok(())
     }
@@ -314,6 +319,17 @@ impl Builder {
             Value::Seq(items) => items.push(node),
             Value::Map(entries) => match frame.pending_key.take() {
                 None => frame.pending_key = Some(node),
+                Some(key) if is_merge_key(&key) => {
+                    if frame.merge.is_some() {
+                        return Err(SyntaxError {
+                            loc: key.loc,
+                            message: "a second `<<` in this mapping; merge several mappings with one `<<: [*a, *b]`"
+                                .into(),
+                        });
+                    }
+                    check_merge_source(&node)?;
+                    frame.merge = Some((entries.len(), node));
+                }
                 Some(key) => {
                     if !frame.keys.insert(key_identity(&key)) {
                         return Err(SyntaxError {
@@ -327,6 +343,54 @@ impl Builder {
             _ => {}
         }
         Ok(())
+    }
+}
+
+/// YAML 1.1's merge key: a plain `<<` (quoted, it is an ordinary key).
+fn is_merge_key(key: &Node) -> bool {
+    matches!(&key.value, Value::Str { text, plain: true } if text == "<<")
+}
+
+/// `<<` merges a mapping, or a list of mappings.
+fn check_merge_source(node: &Node) -> Result<(), SyntaxError> {
+    let wrong = match &node.value {
+        Value::Map(_) => None,
+        Value::Seq(items) => items.iter().find(|i| !matches!(i.value, Value::Map(_))),
+        _ => Some(node),
+    };
+    match wrong {
+        None => Ok(()),
+        Some(n) => Err(SyntaxError {
+            loc: n.loc,
+            message: format!("`<<` merges a mapping or a list of mappings (`<<: *defaults`), not {}", n.kind()),
+        }),
+    }
+}
+
+impl Frame {
+    /// Puts the merged entries where `<<` was written. Keys written in the mapping itself win,
+    /// and among merged mappings the first one listed wins (YAML 1.1 merge semantics). Entries
+    /// keep the position they were written at, inside the anchored mapping.
+    fn apply_merge(&mut self) {
+        let Some((at, source)) = self.merge.take() else { return };
+        let sources = match source.value {
+            Value::Seq(items) => items,
+            other => vec![Node::new(other, source.loc)],
+        };
+        let mut merged = vec![];
+        for source in sources {
+            if let Value::Map(entries) = source.value {
+                for (key, value) in entries {
+                    if self.keys.insert(key_identity(&key)) {
+                        merged.push((key, value));
+                    }
+                }
+            }
+        }
+        if let Value::Map(entries) = &mut self.node.value {
+            let at = at.min(entries.len());
+            entries.splice(at..at, merged);
+        }
     }
 }
 
@@ -400,6 +464,53 @@ mod tests {
     fn resolves_anchors() {
         let n = parse("base: &b {x: 1}\nuse: *b\n").unwrap();
         assert_eq!(n.get("use").unwrap().get("x").unwrap().value, Value::Int(1));
+    }
+
+    fn keys(node: &Node) -> Vec<String> {
+        let Value::Map(entries) = &node.value else { panic!("{node:?}") };
+        entries.iter().map(|(k, _)| k.scalar_text()).collect()
+    }
+
+    #[test]
+    fn merge_keys_merge_where_written_and_explicit_keys_win() {
+        let text = "base: &b\n  x: 1\n  y: 2\nuse:\n  w: 0\n  <<: *b\n  y: 3\n";
+        let n = parse(text).unwrap();
+        let used = n.get("use").unwrap();
+        assert_eq!(keys(used), ["w", "x", "y"]);
+        assert_eq!(used.get("y").unwrap().value, Value::Int(3));
+        // A merged value points at where it was written, in the anchored mapping.
+        let x = used.get("x").unwrap();
+        assert_eq!((x.value.clone(), x.loc), (Value::Int(1), Loc { line: 2, col: 6 }));
+    }
+
+    #[test]
+    fn a_list_of_merged_mappings_gives_the_first_its_say() {
+        let text = "a: &a { k: from-a, only_a: 1 }\nb: &b { k: from-b, only_b: 2 }\nc: { <<: [*a, *b, { k: inline, z: 3 }] }\n";
+        let n = parse(text).unwrap();
+        let c = n.get("c").unwrap();
+        assert_eq!(keys(c), ["k", "only_a", "only_b", "z"]);
+        assert_eq!(c.get("k").unwrap().as_str(), Some("from-a"));
+        // Merges nest: a merged mapping may hold merged entries itself.
+        let n = parse("a: &a { x: 1 }\nb: &b { <<: *a, y: 2 }\nc: { <<: *b }\n").unwrap();
+        assert_eq!(keys(n.get("c").unwrap()), ["x", "y"]);
+    }
+
+    #[test]
+    fn merge_keys_take_only_mappings_and_a_quoted_one_is_a_key() {
+        let e = parse("a: 1\nb: { <<: text }\n").unwrap_err();
+        assert!(e.message.contains("`<<` merges a mapping or a list of mappings"), "{e:?}");
+        assert!(e.message.ends_with("not a string"), "{e:?}");
+        assert_eq!(e.loc, Loc { line: 2, col: 10 });
+        let e = parse("a: &a { x: 1 }\nb: { <<: [*a, 3] }\n").unwrap_err();
+        assert!(e.message.ends_with("not an integer"), "{e:?}");
+        assert_eq!(e.loc, Loc { line: 2, col: 15 });
+        let e = parse("a: &a { x: 1 }\nb: { <<: *a, <<: *a }\n").unwrap_err();
+        assert!(e.message.contains("a second `<<`"), "{e:?}");
+        let n = parse("b: { '<<': 1, x: 2 }\n").unwrap();
+        assert_eq!(keys(n.get("b").unwrap()), ["<<", "x"]);
+        // Duplicates among written keys are still errors.
+        let e = parse("a: &a { x: 1 }\nb: { <<: *a, y: 1, y: 2 }\n").unwrap_err();
+        assert!(e.message.contains("duplicate key `y`"), "{e:?}");
     }
 
     #[test]
