@@ -7,6 +7,7 @@ mod architecture;
 mod byte_level;
 mod cli;
 mod exec_groups;
+mod expressions;
 mod failures;
 mod hostile;
 mod json_format;

@@ -65,6 +65,8 @@ pub struct Checker<'a> {
     pub tests: BTreeSet<String>,
     /// Top-level names read (a capture by its own name, `captures`, `response`, ...).
     pub reads: BTreeSet<String>,
+    /// `response.events` is read: the stream's events must be kept.
+    pub reads_events: bool,
     bound: Vec<String>,
     comprehensions: usize,
 }
@@ -184,6 +186,7 @@ impl<'a> Checker<'a> {
             measured: vec![],
             tests: BTreeSet::new(),
             reads: BTreeSet::new(),
+            reads_events: false,
             bound: vec![],
             comprehensions: 0,
         }
@@ -232,6 +235,7 @@ impl<'a> Checker<'a> {
                             "captures" | "vars" => {
                                 self.reads.insert(s.field.clone());
                             }
+                            "response" if s.field == "events" => self.reads_events = true,
                             _ => {}
                         }
                     }
@@ -290,6 +294,8 @@ impl<'a> Checker<'a> {
         match of {
             Ty::Record(fields) => match fields.iter().find(|(n, _)| n == field) {
                 Some((_, t)) => t.clone(),
+                None if fields.is_empty() => self
+                    .problem(id, format!("unknown field `{field}`: none is known here (a test is known after it ran)")),
                 None => {
                     let known: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
                     self.problem(id, crate::vocab::suggest::unknown("field", field, &known, ""))

@@ -70,6 +70,8 @@ pub struct Expression {
     pub tests: BTreeSet<String>,
     /// Top-level names and captures it reads.
     pub reads: BTreeSet<String>,
+    /// It reads the stream's events, which are then kept.
+    pub reads_events: bool,
 }
 
 fn env() -> Arc<Env> {
@@ -385,6 +387,7 @@ impl Expression {
             measured,
             tests: checker.tests,
             reads: checker.reads,
+            reads_events: checker.reads_events,
         })
     }
 

@@ -586,7 +586,7 @@ fn prepare(
         // counters, not memory.
         read: ReadOptions {
             idle_timeout: req.idle_timeout,
-            keep_events: !exchange.expect.events.is_empty(),
+            keep_events: !exchange.expect.events.is_empty() || exchange.expect.that.iter().any(|e| e.reads_events),
             ..read.clone()
         },
     })

@@ -1,0 +1,127 @@
+//! Expressions (CEL) end to end: the everyday checks that needed a script before, written in
+//! YAML alone and run against the simulator, and their mistakes found before anything is sent.
+
+use crate::support::{Sim, TempDir, llmspec};
+
+const EVERYDAY: &str = r#"suite: everyday
+vars: { model_id: sim-model }
+tests:
+  - name: first answer
+    request:
+      POST: /v1/chat/completions
+      json: { model: "${model_id}", messages: [{ role: user, content: "Name a colour." }], max_tokens: 8, temperature: 0, seed: 7 }
+    capture:
+      first_answer: $.choices[0].message.content
+      total: { expr: "response.body.usage.prompt_tokens + response.body.usage.completion_tokens" }
+    expect:
+      status: 200
+      that:
+        - response.body.usage.total_tokens == response.body.usage.prompt_tokens + response.body.usage.completion_tokens
+        - response.content.size() > 0 && metrics.latency < 30.0
+        - request.body.model == vars.model_id && request.method == 'POST'
+  - name: streamed answer
+    request:
+      POST: /v1/chat/completions
+      json: { model: "${model_id}", messages: [{ role: user, content: "Name a colour." }], max_tokens: 8, temperature: 0, seed: 7, stream: true, stream_options: { include_usage: true } }
+    expect:
+      that:
+        - response.content == first_answer
+        - response.content == tests["first answer"].response.content
+        - response.body.usage.total_tokens == total
+        - response.events.size() > 1
+  - name: needs a long context
+    require: ["total > 100000"]
+    request: { GET: /health }
+  - name: under load
+    repeat: 4
+    request:
+      POST: /v1/chat/completions
+      json: { model: "${model_id}", messages: [{ role: user, content: "Name a colour." }], max_tokens: 8 }
+    expect:
+      thresholds:
+        - p50(latency) < 2 * tests["first answer"].metrics.latency + 1.0
+        - success_rate == 1.0 && count == 4
+"#;
+
+#[test]
+fn the_everyday_checks_are_plain_yaml() {
+    let sim = Sim::start();
+    let dir = TempDir::new();
+    let spec = dir.write("everyday.yaml", EVERYDAY);
+    let validate = llmspec(&["validate", spec.to_str().unwrap(), "--base-url", &sim.url()]);
+    assert_eq!(validate.code, 0, "{}", validate.stderr);
+    let out = llmspec(&["run", spec.to_str().unwrap(), "--base-url", &sim.url()]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    for line in [
+        "PASS first answer",
+        "PASS streamed answer",
+        "SKIP needs a long context (requirement not met: `total > 100000` (total = ",
+        "PASS under load: p50(latency) < 2 * tests[\"first answer\"].metrics.latency + 1.0",
+        "PASS under load: success_rate == 1.0 && count == 4",
+    ] {
+        assert!(out.stdout.contains(line), "{line}\n{}", out.stdout);
+    }
+}
+
+#[test]
+fn a_condition_that_does_not_hold_fails_with_what_was_measured() {
+    let sim = Sim::start();
+    let dir = TempDir::new();
+    let spec = dir.write(
+        "fails.yaml",
+        r#"suite: fails
+tests:
+  - name: arithmetic
+    request: { POST: /v1/completions, json: { prompt: a, max_tokens: 3 } }
+    expect:
+      that: ["response.body.usage.total_tokens == response.body.usage.prompt_tokens"]
+  - name: load
+    repeat: 2
+    request: { POST: /v1/completions, json: { prompt: a, max_tokens: 3 } }
+    expect:
+      thresholds: ["p50(latency) < 0.0 * 1"]
+"#,
+    );
+    let out = llmspec(&["run", spec.to_str().unwrap(), "--base-url", &sim.url()]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stdout.contains("FAIL arithmetic"), "{}", out.stdout);
+    assert!(out.stdout.contains("actual: false"), "{}", out.stdout);
+    assert!(out.stdout.contains("FAIL load: p50(latency) < 0.0 * 1"), "{}", out.stdout);
+    assert!(out.stdout.contains("false (p50(latency) = "), "{}", out.stdout);
+}
+
+#[test]
+fn mistakes_in_expressions_are_spec_errors_with_their_place() {
+    let dir = TempDir::new();
+    let spec = dir.write(
+        "typos.yaml",
+        r#"suite: typos
+tests:
+  - name: a
+    request: { GET: "http://127.0.0.1:9/" }
+    expect:
+      that:
+        - respnse.status == 200
+        - size(response.content, 2) > 0
+        - response.status == 'ok'
+    require: ["tests.later.response.status == 200"]
+  - name: later
+    request: { GET: "http://127.0.0.1:9/" }
+    expect:
+      thresholds: ["p50(latncy) < 1.0 * 2"]
+"#,
+    );
+    let out = llmspec(&["validate", spec.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    for said in [
+        "typos.yaml:7:11",
+        "unknown name `respnse`; did you mean `response`?",
+        "`size` takes 1 argument, not 2",
+        "never equal",
+        "unknown field `later`: none is known here",
+        "typos.yaml:14:20",
+        "`latncy`; did you mean `latency`?",
+    ] {
+        assert!(out.stderr.contains(said), "{said}\n{}", out.stderr);
+    }
+}
