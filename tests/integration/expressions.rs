@@ -125,3 +125,57 @@ tests:
         assert!(out.stderr.contains(said), "{said}\n{}", out.stderr);
     }
 }
+
+/// A capture compares as its value wherever an expected value is written: `expect`, a
+/// `wait_until` step's `expect`, and a threshold condition.
+#[test]
+fn captures_are_values_in_expectations() {
+    let sim = Sim::start();
+    let dir = TempDir::new();
+    let spec = dir.write(
+        "captured.yaml",
+        r#"suite: captured
+tests:
+  - name: first
+    request: { POST: /v1/chat/completions, json: { messages: [{ role: user, content: hi }], max_tokens: 6, temperature: 0, seed: 3 } }
+    capture: { first_answer: "$.choices[0].message.content", model: "$.model" }
+  - name: same again
+    request: { POST: /v1/chat/completions, json: { messages: [{ role: user, content: hi }], max_tokens: 6, temperature: 0, seed: 3 } }
+    expect:
+      json:
+        $.choices[0].message.content: { eq: "${first_answer}" }
+        $.model: { one_of: ["${model}", other] }
+        $.id: { ne: "${first_answer}" }
+  - name: waits for the same model
+    steps:
+      - wait_until:
+          request: { GET: /v1/models }
+          expect:
+            json:
+              $.data[0].id: "${model}"
+          timeout: 5s
+  - name: a literal dollar
+    request: { POST: /v1/chat/completions, json: { messages: [{ role: user, content: hi }], max_tokens: 6, temperature: 0, seed: 3 } }
+    expect:
+      json:
+        $.choices[0].message.content: { ne: "$${first_answer}" }
+  - name: differs
+    request: { POST: /v1/chat/completions, json: { messages: [{ role: user, content: bye }], max_tokens: 6, temperature: 0, seed: 3 } }
+    expect:
+      json:
+        $.choices[0].message.content: { eq: "${first_answer}" }
+"#,
+    );
+    let out = llmspec(&["run", spec.to_str().unwrap(), "--base-url", &sim.url()]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    for line in ["PASS same again", "PASS waits for the same model", "PASS a literal dollar", "FAIL differs"] {
+        assert!(out.stdout.contains(line), "{line}\n{}", out.stdout);
+    }
+    let quoted = dir.write(
+        "pattern.yaml",
+        "suite: p\ntests:\n  - name: a\n    request: { GET: /v1/models }\n    capture: { m: \"$.data[0].id\" }\n  - name: b\n    request: { GET: /v1/models }\n    expect:\n      json:\n        $.data[0].id: { matches: \"${m}\" }\n",
+    );
+    let out = llmspec(&["validate", quoted.to_str().unwrap(), "--base-url", &sim.url()]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("a pattern cannot hold a capture"), "{}", out.stderr);
+}

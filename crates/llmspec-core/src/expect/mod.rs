@@ -13,7 +13,7 @@ use crate::observed::Observed;
 use crate::vocab::Loc;
 use crate::vocab::compare::Comparison;
 use crate::vocab::text::trim_middle;
-use predicate::{Predicate, describe_actual};
+use predicate::{Predicate, Render, describe_actual};
 use serde_json_path::JsonPath;
 
 /// A check that did not hold: which kind, where it is written, on what, and the two values.
@@ -119,9 +119,14 @@ pub struct JsonCheck {
 impl JsonCheck {
     /// The failure, if what the query selects in `root` does not satisfy the predicate;
     /// `subject` names it from the query text.
-    pub fn check(&self, root: &serde_json::Value, subject: impl FnOnce(&str) -> String) -> Option<Failure> {
+    pub fn check(
+        &self,
+        root: &serde_json::Value,
+        render: Render<'_>,
+        subject: impl FnOnce(&str) -> String,
+    ) -> Option<Failure> {
         let found = self.query.select(root);
-        let m = self.predicate.evaluate(found.as_ref()).err()?;
+        let m = self.predicate.evaluate_with(found.as_ref(), render).err()?;
         let actual = match found.as_ref().map_or_else(|| self.query.explain_miss(root), |_| None) {
             Some(why) => format!("nothing (no match: {why})"),
             None => m.actual,
@@ -177,6 +182,7 @@ impl ExpectPlan {
         request: Option<&serde_json::Value>,
         known: &Known,
         sent: &serde_json::Value,
+        render: Render<'_>,
     ) -> Vec<Failure> {
         let mut failures = vec![];
         if !self.that.is_empty() {
@@ -215,7 +221,7 @@ impl ExpectPlan {
         }
         for check in &self.headers {
             let actual = obs.header(&check.name).map(|v| serde_json::Value::String(v.to_string()));
-            if let Err(m) = check.predicate.evaluate(actual.as_ref()) {
+            if let Err(m) = check.predicate.evaluate_with(actual.as_ref(), render) {
                 failures.push(Failure {
                     check: Check::Header,
                     loc: check.loc,
@@ -237,11 +243,11 @@ impl ExpectPlan {
                 });
                 continue;
             };
-            failures.extend(check.check(json, |q| q.to_string()));
+            failures.extend(check.check(json, render, |q| q.to_string()));
         }
         if let Some((loc, predicate)) = &self.body {
             let body = serde_json::Value::String(obs.body.clone());
-            if let Err(m) = predicate.evaluate(Some(&body)) {
+            if let Err(m) = predicate.evaluate_with(Some(&body), render) {
                 failures.push(Failure {
                     check: Check::Body,
                     loc: *loc,
@@ -270,11 +276,11 @@ impl ExpectPlan {
         }
         if !self.events.is_empty() {
             let events = serde_json::Value::Array(obs.stream.as_ref().map(|s| s.events.clone()).unwrap_or_default());
-            let events = self.events.iter().filter_map(|c| c.check(&events, |q| format!("events {q}")));
+            let events = self.events.iter().filter_map(|c| c.check(&events, render, |q| format!("events {q}")));
             failures.extend(events.map(|f| Failure { check: Check::Events, ..f }));
         }
         if let Some(check) = &self.tool_call {
-            failures.extend(check.evaluate(obs.json.as_ref(), request));
+            failures.extend(check.evaluate(obs.json.as_ref(), request, render));
         }
         if let Some(loc) = self.no_tool_call {
             failures.extend(tools::no_tool_call(loc, obs.json.as_ref()));
@@ -350,7 +356,9 @@ mod tests {
         let body = json!({"choices": [{"index": 0, "finish_reason": "length"}, {"index": 1}]});
         let obs = observed(404, body);
         let failures =
-            plan.evaluate(&obs, &RequestMetrics::of(&obs), None, &Known::default(), &serde_json::Value::Null);
+            plan.evaluate(&obs, &RequestMetrics::of(&obs), None, &Known::default(), &serde_json::Value::Null, &|v| {
+                Ok(v.clone())
+            });
         let summary: Vec<_> =
             failures.iter().map(|f| (f.loc.line, f.subject.as_str(), f.expected.as_str(), f.actual.as_str())).collect();
         assert_eq!(
@@ -379,7 +387,10 @@ mod tests {
             json_error: Some("expected value at line 1 column 1".into()),
             ..Observed::default()
         };
-        let f = plan.evaluate(&obs, &RequestMetrics::default(), None, &Known::default(), &serde_json::Value::Null);
+        let f =
+            plan.evaluate(&obs, &RequestMetrics::default(), None, &Known::default(), &serde_json::Value::Null, &|v| {
+                Ok(v.clone())
+            });
         assert!(f[0].actual.starts_with("a body that is not JSON (expected value"), "{}", f[0].actual);
     }
 

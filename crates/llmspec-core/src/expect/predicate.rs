@@ -31,7 +31,47 @@ pub struct Mismatch {
     pub actual: String,
 }
 
+/// Replaces `${capture}` references in a value written in the spec, when the test runs.
+pub type Render<'a> = &'a dyn Fn(&Value) -> Result<Value, String>;
+
 impl Predicate {
+    /// Like [`Predicate::evaluate`], after replacing the references to captures its values
+    /// hold (`eq: "${first_answer}"`).
+    pub fn evaluate_with(&self, actual: Option<&Value>, render: Render<'_>) -> Result<(), Mismatch> {
+        if !self.is_template() {
+            return self.evaluate(actual);
+        }
+        match self.rendered(render) {
+            Ok(p) => p.evaluate(actual),
+            Err(e) => Err(Mismatch { expected: self.describe(), actual: format!("not evaluated: {e}") }),
+        }
+    }
+
+    /// Whether a value written in it holds a `$`: a reference, or an escaped `$${`.
+    fn is_template(&self) -> bool {
+        let text = |v: &Value| v.to_string().contains('$');
+        self.0.iter().any(|c| match c {
+            Check::Eq(v) | Check::Ne(v) | Check::Contains(v) => text(v),
+            Check::OneOf(options) => options.iter().any(text),
+            Check::Not(inner) => inner.is_template(),
+            _ => false,
+        })
+    }
+
+    fn rendered(&self, render: Render<'_>) -> Result<Predicate, String> {
+        let checks = self.0.iter().map(|c| {
+            Ok(match c {
+                Check::Eq(v) => Check::Eq(render(v)?),
+                Check::Ne(v) => Check::Ne(render(v)?),
+                Check::Contains(v) => Check::Contains(render(v)?),
+                Check::OneOf(options) => Check::OneOf(options.iter().map(render).collect::<Result<_, _>>()?),
+                Check::Not(inner) => Check::Not(Box::new(inner.rendered(render)?)),
+                other => other.clone(),
+            })
+        });
+        checks.collect::<Result<Vec<_>, String>>().map(Predicate)
+    }
+
     /// `actual` is `None` when the query found nothing (or the header is absent).
     pub fn evaluate(&self, actual: Option<&Value>) -> Result<(), Mismatch> {
         for check in &self.0 {

@@ -1,5 +1,6 @@
 //! Tool-call checks, the same on streamed (reassembled) and non-streamed answers.
 
+use super::predicate::Render;
 use super::schema::Schema;
 use super::{Check, Failure, JsonCheck};
 use crate::vocab::Loc;
@@ -69,18 +70,18 @@ pub fn no_tool_call(loc: Loc, response: Option<&Value>) -> Option<Failure> {
 }
 
 impl ToolCallCheck {
-    pub fn evaluate(&self, response: Option<&Value>, request: Option<&Value>) -> Vec<Failure> {
+    pub fn evaluate(&self, response: Option<&Value>, request: Option<&Value>, render: Render<'_>) -> Vec<Failure> {
         let calls = calls(response);
         let wanted = self.name.as_deref();
         let is_wanted = |call: &Value| wanted.is_none_or(|w| name_of(call) == w);
         let a_call = || wanted.map_or("a tool call".to_string(), |w| format!("a call of `{w}`"));
         match self.selection {
             Selection::First => match calls.iter().find(|c| is_wanted(c)) {
-                Some(call) => self.judge(call, None, request),
+                Some(call) => self.judge(call, None, request, render),
                 None => vec![self.fail(None, a_call(), missing(&calls, response))],
             },
             Selection::Index(i) => match calls.get(i) {
-                Some(call) if is_wanted(call) => self.judge(call, Some(i), request),
+                Some(call) if is_wanted(call) => self.judge(call, Some(i), request, render),
                 _ => {
                     let actual = format!("{} ({})", names(&calls), count(calls.len()));
                     vec![self.fail(Some(i), format!("{} at index {i}", a_call()), actual)]
@@ -93,7 +94,7 @@ impl ToolCallCheck {
                     return vec![self.fail(None, a_call(), missing(&calls, response))];
                 }
                 let judged: Vec<Vec<Failure>> =
-                    candidates.iter().map(|(i, call)| self.judge(call, Some(*i), request)).collect();
+                    candidates.iter().map(|(i, call)| self.judge(call, Some(*i), request, render)).collect();
                 if judged.iter().any(Vec::is_empty) {
                     return vec![];
                 }
@@ -113,7 +114,7 @@ impl ToolCallCheck {
                 }
                 let judge = |(i, call): (usize, &&Value)| {
                     if is_wanted(call) {
-                        self.judge(call, Some(i), request)
+                        self.judge(call, Some(i), request, render)
                     } else {
                         vec![self.fail(Some(i), a_call(), names(&[*call]))]
                     }
@@ -130,7 +131,13 @@ impl ToolCallCheck {
 
     /// Every check on one call: its arguments parse, match the tool's schema, satisfy the
     /// argument checks.
-    fn judge(&self, call: &Value, position: Option<usize>, request: Option<&Value>) -> Vec<Failure> {
+    fn judge(
+        &self,
+        call: &Value,
+        position: Option<usize>,
+        request: Option<&Value>,
+        render: Render<'_>,
+    ) -> Vec<Failure> {
         let fail = |expected: String, actual: String| self.fail(position, expected, actual);
         let name = name_of(call);
         let raw = call.pointer("/function/arguments").and_then(Value::as_str).unwrap_or("");
@@ -166,7 +173,7 @@ impl ToolCallCheck {
             }
         }
         for check in &self.arguments {
-            if let Some(f) = check.check(&args, |q| label(position, &format!("`{name}` argument {q}"))) {
+            if let Some(f) = check.check(&args, render, |q| label(position, &format!("`{name}` argument {q}"))) {
                 failures.push(Failure {
                     check: Check::ToolCall,
                     actual: format!("{} (arguments: {raw})", f.actual),
@@ -263,10 +270,10 @@ mod tests {
 
     #[test]
     fn by_default_the_first_call_of_the_tool_is_judged_and_the_others_ignored() {
-        let f = paris(Some("get_weather"), Selection::First).evaluate(Some(&three_calls()), None);
+        let f = paris(Some("get_weather"), Selection::First).evaluate(Some(&three_calls()), None, &|v| Ok(v.clone()));
         assert_eq!(subjects(&f), [("`get_weather` argument $.city", r#""Lyon" (arguments: {"city": "Lyon"})"#)]);
         // Without a name, the first call of all.
-        let f = paris(None, Selection::First).evaluate(Some(&three_calls()), None);
+        let f = paris(None, Selection::First).evaluate(Some(&three_calls()), None, &|v| Ok(v.clone()));
         assert_eq!(
             subjects(&f),
             [(
@@ -278,22 +285,26 @@ mod tests {
 
     #[test]
     fn any_passes_when_one_call_of_the_tool_passes() {
-        assert!(paris(Some("get_weather"), Selection::Any).evaluate(Some(&three_calls()), None).is_empty());
+        assert!(
+            paris(Some("get_weather"), Selection::Any)
+                .evaluate(Some(&three_calls()), None, &|v| Ok(v.clone()))
+                .is_empty()
+        );
         let only_lyon = json!({"choices": [{"message": {"tool_calls": [three_calls()["choices"][0]["message"]["tool_calls"][1]]}}]});
-        let f = paris(Some("get_weather"), Selection::Any).evaluate(Some(&only_lyon), None);
+        let f = paris(Some("get_weather"), Selection::Any).evaluate(Some(&only_lyon), None, &|v| Ok(v.clone()));
         assert_eq!(f.len(), 2, "{f:?}");
         assert_eq!(
             (f[0].subject.as_str(), f[0].expected.as_str()),
             ("tool calls", "a call of `get_weather` that passes every check (select: any)")
         );
         assert_eq!(f[1].subject, "tool call 0: `get_weather` argument $.city");
-        let f = paris(Some("search"), Selection::Any).evaluate(Some(&three_calls()), None);
+        let f = paris(Some("search"), Selection::Any).evaluate(Some(&three_calls()), None, &|v| Ok(v.clone()));
         assert_eq!(f[0].expected, "a call of `search`");
     }
 
     #[test]
     fn all_judges_every_call_and_names_each_one_that_fails() {
-        let f = paris(Some("get_weather"), Selection::All).evaluate(Some(&three_calls()), None);
+        let f = paris(Some("get_weather"), Selection::All).evaluate(Some(&three_calls()), None, &|v| Ok(v.clone()));
         assert_eq!(
             subjects(&f),
             [
@@ -306,15 +317,20 @@ mod tests {
 
     #[test]
     fn index_judges_the_call_at_its_position() {
-        assert!(paris(Some("get_weather"), Selection::Index(2)).evaluate(Some(&three_calls()), None).is_empty());
-        let f = paris(None, Selection::Index(1)).evaluate(Some(&three_calls()), None);
+        assert!(
+            paris(Some("get_weather"), Selection::Index(2))
+                .evaluate(Some(&three_calls()), None, &|v| Ok(v.clone()))
+                .is_empty()
+        );
+        let f = paris(None, Selection::Index(1)).evaluate(Some(&three_calls()), None, &|v| Ok(v.clone()));
         assert_eq!(
             subjects(&f),
             [("tool call 1: `get_weather` argument $.city", r#""Lyon" (arguments: {"city": "Lyon"})"#)]
         );
-        let f = paris(Some("get_weather"), Selection::Index(0)).evaluate(Some(&three_calls()), None);
+        let f =
+            paris(Some("get_weather"), Selection::Index(0)).evaluate(Some(&three_calls()), None, &|v| Ok(v.clone()));
         assert_eq!(f[0].expected, "a call of `get_weather` at index 0");
-        let f = paris(None, Selection::Index(5)).evaluate(Some(&three_calls()), None);
+        let f = paris(None, Selection::Index(5)).evaluate(Some(&three_calls()), None, &|v| Ok(v.clone()));
         assert_eq!(f[0].expected, "a tool call at index 5");
         assert!(f[0].actual.ends_with("(3 calls)"), "{}", f[0].actual);
     }
@@ -326,14 +342,21 @@ mod tests {
             query: JsonQuery::compile("$.city").unwrap(),
             predicate: Predicate(vec![Check::Matches(regex::Regex::new("(?i)paris").unwrap())]),
         };
-        let f =
-            check(Some("get_weather"), vec![city]).evaluate(Some(&response(r#"{"city": "Paris"}"#)), Some(&request()));
+        let f = check(Some("get_weather"), vec![city]).evaluate(
+            Some(&response(r#"{"city": "Paris"}"#)),
+            Some(&request()),
+            &|v| Ok(v.clone()),
+        );
         assert!(f.is_empty(), "{f:?}");
     }
 
     #[test]
     fn schema_errors_show_the_arguments_and_the_path() {
-        let f = check(Some("get_weather"), vec![]).evaluate(Some(&response(r#"{"unit": "kelvin"}"#)), Some(&request()));
+        let f = check(Some("get_weather"), vec![]).evaluate(
+            Some(&response(r#"{"unit": "kelvin"}"#)),
+            Some(&request()),
+            &|v| Ok(v.clone()),
+        );
         assert_eq!(f.len(), 1);
         assert!(f[0].actual.contains(r#"{"unit": "kelvin"}"#), "{}", f[0].actual);
         assert!(f[0].actual.contains("at /unit"), "{}", f[0].actual);
@@ -342,12 +365,12 @@ mod tests {
 
     #[test]
     fn wrong_name_bad_json_and_no_call() {
-        let f = check(Some("search"), vec![]).evaluate(Some(&response("{}")), Some(&request()));
+        let f = check(Some("search"), vec![]).evaluate(Some(&response("{}")), Some(&request()), &|v| Ok(v.clone()));
         assert_eq!((f[0].expected.as_str(), f[0].actual.as_str()), ("a call of `search`", "get_weather({})"));
-        let f = check(None, vec![]).evaluate(Some(&response("{city")), Some(&request()));
+        let f = check(None, vec![]).evaluate(Some(&response("{city")), Some(&request()), &|v| Ok(v.clone()));
         assert!(f[0].expected.contains("parse as JSON"));
         let text = json!({"choices": [{"message": {"content": "It is sunny"}}]});
-        let f = check(None, vec![]).evaluate(Some(&text), Some(&request()));
+        let f = check(None, vec![]).evaluate(Some(&text), Some(&request()), &|v| Ok(v.clone()));
         assert!(f[0].actual.starts_with("no tool call; content \"It is sunny\""), "{}", f[0].actual);
         assert!(no_tool_call(Loc::default(), Some(&text)).is_none());
         assert!(no_tool_call(Loc::default(), Some(&response("{}"))).is_some());

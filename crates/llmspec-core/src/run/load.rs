@@ -73,6 +73,7 @@ struct Shared {
     outgoing: Outgoing,
     sent: Option<Value>,
     known: Known,
+    captures: std::collections::HashMap<String, Value>,
     examples: AtomicUsize,
     tx: mpsc::UnboundedSender<Sample>,
 }
@@ -82,7 +83,7 @@ impl Shared {
         let sent = Instant::now();
         let Some(exchange) = &self.test.exchange else { return };
         let Judged { verdict, class, observed, metrics } =
-            judge(&self.client, exchange, &self.outgoing, self.sent.as_ref(), &self.known).await;
+            judge(&self.client, exchange, &self.outgoing, self.sent.as_ref(), &self.known, &self.captures).await;
         let done = Instant::now();
         let example = (class != Class::Good && self.examples.fetch_add(1, Ordering::Relaxed) < EXAMPLES)
             .then(|| (verdict, transcript(&self.outgoing, observed.as_ref(), &exchange.request.secret_headers)));
@@ -99,11 +100,11 @@ pub async fn run(
     plan: &LoadPlan,
     mut stop: watch::Receiver<Option<super::event::StopReason>>,
     progress: &mut dyn FnMut(&Progress),
-    known: Known,
+    (known, captures): (Known, std::collections::HashMap<String, Value>),
 ) -> LoadResult {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let sent = super::sent_json(&outgoing);
-    let shared = Arc::new(Shared { client, test, outgoing, sent, known, examples: AtomicUsize::new(0), tx });
+    let shared = Arc::new(Shared { client, test, outgoing, sent, known, captures, examples: AtomicUsize::new(0), tx });
     let cpu_before = crate::metrics::process::cpu_time();
     let start = Instant::now();
     let mut tasks = JoinSet::new();

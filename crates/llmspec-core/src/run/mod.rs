@@ -275,9 +275,9 @@ async fn run_load(
     let sampling = sample::start(samplers, client.clone(), start);
     let mut on_progress =
         |progress: &load::Progress| events.emit(&Event::Progress { suite, test: &test.name, progress });
+    let context = (known.clone(), captures.clone());
     let result =
-        load::run(client.clone(), test.clone(), outgoing, &plan, opts.stop.clone(), &mut on_progress, known.clone())
-            .await;
+        load::run(client.clone(), test.clone(), outgoing, &plan, opts.stop.clone(), &mut on_progress, context).await;
     let series = sampling.stop().await;
     let duration = start.elapsed();
     let verdict = load::verdict(test, &result);
@@ -339,7 +339,7 @@ async fn run_test(
         Err(e) => return not_sent(test, e),
     };
     let sent = sent_json(&outgoing);
-    let judged = judge(client, exchange, &outgoing, sent.as_ref(), known).await;
+    let judged = judge(client, exchange, &outgoing, sent.as_ref(), known, captures).await;
     let duration = start.elapsed();
     let mut properties = vec![];
     if let (Some(observed), Some(metrics)) = (&judged.observed, &judged.metrics) {
@@ -407,6 +407,7 @@ pub(crate) async fn judge(
     outgoing: &Outgoing,
     sent: Option<&Value>,
     known: &Known,
+    captures: &HashMap<String, Value>,
 ) -> Judged {
     let observed = match http::exchange(client, outgoing).await {
         Ok(o) => o,
@@ -428,7 +429,8 @@ pub(crate) async fn judge(
     } else {
         crate::expr::bindings::request(outgoing.method.as_str(), &outgoing.url, &outgoing.headers, sent)
     };
-    let mut failures = exchange.expect.evaluate(&observed, &metrics, sent, known, &request);
+    let render = |v: &Value| render(v, captures);
+    let mut failures = exchange.expect.evaluate(&observed, &metrics, sent, known, &request, &render);
     if exchange.request.stream && observed.stream.is_none() && observed.status == 200 {
         failures.push(Failure {
             check: Check::Stream,

@@ -284,7 +284,7 @@ async fn one(
                         .min(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100))),
                     ..attempt
                 };
-                let judged = judge(client, exchange, &outgoing, sent.as_ref(), known).await;
+                let judged = judge(client, exchange, &outgoing, sent.as_ref(), known, captures).await;
                 if judged.verdict == Verdict::Passed {
                     let elapsed = began.elapsed();
                     log.push(format!(

@@ -602,7 +602,14 @@ pub fn predicate(raw: Spanned<RawPredicate>, problems: &mut Vec<Problem>) -> Opt
     checks.extend(ops.gte.and_then(|v| num(Op::Ge, v)));
     checks.extend(ops.contains.map(Check::Contains));
     if let Some(re) = ops.matches {
-        checks.extend(regex(&re, problems).map(Check::Matches));
+        if re.value.contains("${") {
+            problems.push((
+                re.loc,
+                "a pattern cannot hold a capture: compare with `eq` or `contains`, or write `expect.that` with `.contains(name)`".into(),
+            ));
+        } else {
+            checks.extend(regex(&re, problems).map(Check::Matches));
+        }
     }
     checks.extend(ops.exists.map(Check::Exists));
     checks.extend(ops.not_empty.map(Check::NotEmpty));

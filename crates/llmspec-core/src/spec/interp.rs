@@ -269,7 +269,9 @@ impl Scope<'_> {
         }
         if self.captures.contains(name) || self.later_captures.contains(name) {
             if !self.allow_captures {
-                return Err(format!("`{name}` is a capture: captures can only be used inside `request`"));
+                return Err(format!(
+                    "`{name}` is a capture: write `${{{name}}}` in `request`, `expect`, `steps` or `sample`, or `{name}` in an expression"
+                ));
             }
         }
         if self.captures.contains(name) {

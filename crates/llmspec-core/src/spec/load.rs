@@ -186,7 +186,7 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
                 }
                 let expressions = detach_expressions(key.as_str(), value);
                 // What is sent or run late enough to use captures (and this test's own steps).
-                let late = matches!(key.as_str(), Some("request" | "steps" | "sample"));
+                let late = matches!(key.as_str(), Some("request" | "expect" | "steps" | "sample"));
                 scope.allow_captures = late;
                 let before = scope.captures.clone();
                 if key.as_str() == Some("steps") {
