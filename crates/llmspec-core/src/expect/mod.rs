@@ -1,5 +1,6 @@
 //! Expectations: pure functions from (what the spec expects, what was observed) to failures.
 
+pub mod judge;
 pub mod predicate;
 pub mod schema;
 pub mod stream;
@@ -48,6 +49,8 @@ pub enum Check {
     Threshold,
     /// A lifecycle step (`exec`, `wait_until`).
     Step,
+    /// A rubric question put to a chat model (`expect.judge`).
+    Judge,
 }
 
 impl Check {
@@ -69,6 +72,7 @@ impl Check {
             Check::Requests => "requests",
             Check::Threshold => "threshold",
             Check::Step => "step",
+            Check::Judge => "judge",
         }
     }
 

@@ -5,6 +5,7 @@ pub(crate) mod de;
 pub mod diag;
 pub(crate) mod files;
 pub(crate) mod interp;
+pub(crate) mod judge;
 pub(crate) mod limits;
 pub mod load;
 pub(crate) mod model;
