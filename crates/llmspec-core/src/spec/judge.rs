@@ -105,7 +105,7 @@ fn one(
         loc: s.rubric.loc,
         label: if several { format!("judge {number}") } else { "judge".into() },
         property: format!("judge_{number}"),
-        rubric: s.rubric.value,
+        rubric: s.rubric.value.trim().to_string(),
         strict: s.strict == Some(true),
         min_score,
         url: url.ok()?,
