@@ -9,6 +9,7 @@ mod cli;
 mod exec_groups;
 mod failures;
 mod hostile;
+mod judge;
 mod junit;
 mod load;
 mod output;

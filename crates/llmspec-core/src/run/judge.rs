@@ -224,6 +224,61 @@ mod tests {
     }
 
     #[test]
+    fn a_judge_on_the_server_under_test_gets_only_the_request_credentials() {
+        let exchange = Exchange {
+            loc: Loc { line: 1, col: 1 },
+            request: crate::spec::plan::RequestPlan {
+                method: reqwest::Method::POST,
+                url: "http://127.0.0.1:9/v1/chat/completions".into(),
+                headers: vec![],
+                body: crate::spec::plan::Body::None,
+                timeout: std::time::Duration::from_secs(1),
+                secret_headers: vec!["authorization".into(), "x-internal-token".into()],
+                stream: false,
+                idle_timeout: std::time::Duration::from_secs(1),
+            },
+            expect: crate::expect::ExpectPlan::default(),
+        };
+        let judged = Outgoing {
+            method: reqwest::Method::POST,
+            url: exchange.request.url.clone(),
+            headers: [("Authorization", "Bearer sk-1"), ("X-Internal-Token", "t"), ("x-sim-fault", "drop")]
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .to_vec(),
+            body: None,
+            timeout: std::time::Duration::from_secs(1),
+            read: ReadOptions::default(),
+        };
+        let mut plan = JudgePlan {
+            loc: Loc { line: 1, col: 1 },
+            label: "judge".into(),
+            property: "judge_1".into(),
+            rubric: "r".into(),
+            strict: false,
+            min_score: None,
+            url: exchange.request.url.clone(),
+            own_server: true,
+            model: None,
+            api_key: None,
+            timeout: None,
+            max_tokens: 8,
+        };
+        let names = |plan: &JudgePlan| {
+            let ask = Ask { plan, exchange: &exchange, judged: &judged, sent: None, read: &ReadOptions::default() };
+            ask.headers().into_iter().map(|(n, v)| format!("{n}: {v}")).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(&plan),
+            ["content-type: application/json", "Authorization: Bearer sk-1", "X-Internal-Token: t"]
+        );
+        plan.api_key = Some("jk".into());
+        assert_eq!(names(&plan), ["content-type: application/json", "authorization: Bearer jk"]);
+        plan.api_key = None;
+        plan.own_server = false;
+        assert_eq!(names(&plan), ["content-type: application/json"]);
+    }
+
+    #[test]
     fn a_failed_test_stays_failed_and_keeps_what_the_judges_said() {
         let j = rulings(1, 1, 1).into_judgement(Verdict::Failed(vec![failure(Check::Status, 2)]));
         let Verdict::Failed(f) = &j.verdict else { panic!("{:?}", j.verdict) };
