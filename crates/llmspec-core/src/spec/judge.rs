@@ -34,7 +34,7 @@ pub fn api_keys(node: &Node, out: &mut Vec<String>) {
 pub fn judges(raw: Option<Spanned<Judges>>, ctx: &Context<'_>, problems: &mut Vec<Problem>) -> Vec<JudgePlan> {
     let Some(raw) = raw else { return vec![] };
     let specs = match raw.value {
-        Judges::One(spec) => vec![Spanned { value: spec, loc: raw.loc }],
+        Judges::One(spec) => vec![Spanned { value: *spec, loc: raw.loc }],
         Judges::Many(list) if list.is_empty() => {
             problems.push((raw.loc, "`judge` is an empty list: give at least one judge, or leave the key out".into()));
             vec![]

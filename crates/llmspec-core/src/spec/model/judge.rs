@@ -11,7 +11,7 @@ use std::fmt;
 /// One judge (a mapping) or several (a list of mappings), each with its own rubric.
 #[derive(Debug)]
 pub enum Judges {
-    One(JudgeSpec),
+    One(Box<JudgeSpec>),
     Many(Vec<Spanned<JudgeSpec>>),
 }
 
@@ -60,7 +60,7 @@ impl<'de> Deserialize<'de> for Judges {
                 f.write_str("a judge (a mapping with `rubric`), or a list of them")
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Judges, A::Error> {
-                JudgeSpec::deserialize(de::value::MapAccessDeserializer::new(map)).map(Judges::One)
+                JudgeSpec::deserialize(de::value::MapAccessDeserializer::new(map)).map(|j| Judges::One(Box::new(j)))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Judges, A::Error> {
                 Vec::<Spanned<JudgeSpec>>::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(Judges::Many)
