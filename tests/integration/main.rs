@@ -11,6 +11,7 @@ mod expressions;
 mod failures;
 mod hostile;
 mod json_format;
+mod judge;
 mod junit;
 mod load;
 mod output;

@@ -9,7 +9,8 @@
 //! `x-sim-chunk-delay` (durations such as `250ms`, at most 1h), `x-sim-tokens-per-chunk`,
 //! `x-sim-output-tokens` (whole numbers ≥ 1), and `x-sim-fault` (see [`Fault`]).
 //! The token arithmetic is documented in `text.rs`, the tool-call rules in `tools.rs`,
-//! logprobs, `logit_bias` and `response_format` in `options.rs`.
+//! logprobs, `logit_bias` and `response_format` in `options.rs`, the simulated judge (a
+//! `json_schema` with a `verdict` property) in `judge.rs`.
 
 mod answer;
 mod app;
@@ -20,6 +21,7 @@ mod conn;
 mod errors;
 mod fault;
 mod jsonfmt;
+mod judge;
 mod knobs;
 mod options;
 mod request;

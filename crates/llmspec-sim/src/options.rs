@@ -11,7 +11,8 @@
 //!   logprob count.
 //! * `response_format`: `json_object` answers a small JSON object, `json_schema` a JSON
 //!   document filled from the schema by the tool-argument filler; the text is sent in
-//!   pieces of 4 characters, one token each.
+//!   pieces of 4 characters, one token each. A schema with a `verdict` property gets the
+//!   simulated judge's verdict instead (`judge.rs`).
 
 use serde_json::Value;
 
@@ -262,6 +263,9 @@ pub(crate) fn response_format(obj: &Object, user_text: &str) -> Result<Option<St
                 Some(s) => s.clone(),
             };
             check_schema(&schema, 0)?;
+            if super::judge::asks_for_verdict(&schema) {
+                return Ok(Some(jsonfmt::python_style(&super::judge::verdict(user_text))));
+            }
             Ok(Some(jsonfmt::python_style(&tools::fill_schema(&schema, user_text))))
         }
         other => Err(ApiError::validation(

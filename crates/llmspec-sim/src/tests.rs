@@ -717,8 +717,10 @@ async fn ttft_and_chunk_delay_are_honoured() {
     assert!(ttft >= Duration::from_millis(50), "{ttft:?}");
     assert_eq!(gaps.len(), 5);
     let total: Duration = gaps.iter().sum();
-    assert!(total >= Duration::from_millis(195) && total < Duration::from_secs(5), "{gaps:?}");
-    assert!(gaps.iter().all(|g| *g > Duration::from_millis(20)), "{gaps:?}");
+    // The sum is the last arrival minus the first: a first chunk read late on a loaded machine
+    // shortens it, so the floor only tells "the delay is applied" from "no delay" (~0 ms).
+    assert!(total >= Duration::from_millis(120) && total < Duration::from_secs(5), "{gaps:?}");
+    assert!(gaps.iter().filter(|g| **g > Duration::from_millis(20)).count() >= 3, "{gaps:?}");
 
     let t0 = Instant::now();
     let (status, _) =

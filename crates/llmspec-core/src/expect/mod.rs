@@ -1,6 +1,7 @@
 //! Expectations: pure functions from (what the spec expects, what was observed) to failures.
 
 mod miss;
+pub mod judge;
 pub mod predicate;
 pub mod schema;
 pub mod stream;
@@ -52,6 +53,8 @@ pub enum Check {
     Step,
     /// An `expect.that` condition.
     That,
+    /// A rubric question put to a chat model (`expect.judge`).
+    Judge,
 }
 
 impl Check {
@@ -74,6 +77,7 @@ impl Check {
             Check::Threshold => "threshold",
             Check::Step => "step",
             Check::That => "that",
+            Check::Judge => "judge",
         }
     }
 

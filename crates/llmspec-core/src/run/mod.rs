@@ -2,6 +2,7 @@
 
 pub mod event;
 pub mod http;
+mod judge;
 pub(crate) mod load;
 pub mod reassemble;
 pub(crate) mod sample;
@@ -382,11 +383,15 @@ async fn run_test(
         }
         other => other,
     };
+    let observed = judged.observed.as_ref();
+    let judgement = judge::apply(client, test, exchange, &outgoing, sent.as_ref(), observed, verdict, &opts.read).await;
+    properties.extend(judgement.properties);
     let outcome = TestOutcome {
         duration,
         properties,
-        transcript: Some(transcript(&outgoing, judged.observed.as_ref(), &exchange.request.secret_headers)),
-        ..TestOutcome::bare(&test.name, test.loc, verdict)
+        transcript: Some(transcript(&outgoing, observed, &exchange.request.secret_headers)),
+        warnings: judgement.warnings,
+        ..TestOutcome::bare(&test.name, test.loc, judgement.verdict)
     };
     let mut outcomes = vec![outcome];
     outcomes.extend(thresholds);

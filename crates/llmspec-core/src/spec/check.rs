@@ -56,6 +56,8 @@ pub fn test(
 ) -> Option<TestPlan> {
     let before = problems.len();
     let raw_thresholds = std::mem::take(&mut raw.expect.thresholds);
+    let raw_judges = raw.expect.judge.take();
+    let judge_loc = raw_judges.as_ref().map(|j| j.loc);
     let exchange = match (raw.request, raw.steps.is_empty()) {
         (Some(request), true) => exchange(request, raw.expect, ctx, problems),
         (None, false) => None,
@@ -120,6 +122,21 @@ pub fn test(
             "lifecycle `steps` run once: they cannot be combined with `repeat`, `load` or `soak`".into(),
         ));
     }
+    let judges = super::judge::judges(raw_judges, ctx, problems);
+    if let Some(at) = judge_loc {
+        if load.is_some() {
+            problems.push((
+                at,
+                "a judge is asked about one answer: it cannot be combined with `repeat`, `load` or `soak`".into(),
+            ));
+        } else if !steps.is_empty() {
+            problems.push((
+                at,
+                "a judge is asked about the answer to the test's `request`; a test made of `steps` has no answer"
+                    .into(),
+            ));
+        }
+    }
     let require = raw.require.iter().filter_map(|r| expression(r, crate::expr::Kind::Require, ctx, problems)).collect();
     (problems.len() == before).then(|| TestPlan {
         name: raw.name.value,
@@ -134,6 +151,7 @@ pub fn test(
         load,
         samples,
         thresholds,
+        judges,
     })
 }
 
@@ -174,6 +192,10 @@ fn step(raw: Spanned<model::Step>, ctx: &Context<'_>, problems: &mut Vec<Problem
         }
         (None, Some(d), None) => StepKind::Sleep(duration(&d, problems)?),
         (None, None, Some(w)) => {
+            if let Some(judge) = &w.expect.judge {
+                problems
+                    .push((judge.loc, "a judge is asked about a test's own answer, not inside `wait_until`".into()));
+            }
             let timeout = positive_duration(&w.timeout, problems);
             let every = match &w.every {
                 Some(e) => positive_duration(e, problems),

@@ -212,6 +212,7 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
     for node in std::iter::once(&root).chain(tests.iter()) {
         literal_secret_headers(node, &extra_secret_headers, &mut secrets);
     }
+    tests.iter().for_each(|test| super::judge::api_keys(test, &mut secrets));
     // Finding a column reads the line: only for the problems that will be shown.
     let unshown_interp_errors = interp_errors.len().saturating_sub(limits::MAX_PROBLEMS + 1);
     interp_errors.truncate(limits::MAX_PROBLEMS + 1);

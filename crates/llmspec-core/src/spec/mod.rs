@@ -6,6 +6,7 @@ pub mod diag;
 pub(crate) mod files;
 pub(crate) mod fill;
 pub(crate) mod interp;
+pub(crate) mod judge;
 pub(crate) mod limits;
 pub mod load;
 pub(crate) mod model;

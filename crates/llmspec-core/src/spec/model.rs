@@ -12,6 +12,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 
+mod judge;
+pub use judge::{JudgeSpec, Judges};
+
 /// One spec file: a suite of tests that run in order against one server.
 #[derive(Deserialize, JsonSchema, Debug)]
 #[serde(deny_unknown_fields)]
@@ -222,6 +225,10 @@ pub struct Expect {
     /// Grammar in docs/thresholds.md.
     #[serde(default)]
     pub thresholds: Vec<Spanned<String>>,
+    /// Rubric questions put to a chat model about the answer, with its verdict and reasoning in
+    /// the report. Advisory unless `strict: true`. See docs/specs.md.
+    #[serde(default)]
+    pub judge: Option<Spanned<Judges>>,
 }
 
 #[derive(Deserialize, JsonSchema, Debug, Default)]

@@ -2,6 +2,7 @@
 
 use super::diag::Source;
 use super::yaml::Loc;
+use crate::expect::judge::JudgePlan;
 use crate::expect::threshold::Threshold;
 use crate::expect::{ExpectPlan, JsonQuery};
 pub use crate::spec::model::Arrival;
@@ -73,6 +74,8 @@ pub struct TestPlan {
     pub load: Option<LoadPlan>,
     pub samples: Vec<SamplePlan>,
     pub thresholds: Vec<Threshold>,
+    /// Rubric questions put to a chat model about the answer (`expect.judge`).
+    pub judges: Vec<JudgePlan>,
 }
 
 /// A request and what its answer must satisfy.
