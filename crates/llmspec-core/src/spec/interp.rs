@@ -200,11 +200,11 @@ impl Scope<'_> {
                         return Err(at(message));
                     }
                     self.budget.charge(size.nodes, size.bytes).map_err(at)?;
-                    return Ok(Some(n.value.clone()));
+                    return Ok(Some(escaped(n.value.clone(), keep_escapes)));
                 }
                 Some(Resolved::Text(t)) => {
                     self.budget.charge(1, t.len()).map_err(at)?;
-                    return Ok(Some(resolve_plain(&t)));
+                    return Ok(Some(escaped(resolve_plain(&t), keep_escapes)));
                 }
                 Some(Resolved::Default(d)) if !d.contains('$') => {
                     self.budget.charge(1, d.len()).map_err(at)?;
@@ -290,6 +290,22 @@ impl Scope<'_> {
                 "unknown variable `{name}`: define it under `vars:`, pass `--var {name}=...`, or capture it in an earlier test"
             ),
         })
+    }
+}
+
+/// A value put where `${` will be read again at run time (a request) keeps its own `${` as
+/// text: a prompt that shows a template literal must be sent as written, not taken for a
+/// capture.
+fn escaped(value: Value, keep_escapes: bool) -> Value {
+    if !keep_escapes {
+        return value;
+    }
+    let escape = |node: Node| Node { value: escaped(node.value, true), ..node };
+    match value {
+        Value::Str { text, plain } if text.contains("${") => Value::Str { text: text.replace("${", "$${"), plain },
+        Value::Seq(items) => Value::Seq(items.into_iter().map(escape).collect()),
+        Value::Map(entries) => Value::Map(entries.into_iter().map(|(k, v)| (escape(k), escape(v))).collect()),
+        other => other,
     }
 }
 
@@ -470,6 +486,22 @@ mod tests {
         assert_eq!(n.get("a").unwrap().as_str(), Some("${model_id}"));
         assert_eq!(n.get("b").unwrap().as_str(), Some("http://h:1"));
         assert_eq!(n.get("c").unwrap().as_str(), Some("x-100"));
+    }
+
+    #[test]
+    fn a_value_holding_a_reference_is_sent_as_written() {
+        let env = |n: &str| (n == "TEMPLATE").then(|| "env ${x}".to_string());
+        let mut s = scope(&env);
+        s.vars.insert("code".into(), yaml("[\"const s = `${name}`\"]").unwrap());
+        let mut node = yaml("a: ${code}\nb: ${env.TEMPLATE}\nc: x ${code}\n").unwrap();
+        let mut errors = vec![];
+        s.interpolate(&mut node, 0, true, &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        let sent = render(&node.to_json(), &HashMap::new()).unwrap();
+        assert_eq!(
+            sent,
+            serde_json::json!({"a": ["const s = `${name}`"], "b": "env ${x}", "c": "x [\"const s = `${name}`\"]"})
+        );
     }
 
     #[test]
