@@ -38,8 +38,7 @@ pub fn parse(text: &str) -> Result<Vec<Segment>, String> {
                 Some(n) => (n, true),
                 None => (name, false),
             };
-            let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-            if !valid {
+            if !is_name(name) {
                 return Err(format!(
                     "`${{{inner}}}` is not a reference: write `${{name}}` or `${{env.NAME:-default}}`"
                 ));
@@ -59,6 +58,11 @@ pub fn parse(text: &str) -> Result<Vec<Segment>, String> {
         out.push(Segment::Lit(lit));
     }
     Ok(out)
+}
+
+/// Whether `${name}` can name this: letters, digits, `_` and `-`.
+pub fn is_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// The `}` closing a reference, skipping references nested in its default.
@@ -86,6 +90,9 @@ pub struct Scope<'a> {
     pub later_captures: BTreeSet<String>,
     /// Only requests are sent late enough to use captures.
     pub allow_captures: bool,
+    /// Fields of the rows a load test draws its requests from: each request takes its own
+    /// row, so only `request` may use them (as captures); anywhere else they are an error.
+    pub row_fields: BTreeSet<String>,
     /// What references may still add to the file, shared by every pass over it.
     pub budget: &'a Budget,
 }
@@ -266,6 +273,11 @@ impl Scope<'_> {
         if let Some(node) = self.vars.get(name) {
             return Ok(Some(Resolved::Node(node)));
         }
+        if self.row_fields.contains(name) {
+            return Err(format!(
+                "`{name}` is a field of this load test's dataset: only `request` can use it, since each request takes its own row"
+            ));
+        }
         if self.captures.contains(name) || self.later_captures.contains(name) {
             if !self.allow_captures {
                 return Err(format!("`{name}` is a capture: captures can only be used inside `request`"));
@@ -421,6 +433,7 @@ mod tests {
             captures: ["model_id".to_string()].into(),
             later_captures: ["later".to_string()].into(),
             allow_captures: true,
+            row_fields: ["field".to_string()].into(),
             budget: Box::leak(Box::default()),
         }
     }
@@ -502,6 +515,13 @@ mod tests {
             sent,
             serde_json::json!({"a": ["const s = `${name}`"], "b": "env ${x}", "c": "x [\"const s = `${name}`\"]"})
         );
+    }
+
+    #[test]
+    fn fields_of_a_load_dataset_are_for_requests_only() {
+        let (_, e) = run("a: ${field}\n", false);
+        assert_eq!(e.len(), 1);
+        assert!(e[0].message.contains("`field` is a field of this load test's dataset"), "{e:?}");
     }
 
     #[test]
