@@ -61,7 +61,7 @@ impl Rows {
         if found.is_empty() {
             return vec![];
         }
-        let text = std::fs::read_to_string(&self.file).unwrap_or_default();
+        let text = super::files::read_text_of(Path::new(&self.file), &DATA_FILE).unwrap_or_default();
         let source = Arc::new(Source { path: self.file.clone(), text });
         found.into_iter().map(|(line, message)| Diagnostic::new(&source, Loc { line, col: 1 }, message)).collect()
     }
