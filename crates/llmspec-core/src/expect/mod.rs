@@ -1,7 +1,7 @@
 //! Expectations: pure functions from (what the spec expects, what was observed) to failures.
 
-mod miss;
 pub mod judge;
+mod miss;
 pub mod predicate;
 pub mod schema;
 pub mod stream;

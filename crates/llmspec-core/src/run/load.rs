@@ -4,7 +4,7 @@
 //! request's own timeout.
 
 use super::event::{TestOutcome, ThresholdResult, Transcript, Verdict};
-use super::http::Outgoing;
+use super::feed::{self, Conversation, Feed, Prepared};
 use super::{Judged, judge, transcript};
 use crate::expect::threshold::Measurements;
 use crate::expr::bindings::Known;
@@ -70,8 +70,7 @@ pub struct LoadResult {
 struct Shared {
     client: reqwest::Client,
     test: Arc<TestPlan>,
-    outgoing: Outgoing,
-    sent: Option<Value>,
+    feed: Feed,
     known: Known,
     captures: std::collections::HashMap<String, Value>,
     examples: AtomicUsize,
@@ -79,32 +78,61 @@ struct Shared {
 }
 
 impl Shared {
-    async fn one(&self, index: u64, planned: Option<Instant>) {
+    /// Sends one request and reports it; with `keep_answer`, returns the answer's message for
+    /// the next turn of a conversation.
+    async fn one(&self, index: u64, planned: Option<Instant>, request: &Prepared, keep_answer: bool) -> Option<Value> {
         let sent = Instant::now();
-        let Some(exchange) = &self.test.exchange else { return };
+        let exchange = self.test.exchange.as_ref()?;
         let Judged { verdict, class, observed, metrics } =
-            judge(&self.client, exchange, &self.outgoing, self.sent.as_ref(), &self.known, &self.captures).await;
+            judge(&self.client, exchange, &request.outgoing, request.sent.as_ref(), &self.known, &self.captures).await;
         let done = Instant::now();
+        let answer = if keep_answer { feed::answer(observed.as_ref().and_then(|o| o.json.as_ref())) } else { None };
         let example = (class != Class::Good && self.examples.fetch_add(1, Ordering::Relaxed) < EXAMPLES)
-            .then(|| (verdict, transcript(&self.outgoing, observed.as_ref(), &exchange.request.secret_headers)));
+            .then(|| (verdict, transcript(&request.outgoing, observed.as_ref(), &exchange.request.secret_headers)));
         let status = observed.as_ref().map(|o| o.status);
         let lag = planned.map(|p| sent.saturating_duration_since(p));
         let _ = self.tx.send(Sample { index, sent, done, lag, class, status, metrics, example });
+        answer
+    }
+
+    /// One conversation of a closed-loop worker, turn after turn, each answer carried into
+    /// the next turn; a turn without an answer ends the conversation. `false` once the load
+    /// has sent all it may.
+    async fn converse(&self, conversation: &Conversation, next: &AtomicU64, stop: Stop, start: Instant) -> bool {
+        let mut history: Vec<Value> = vec![];
+        for k in 0..conversation.turns() {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            if !more(stop, index, start) {
+                return false;
+            }
+            let (request, user) = conversation.request(k, &history);
+            let Some(answer) = self.one(index, None, &request, true).await else { break };
+            history.push(user);
+            history.push(answer);
+        }
+        true
+    }
+}
+
+/// Whether request `index` is still to be sent.
+fn more(stop: Stop, index: u64, start: Instant) -> bool {
+    match stop {
+        Stop::Requests(n) => index < n,
+        Stop::Duration(d) => start.elapsed() < d,
     }
 }
 
 pub async fn run(
     client: reqwest::Client,
     test: Arc<TestPlan>,
-    outgoing: Outgoing,
+    feed: Feed,
     plan: &LoadPlan,
     mut stop: watch::Receiver<Option<super::event::StopReason>>,
     progress: &mut dyn FnMut(&Progress),
     (known, captures): (Known, std::collections::HashMap<String, Value>),
 ) -> LoadResult {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let sent = super::sent_json(&outgoing);
-    let shared = Arc::new(Shared { client, test, outgoing, sent, known, captures, examples: AtomicUsize::new(0), tx });
+    let shared = Arc::new(Shared { client, test, feed, known, captures, examples: AtomicUsize::new(0), tx });
     let cpu_before = crate::metrics::process::cpu_time();
     let start = Instant::now();
     let mut tasks = JoinSet::new();
@@ -207,19 +235,23 @@ type TaskEnd = Result<(), String>;
 
 fn spawn_closed(tasks: &mut JoinSet<TaskEnd>, shared: &Arc<Shared>, plan: &LoadPlan, start: Instant) {
     let next = Arc::new(AtomicU64::new(0));
+    let next_conversation = Arc::new(AtomicU64::new(0));
     for _ in 0..plan.concurrency.unwrap_or(1) {
-        let (shared, next, stop) = (shared.clone(), next.clone(), plan.stop);
+        let (shared, next, next_conversation, stop) =
+            (shared.clone(), next.clone(), next_conversation.clone(), plan.stop);
         tasks.spawn(async move {
             loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                let more = match stop {
-                    Stop::Requests(n) => index < n,
-                    Stop::Duration(d) => start.elapsed() < d,
-                };
-                if !more {
-                    break;
+                if matches!(shared.feed, Feed::Conversations { .. }) {
+                    let n = next_conversation.fetch_add(1, Ordering::Relaxed);
+                    let Some(conversation) = shared.feed.conversation(n) else { break };
+                    if !shared.converse(conversation, &next, stop, start).await {
+                        break;
+                    }
+                    continue;
                 }
-                shared.one(index, None).await;
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(request) = shared.feed.request(index).filter(|_| more(stop, index, start)) else { break };
+                shared.one(index, None, request, false).await;
             }
             Ok(())
         });
@@ -259,7 +291,9 @@ async fn open_loop(shared: Arc<Shared>, plan: LoadPlan, rate: f64, start: Instan
         };
         let shared = shared.clone();
         requests.spawn(async move {
-            shared.one(index, Some(planned)).await;
+            if let Some(request) = shared.feed.request(index) {
+                shared.one(index, Some(planned), request, false).await;
+            }
             drop(permit);
         });
         // Reap finished requests as we go, so a long soak keeps no dead task handles.

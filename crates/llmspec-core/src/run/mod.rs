@@ -1,6 +1,7 @@
 //! The instrument: runs a plan's tests in order and emits what happened as events.
 
 pub mod event;
+pub(crate) mod feed;
 pub mod http;
 mod judge;
 pub(crate) mod load;
@@ -263,22 +264,22 @@ async fn run_load(
     if let (true, Some(cap), Stop::Duration(d)) = (plan.soak, opts.soak_cap, plan.stop) {
         plan.stop = Stop::Duration(d.min(cap));
     }
-    let prepared = prepare(exchange, captures, redactor, &opts.read).and_then(|o| {
-        let samplers = sample::Sampler::prepare(&test.samples, captures, opts.allow_exec)?;
-        Ok((o, samplers))
-    });
-    let (mut outgoing, samplers) = match prepared {
+    let prepared =
+        feed::Feed::prepare(exchange, plan.dataset.as_deref(), captures, redactor, &opts.read).and_then(|f| {
+            let samplers = sample::Sampler::prepare(&test.samples, captures, opts.allow_exec)?;
+            Ok((f, samplers))
+        });
+    let (feed, samplers) = match prepared {
         Ok(p) => p,
         Err(e) => return not_sent(test, e),
     };
-    outgoing.read.keep_raw = if exchange.expect.body.is_some() { outgoing.read.keep_raw } else { 4096 };
     let start = Instant::now();
     let sampling = sample::start(samplers, client.clone(), start);
     let mut on_progress =
         |progress: &load::Progress| events.emit(&Event::Progress { suite, test: &test.name, progress });
     let context = (known.clone(), captures.clone());
     let result =
-        load::run(client.clone(), test.clone(), outgoing, &plan, opts.stop.clone(), &mut on_progress, context).await;
+        load::run(client.clone(), test.clone(), feed, &plan, opts.stop.clone(), &mut on_progress, context).await;
     let series = sampling.stop().await;
     let duration = start.elapsed();
     let verdict = load::verdict(test, &result);

@@ -101,31 +101,52 @@ impl Walk<'_> {
     }
 }
 
+/// What kind of file is read, for its bound and for the words of a refusal.
+pub struct FileKind {
+    /// `a spec file`, `a data file`.
+    pub noun: &'static str,
+    /// What its text is: `UTF-8 YAML`.
+    pub text: &'static str,
+    /// What a binary file is not: `a YAML spec`.
+    pub not_binary: &'static str,
+    pub max_bytes: u64,
+}
+
+/// Spec files, and the schema files they name.
+pub const SPEC_FILE: FileKind =
+    FileKind { noun: "a spec file", text: "UTF-8 YAML", not_binary: "a YAML spec", max_bytes: MAX_FILE_BYTES };
+
 /// The text of a spec (or schema) file: a regular file of at most [`MAX_FILE_BYTES`], UTF-8,
 /// without NUL bytes.
 pub fn read_text(path: &Path) -> Result<String, Unreadable> {
+    read_text_of(path, &SPEC_FILE)
+}
+
+/// The text of a file of `kind`: a regular file of at most `kind.max_bytes`, UTF-8, without
+/// NUL bytes.
+pub fn read_text_of(path: &Path, kind: &FileKind) -> Result<String, Unreadable> {
+    let max = kind.max_bytes;
     let meta = std::fs::metadata(path).map_err(|e| Unreadable::new(format!("cannot read this file: {e}")))?;
     if !meta.is_file() {
-        return Err(Unreadable::new(not_a_file(&meta)));
+        return Err(Unreadable::new(not_a_file(&meta, kind.noun)));
     }
     let too_big = |size: u64| {
         Unreadable::new(format!(
-            "this file is {} bytes, more than the {} MiB a spec file may have",
-            if size > MAX_FILE_BYTES { size.to_string() } else { format!("over {MAX_FILE_BYTES}") },
-            MAX_FILE_BYTES >> 20
+            "this file is {} bytes, more than the {} MiB {} may have",
+            if size > max { size.to_string() } else { format!("over {max}") },
+            max >> 20,
+            kind.noun
         ))
     };
-    if meta.len() > MAX_FILE_BYTES {
+    if meta.len() > max {
         return Err(too_big(meta.len()));
     }
     let file = std::fs::File::open(path).map_err(|e| Unreadable::new(format!("cannot read this file: {e}")))?;
     let mut bytes = vec![];
     // The size can change after it was read (or be unknown, as in /proc): read one byte past
     // the limit to know.
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Unreadable::new(format!("cannot read this file: {e}")))?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
+    file.take(max + 1).read_to_end(&mut bytes).map_err(|e| Unreadable::new(format!("cannot read this file: {e}")))?;
+    if bytes.len() as u64 > max {
         return Err(too_big(0));
     }
     let text = match String::from_utf8(bytes) {
@@ -134,8 +155,10 @@ pub fn read_text(path: &Path) -> Result<String, Unreadable> {
             let at = e.utf8_error().valid_up_to();
             let bytes = e.into_bytes();
             let message = format!(
-                "this file is not UTF-8 text (byte 0x{:02x} here): a spec file is UTF-8 YAML",
-                bytes.get(at).copied().unwrap_or(0)
+                "this file is not UTF-8 text (byte 0x{:02x} here): {} is {}",
+                bytes.get(at).copied().unwrap_or(0),
+                kind.noun,
+                kind.text
             );
             let text = String::from_utf8_lossy(&bytes).into_owned();
             let loc = loc_of(&String::from_utf8_lossy(&bytes[..at]));
@@ -143,7 +166,7 @@ pub fn read_text(path: &Path) -> Result<String, Unreadable> {
         }
     };
     if let Some(at) = text.find('\0') {
-        let message = "this file holds a NUL byte here: it is binary, not a YAML spec".to_string();
+        let message = format!("this file holds a NUL byte here: it is binary, not {}", kind.not_binary);
         let loc = loc_of(&text[..at]);
         return Err(Unreadable { message, at: Some((loc, text.replace('\0', "\u{2400}"))) });
     }
@@ -158,7 +181,7 @@ fn loc_of(before: &str) -> Loc {
 }
 
 #[cfg(unix)]
-fn not_a_file(meta: &std::fs::Metadata) -> String {
+fn not_a_file(meta: &std::fs::Metadata, noun: &str) -> String {
     use std::os::unix::fs::FileTypeExt;
     let t = meta.file_type();
     let what = if t.is_fifo() {
@@ -172,12 +195,12 @@ fn not_a_file(meta: &std::fs::Metadata) -> String {
     } else {
         "not a regular file"
     };
-    format!("this is {what}, not a spec file: only regular files are read (reading this one might never end)")
+    format!("this is {what}, not {noun}: only regular files are read (reading this one might never end)")
 }
 
 #[cfg(not(unix))]
-fn not_a_file(_: &std::fs::Metadata) -> String {
-    "this is not a regular file: only regular files are read as specs".into()
+fn not_a_file(_: &std::fs::Metadata, noun: &str) -> String {
+    format!("this is not a regular file, not {noun}: only regular files are read")
 }
 
 #[cfg(test)]
@@ -222,7 +245,7 @@ mod tests {
     #[test]
     fn devices_are_refused_at_once() {
         let e = read_text(Path::new("/dev/zero")).unwrap_err();
-        assert!(e.message.contains("a device"), "{e:?}");
+        assert!(e.message.contains("a device, not a spec file"), "{e:?}");
     }
 
     #[cfg(unix)]

@@ -39,8 +39,7 @@ pub fn parse(text: &str) -> Result<Vec<Segment>, String> {
                 Some(n) => (n, true),
                 None => (name, false),
             };
-            let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-            if !valid {
+            if !is_name(name) {
                 return Err(format!(
                     "`${{{inner}}}` is not a reference: write `${{name}}` or `${{env.NAME:-default}}`"
                 ));
@@ -60,6 +59,11 @@ pub fn parse(text: &str) -> Result<Vec<Segment>, String> {
         out.push(Segment::Lit(lit));
     }
     Ok(out)
+}
+
+/// Whether `${name}` can name this: letters, digits, `_` and `-`.
+pub fn is_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// The `}` closing a reference, skipping references nested in its default.
@@ -87,6 +91,9 @@ pub struct Scope<'a> {
     pub later_captures: BTreeSet<String>,
     /// Only requests are sent late enough to use captures.
     pub allow_captures: bool,
+    /// Fields of the rows a load test draws its requests from: each request takes its own
+    /// row, so only `request` may use them (as captures); anywhere else they are an error.
+    pub row_fields: BTreeSet<String>,
     /// What references may still add to the file, shared by every pass over it.
     pub budget: &'a Budget,
 }
@@ -201,11 +208,11 @@ impl Scope<'_> {
                         return Err(at(message));
                     }
                     self.budget.charge(size.nodes, size.bytes).map_err(at)?;
-                    return Ok(Some(n.value.clone()));
+                    return Ok(Some(escaped(n.value.clone(), keep_escapes)));
                 }
                 Some(Resolved::Text(t)) => {
                     self.budget.charge(1, t.len()).map_err(at)?;
-                    return Ok(Some(resolve_plain(&t)));
+                    return Ok(Some(escaped(resolve_plain(&t), keep_escapes)));
                 }
                 Some(Resolved::Default(d)) if !d.contains('$') => {
                     self.budget.charge(1, d.len()).map_err(at)?;
@@ -267,6 +274,11 @@ impl Scope<'_> {
         if let Some(node) = self.vars.get(name) {
             return Ok(Some(Resolved::Node(node)));
         }
+        if self.row_fields.contains(name) {
+            return Err(format!(
+                "`{name}` is a field of this load test's dataset: only `request` can use it, since each request takes its own row"
+            ));
+        }
         if self.captures.contains(name) || self.later_captures.contains(name) {
             if !self.allow_captures {
                 return Err(format!(
@@ -293,6 +305,22 @@ impl Scope<'_> {
                 "unknown variable `{name}`: define it under `vars:`, pass `--var {name}=...`, or capture it in an earlier test"
             ),
         })
+    }
+}
+
+/// A value put where `${` will be read again at run time (a request) keeps its own `${` as
+/// text: a prompt that shows a template literal must be sent as written, not taken for a
+/// capture.
+fn escaped(value: Value, keep_escapes: bool) -> Value {
+    if !keep_escapes {
+        return value;
+    }
+    let escape = |node: Node| Node { value: escaped(node.value, true), ..node };
+    match value {
+        Value::Str { text, plain } if text.contains("${") => Value::Str { text: text.replace("${", "$${"), plain },
+        Value::Seq(items) => Value::Seq(items.into_iter().map(escape).collect()),
+        Value::Map(entries) => Value::Map(entries.into_iter().map(|(k, v)| (escape(k), escape(v))).collect()),
+        other => other,
     }
 }
 
@@ -387,6 +415,7 @@ mod tests {
             captures: ["model_id".to_string()].into(),
             later_captures: ["later".to_string()].into(),
             allow_captures: true,
+            row_fields: ["field".to_string()].into(),
             budget: Box::leak(Box::default()),
         }
     }
@@ -452,6 +481,29 @@ mod tests {
         assert_eq!(n.get("a").unwrap().as_str(), Some("${model_id}"));
         assert_eq!(n.get("b").unwrap().as_str(), Some("http://h:1"));
         assert_eq!(n.get("c").unwrap().as_str(), Some("x-100"));
+    }
+
+    #[test]
+    fn a_value_holding_a_reference_is_sent_as_written() {
+        let env = |n: &str| (n == "TEMPLATE").then(|| "env ${x}".to_string());
+        let mut s = scope(&env);
+        s.vars.insert("code".into(), yaml("[\"const s = `${name}`\"]").unwrap());
+        let mut node = yaml("a: ${code}\nb: ${env.TEMPLATE}\nc: x ${code}\n").unwrap();
+        let mut errors = vec![];
+        s.interpolate(&mut node, 0, true, &mut errors);
+        assert!(errors.is_empty(), "{errors:?}");
+        let sent = render(&node.to_json(), &HashMap::new()).unwrap();
+        assert_eq!(
+            sent,
+            serde_json::json!({"a": ["const s = `${name}`"], "b": "env ${x}", "c": "x [\"const s = `${name}`\"]"})
+        );
+    }
+
+    #[test]
+    fn fields_of_a_load_dataset_are_for_requests_only() {
+        let (_, e) = run("a: ${field}\n", false);
+        assert_eq!(e.len(), 1);
+        assert!(e[0].message.contains("`field` is a field of this load test's dataset"), "{e:?}");
     }
 
     #[test]

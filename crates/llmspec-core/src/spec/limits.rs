@@ -53,3 +53,25 @@ pub const MAX_REQUESTS: u64 = 1_000_000_000;
 /// (about 1.25 MB), so 120 windows cost some 150 MB: a one-hour soak can still be cut into
 /// 30-second windows.
 pub const MAX_WINDOWS: u64 = 120;
+
+/// Most instances one test may expand into (`matrix` combinations times `data` rows). Each is
+/// a test of its own, decoded and checked like a written one; ten thousand cases already make
+/// a JUnit report that no CI page shows whole.
+pub const MAX_INSTANCES: usize = 10_000;
+
+/// Most nodes in all the copies that `matrix` and `data` make of a file's tests: the copies
+/// are built before `${...}` is resolved, so they are bounded on their own, at four times a
+/// file's nodes (some 100 MB of tree at worst).
+pub const MAX_INSTANCE_NODES: usize = 4 * MAX_NODES;
+
+/// Largest data file (`data:`, `load.dataset`). Prompt datasets are bigger than specs; the
+/// rows are held in memory as JSON for the whole run, which costs two to three times the file.
+pub const MAX_DATA_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Most rows read from one data file. A load test's rows are rendered into requests once,
+/// when it starts: 100,000 prompts is well past what load tools sample from a dataset.
+pub const MAX_DATA_ROWS: usize = 100_000;
+
+/// Most turns in one conversation of a multi-turn dataset. Every turn sends the whole
+/// conversation so far, so what is sent grows with the square of the turns.
+pub const MAX_TURNS: usize = 256;

@@ -5,11 +5,14 @@
 //! next); then the semantic checks of [`check`].
 
 use super::check::{self, Context, Problem};
+use super::dataset::{DataFiles, Rows};
 use super::de::{DeError, from_node_collecting};
 use super::diag::{Diagnostic, Source};
+use super::draw;
 use super::files::{self, Unreadable};
 use super::interp::{Budget, InterpError, Scope};
 use super::limits;
+use super::matrix::{self, Expander};
 use super::model::{SuiteFile, Test};
 use super::plan::{Plan, SuitePlan, TlsOptions};
 use super::yaml::{self, Loc, Node, Value, resolve_plain};
@@ -139,23 +142,22 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
         None => vec![],
     };
     // What each test makes available to later ones: its captures and its steps' `as` names.
+    // Instances of a test (`matrix`, `data`) capture under the same names as the test.
     let step_names = |t: &Node| -> Vec<String> {
         match t.get("steps").map(|s| &s.value) {
             Some(Value::Seq(steps)) => steps.iter().filter_map(|s| s.get("as").map(Node::scalar_text)).collect(),
             _ => vec![],
         }
     };
-    let captures_by_test: Vec<Vec<String>> = test_nodes
-        .iter()
-        .map(|t| {
-            let mut names = match t.get("capture").map(|c| &c.value) {
-                Some(Value::Map(entries)) => entries.iter().map(|(k, _)| k.scalar_text()).collect(),
-                _ => vec![],
-            };
-            names.extend(step_names(t));
-            names
-        })
-        .collect();
+    let provided = |t: &Node| -> Vec<String> {
+        let mut names = match t.get("capture").map(|c| &c.value) {
+            Some(Value::Map(entries)) => entries.iter().map(|(k, _)| k.scalar_text()).collect(),
+            _ => vec![],
+        };
+        names.extend(step_names(t));
+        names
+    };
+    let captures_by_test: Vec<Vec<String>> = test_nodes.iter().map(provided).collect();
     let all_captures: BTreeSet<String> = captures_by_test.iter().flatten().cloned().collect();
     let mut scope = Scope {
         vars,
@@ -163,8 +165,22 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
         captures: BTreeSet::new(),
         later_captures: all_captures,
         allow_captures: false,
+        row_fields: BTreeSet::new(),
         budget: &budget,
     };
+    let dir = Path::new(&source.path).parent().unwrap_or(Path::new(".")).to_path_buf();
+    let mut data_files = DataFiles::new(&dir);
+    // Problems found inside data files, each at its own file and line.
+    let mut data_diagnostics: Vec<Diagnostic> = vec![];
+    let mut instances = {
+        let mut expander = Expander::new(&mut scope, &mut data_files);
+        let instances = expander.expand(test_nodes);
+        problems.append(&mut expander.problems);
+        interp_errors.append(&mut expander.interp_errors);
+        data_diagnostics.append(&mut expander.diagnostics);
+        instances
+    };
+    let captures_by_test: Vec<Vec<String>> = instances.iter().map(|i| provided(&i.node)).collect();
 
     // Defaults end up in requests, which are rendered again at run time: keep escapes.
     if let Some(defaults) = root.get_mut("defaults") {
@@ -175,8 +191,21 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
             scope.interpolate(n, 1, false, &mut interp_errors);
         }
     }
-    let mut tests = test_nodes;
-    for (i, test) in tests.iter_mut().enumerate() {
+    // The rows of each test's `load.dataset`, when it has one.
+    let mut datasets: Vec<Option<Arc<Rows>>> = Vec::with_capacity(instances.len());
+    for (i, instance) in instances.iter_mut().enumerate() {
+        let hidden = matrix::enter(&mut scope, &instance.vars);
+        let rows = draw::file_node(&instance.node).cloned().and_then(|mut file| {
+            scope.interpolate(&mut file, 4, false, &mut interp_errors);
+            let name = file.as_str()?.to_string();
+            data_files.get(&name, file.loc, &mut problems, &mut data_diagnostics)
+        });
+        // A row's fields are resolved per request, at run time: they hide variables of the
+        // same name in this test.
+        let fields = rows.as_deref().map(draw::fields).unwrap_or_default();
+        let hidden_by_fields: Vec<(String, Option<Node>)> =
+            fields.iter().map(|f| (f.clone(), scope.vars.remove(f))).collect();
+        let test = &mut instance.node;
         let own_steps = step_names(test);
         if let Value::Map(entries) = &mut test.value {
             for (key, value) in entries.iter_mut() {
@@ -192,15 +221,26 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
                 if key.as_str() == Some("steps") {
                     scope.captures.extend(own_steps.iter().cloned());
                 }
+                if key.as_str() == Some("request") {
+                    scope.captures.extend(fields.iter().cloned());
+                } else {
+                    scope.row_fields.clone_from(&fields);
+                }
                 // Inside the file's mapping, the `tests` list and the test's mapping.
                 scope.interpolate(value, 3, late, &mut interp_errors);
                 reattach_expressions(value, expressions);
                 scope.captures = before;
+                scope.row_fields.clear();
             }
         }
+        matrix::restore(&mut scope, hidden_by_fields);
+        matrix::restore(&mut scope, hidden);
+        datasets.push(rows);
         scope.captures.extend(captures_by_test[i].iter().cloned());
         scope.later_captures.retain(|c| !scope.captures.contains(c));
     }
+    matrix::finish_names(&mut instances);
+    let tests: Vec<Node> = instances.into_iter().map(|i| i.node).collect();
     // Literal values of secret headers are secret from the start: a diagnostic that quotes
     // their line must not show the credential.
     let extra_secret_headers: Vec<String> = match root.get("defaults").and_then(|d| d.get("secret_headers")) {
@@ -230,7 +270,6 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
         defaults.map(|d| d.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
     let secret_headers: Vec<String> = defaults.map(|d| d.secret_headers.clone()).unwrap_or_default();
     let base_url = opts.base_url.or_else(|| defaults.and_then(|d| d.base_url.as_ref()).map(|b| b.value.as_str()));
-    let dir = Path::new(&source.path).parent().unwrap_or(Path::new(".")).to_path_buf();
     let tls = opts.tls.over(&suite_tls(defaults.and_then(|d| d.tls.as_ref()), &dir, &mut problems));
     let mut ctx = Context {
         dir: &dir,
@@ -243,14 +282,15 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
 
     let mut plans = vec![];
     let mut names: HashMap<String, usize> = HashMap::new();
-    for (i, node) in tests.iter().enumerate() {
+    for (i, (node, rows)) in tests.iter().zip(datasets).enumerate() {
         if i > 0 {
             ctx.names.captures.extend(captures_by_test[i - 1].iter().cloned());
         }
         let before = decode_errors.len();
-        let Some(test) = from_node_collecting::<Test>(node, &mut decode_errors) else {
+        let Some(mut test) = from_node_collecting::<Test>(node, &mut decode_errors) else {
             continue;
         };
+        let dataset = test.load.as_mut().and_then(|l| l.value.dataset.take());
         let misspelt = decode_errors[before..].iter().any(|e| e.suggests("request"));
         if let Some(first) = names.insert(test.name.value.clone(), test.name.loc.line) {
             problems.push((
@@ -262,7 +302,10 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
             ));
         }
         let name = test.name.value.clone();
-        if let Some(plan) = check::test(test, &ctx, misspelt, &mut problems) {
+        if let Some(mut plan) = check::test(test, &ctx, misspelt, &mut problems) {
+            if let (Some(dataset), Some(rows)) = (dataset, rows) {
+                draw::attach(&mut plan, dataset, rows, &mut problems, &mut data_diagnostics);
+            }
             plans.push(Arc::new(plan));
         }
         ctx.names.tests.push(name);
@@ -272,7 +315,7 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
         problems.push((root.get("tests").map_or(root.loc, |t| t.loc), "this suite has no tests".into()));
     }
     match suite {
-        Some(suite) if problems.is_empty() => Ok((
+        Some(suite) if problems.is_empty() && data_diagnostics.is_empty() => Ok((
             SuitePlan {
                 name: suite.suite.value,
                 description: suite.description,
@@ -292,6 +335,7 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
             let more = problems.len().saturating_sub(limits::MAX_PROBLEMS) + unshown_interp_errors;
             problems.truncate(limits::MAX_PROBLEMS);
             let mut diagnostics: Vec<Diagnostic> = problems.into_iter().map(diag).collect();
+            diagnostics.append(&mut data_diagnostics);
             if more > 0 {
                 let message = format!("and {more} more problems in this file, not shown");
                 diagnostics.push(Diagnostic::whole_file(source, message));
@@ -387,6 +431,7 @@ fn resolve_vars(
         captures: BTreeSet::new(),
         later_captures: BTreeSet::new(),
         allow_captures: false,
+        row_fields: BTreeSet::new(),
         budget,
     };
     let mut secrets = vec![];

@@ -1,14 +1,17 @@
 //! The spec language: YAML files in, a checked [`Plan`] out, or every problem at once.
 
 pub(crate) mod check;
+pub(crate) mod dataset;
 pub(crate) mod de;
 pub mod diag;
+pub(crate) mod draw;
 pub(crate) mod files;
 pub(crate) mod fill;
 pub(crate) mod interp;
 pub(crate) mod judge;
 pub(crate) mod limits;
 pub mod load;
+pub(crate) mod matrix;
 pub(crate) mod model;
 pub(crate) mod plan;
 pub mod yaml;

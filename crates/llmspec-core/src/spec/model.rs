@@ -133,6 +133,44 @@ pub struct Test {
     /// Values taken from the response for later tests of the suite, used as `${name}`.
     #[serde(default)]
     pub capture: BTreeMap<String, Spanned<Capture>>,
+    /// Run the test once per combination of these variables' values (in the order written),
+    /// each available as `${name}`: `{ model: [a, b], temperature: [0, 0.7] }`. Each instance
+    /// is its own test, named from its values: `chat [model=a, temperature=0]`.
+    // Read from the located tree before the test is decoded; declared for the schema.
+    #[serde(default)]
+    pub matrix: Option<OrderedMap<Vec<serde_json::Value>>>,
+    /// Run the test once per row, the row's fields available as `${name}`: a data file
+    /// relative to the spec (`.jsonl`, `.csv` with a header row, `.yaml`/`.json` holding a
+    /// list of mappings), `{ file, name: <field naming each instance> }`, or a list of rows.
+    #[serde(default)]
+    pub data: Option<DataSource>,
+}
+
+/// Where the rows of a data-driven test come from.
+#[derive(Deserialize, JsonSchema, Debug)]
+#[serde(untagged)]
+// Read from the located tree (rows become variables before the test is decoded); declared for
+// the schema.
+#[allow(dead_code)]
+pub enum DataSource {
+    /// A data file, relative to the spec file.
+    File(String),
+    /// A data file and the field that names each instance (by default `name`, then `id`,
+    /// then the row number).
+    Named(DataFile),
+    /// Rows written in the spec.
+    Rows(Vec<BTreeMap<String, serde_json::Value>>),
+}
+
+#[derive(Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct DataFile {
+    /// `.jsonl`, `.csv` (with a header row), `.yaml`, `.yml` or `.json`, relative to the spec.
+    pub file: String,
+    /// The field whose value names each instance: `chat [<value>]`.
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 /// Exactly one of the method keys, whose value is a path (joined to `base_url`) or a full URL.
@@ -336,6 +374,77 @@ pub struct Load {
     /// Seed of the `poisson` arrivals, for repeatable runs (default 1).
     #[serde(default)]
     pub seed: Option<u64>,
+    /// Rows the requests are drawn from: each request takes the next row, whose fields are
+    /// `${name}` in `request`. Rows with `turns` (a list of user messages) are conversations:
+    /// each worker sends their turns one after the other, carrying the answers over.
+    #[serde(default)]
+    pub dataset: Option<Spanned<LoadDataset>>,
+}
+
+/// A load test's dataset: a file name, or a mapping with the order to draw rows in.
+#[derive(Debug)]
+pub struct LoadDataset {
+    /// Read from the located tree, before the test's references are resolved (the rows'
+    /// fields are references in its request); decoded here for its type only.
+    #[allow(dead_code)]
+    pub file: String,
+    pub order: Order,
+    pub seed: Option<u64>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct LoadDatasetMap {
+    /// `.jsonl`, `.csv` (with a header row), `.yaml`, `.yml` or `.json`, relative to the spec.
+    file: String,
+    /// `sequential` (default): rows in the file's order; `shuffled`: in an order drawn from
+    /// `seed`. Both start again from the first when the rows run out.
+    #[serde(default)]
+    order: Option<Order>,
+    /// Seed of the `shuffled` order, for repeatable runs (default 1).
+    #[serde(default)]
+    seed: Option<u64>,
+}
+
+#[derive(Deserialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    #[default]
+    Sequential,
+    Shuffled,
+}
+
+impl<'de> Deserialize<'de> for LoadDataset {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = LoadDataset;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a data file, or a mapping with `file`, `order` and `seed`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<LoadDataset, E> {
+                Ok(LoadDataset { file: v.to_string(), order: Order::Sequential, seed: None })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<LoadDataset, A::Error> {
+                let m = LoadDatasetMap::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(LoadDataset { file: m.file, order: m.order.unwrap_or_default(), seed: m.seed })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for LoadDataset {
+    fn schema_name() -> Cow<'static, str> {
+        "LoadDataset".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let map = generator.subschema_for::<LoadDatasetMap>();
+        json_schema!({
+            "description": "A data file relative to the spec (`.jsonl`, `.csv`, `.yaml`, `.json`), or a mapping with `file`, `order` and `seed`.",
+            "anyOf": [{"type": "string"}, map]
+        })
+    }
 }
 
 /// A long run: one request every `interval`, or `concurrency` requests in flight, for

@@ -152,6 +152,20 @@ pub struct LoadPlan {
     /// Soak runs: samples before this are left out of slopes (default: one window).
     pub fit_after: Option<Duration>,
     pub soak: bool,
+    /// The rows requests are drawn from (`load.dataset`).
+    pub dataset: Option<Arc<DatasetPlan>>,
+}
+
+/// The rows a load test draws its requests from, checked against its request.
+#[derive(Debug)]
+pub struct DatasetPlan {
+    pub rows: Arc<super::dataset::Rows>,
+    /// Indexes into `rows`, in the order they are drawn; drawing starts again at the first
+    /// when they run out.
+    pub order: Vec<u32>,
+    /// Each row is a conversation: its `turns` are sent one after the other by one worker,
+    /// with the answers so far in `messages`.
+    pub conversations: bool,
 }
 
 impl TestPlan {
@@ -246,6 +260,7 @@ impl LoadPlan {
             window: None,
             fit_after: None,
             soak: false,
+            dataset: None,
         }
     }
 }
