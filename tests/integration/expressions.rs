@@ -179,3 +179,28 @@ tests:
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("a pattern cannot hold a capture"), "{}", out.stderr);
 }
+
+/// Each instance of a `matrix` test reads its own values by name in its expressions.
+#[test]
+fn matrix_values_are_names_in_expressions() {
+    let sim = Sim::start();
+    let dir = TempDir::new();
+    let spec = dir.write(
+        "matrix.yaml",
+        r#"suite: matrix
+vars: { limit: 5 }
+tests:
+  - name: caps
+    matrix: { max_tokens: [2, 4, 9] }
+    require: ["max_tokens < limit"]
+    request: { POST: /v1/completions, json: { prompt: a, max_tokens: "${max_tokens}" } }
+    expect:
+      that: ["response.body.usage.completion_tokens == max_tokens"]
+"#,
+    );
+    let out = llmspec(&["run", spec.to_str().unwrap(), "--base-url", &sim.url()]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    for line in ["PASS caps [max_tokens=2]", "PASS caps [max_tokens=4]", "SKIP caps [max_tokens=9] (requirement not met"] {
+        assert!(out.stdout.contains(line), "{line}\n{}", out.stdout);
+    }
+}

@@ -64,6 +64,14 @@ impl Known {
         known
     }
 
+    /// The same, with `vars` added over the suite's (an instance of a `matrix` or `data` test).
+    pub fn with_vars(&self, vars: &Map<String, Value>) -> Known {
+        let mut known = self.clone();
+        known.vars.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        known.refresh();
+        known
+    }
+
     /// Whether an expression reads this test's record.
     pub fn wants_record(&self, test: &str) -> bool {
         self.wanted.contains(test)

@@ -82,6 +82,9 @@ pub async fn run(plan: &Plan, mut opts: RunOptions, events: &mut dyn EventSink, 
         let secret_captures = secret_captures(suite);
         let needed = needed_producers(suite, &opts);
         for (test, needed) in suite.tests.iter().zip(needed) {
+            // An instance of a `matrix` or `data` test reads its own variables first.
+            let suite_known = (!test.vars.is_empty()).then(|| known.with_vars(&test.vars));
+            let known_before = suite_known.map(|instance| std::mem::replace(&mut known, instance));
             let unmet = || unmet_requirement(test, &known);
             let outcomes = match skip_reason(test, &opts, &summary, needed).or_else(unmet) {
                 Some(reason) => vec![skipped(test, reason)],
@@ -100,6 +103,10 @@ pub async fn run(plan: &Plan, mut opts: RunOptions, events: &mut dyn EventSink, 
                 }
             };
             register_secret_captures(&secret_captures, &captures, redactor);
+            if let Some(suite_known) = known_before {
+                let instance = std::mem::replace(&mut known, suite_known);
+                known.tests = instance.tests;
+            }
             known.captures = captures.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
             known.refresh();
             let signal = *opts.stop.borrow();

@@ -139,6 +139,7 @@ pub fn test(
     }
     let require = raw.require.iter().filter_map(|r| expression(r, crate::expr::Kind::Require, ctx, problems)).collect();
     (problems.len() == before).then(|| TestPlan {
+        vars: serde_json::Map::new(),
         name: raw.name.value,
         loc: raw.name.loc,
         tags: raw.tags,

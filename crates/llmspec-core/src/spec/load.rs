@@ -240,7 +240,10 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
         scope.later_captures.retain(|c| !scope.captures.contains(c));
     }
     matrix::finish_names(&mut instances);
-    let tests: Vec<Node> = instances.into_iter().map(|i| i.node).collect();
+    let (tests, instance_vars): (Vec<Node>, Vec<serde_json::Map<String, serde_json::Value>>) = instances
+        .into_iter()
+        .map(|i| (i.node, i.vars.iter().map(|(name, value)| (name.clone(), value.to_json())).collect()))
+        .unzip();
     // Literal values of secret headers are secret from the start: a diagnostic that quotes
     // their line must not show the credential.
     let extra_secret_headers: Vec<String> = match root.get("defaults").and_then(|d| d.get("secret_headers")) {
@@ -282,10 +285,12 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
 
     let mut plans = vec![];
     let mut names: HashMap<String, usize> = HashMap::new();
+    let suite_vars = ctx.names.vars.clone();
     for (i, (node, rows)) in tests.iter().zip(datasets).enumerate() {
         if i > 0 {
             ctx.names.captures.extend(captures_by_test[i - 1].iter().cloned());
         }
+        ctx.names.vars = suite_vars.iter().chain(instance_vars[i].keys()).cloned().collect();
         let before = decode_errors.len();
         let Some(mut test) = from_node_collecting::<Test>(node, &mut decode_errors) else {
             continue;
@@ -303,6 +308,7 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
         }
         let name = test.name.value.clone();
         if let Some(mut plan) = check::test(test, &ctx, misspelt, &mut problems) {
+            plan.vars = instance_vars[i].clone();
             if let (Some(dataset), Some(rows)) = (dataset, rows) {
                 draw::attach(&mut plan, dataset, rows, &mut problems, &mut data_diagnostics);
             }

@@ -59,10 +59,12 @@ impl TlsOptions {
 #[derive(Debug)]
 pub struct TestPlan {
     pub name: String,
+    /// The variables of this instance of a `matrix` or `data` test, which expressions read like
+    /// the suite's (and before them).
+    pub vars: serde_json::Map<String, serde_json::Value>,
     pub loc: Loc,
     pub tags: Vec<String>,
     pub skip: Option<String>,
-    /// Conditions checked just before the test runs.
     /// Conditions checked just before the test runs; one that does not hold skips it.
     pub require: Vec<crate::expr::Expression>,
     pub advisory: bool,
