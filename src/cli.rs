@@ -219,6 +219,9 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 
 
 fn runtime() -> Option<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
+        // Expressions are evaluated recursively on these threads; their depth is capped at
+        // load, and this leaves a wide margin under that cap in every build.
+        .thread_stack_size(8 << 20)
         .enable_all()
         .build()
         .map_err(|e| eprintln!("error: cannot start the async runtime: {e}"))

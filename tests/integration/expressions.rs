@@ -264,3 +264,28 @@ fn a_slower_deploy_fails_against_the_baseline() {
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("is not a JSON report of llmspec"), "{}", out.stderr);
 }
+
+/// Expressions at the nesting limit are evaluated on the run's threads without exhausting their
+/// stack; one level more is refused at load.
+#[test]
+fn expressions_at_the_depth_limit_run_and_deeper_ones_are_refused() {
+    let sim = Sim::start();
+    let dir = TempDir::new();
+    let chain = vec!["response.status"; 28].join("+");
+    let nested = format!("{}response.status{}", "(".repeat(29), ")".repeat(29));
+    let spec = format!(
+        "suite: deep\ntests:\n  - name: deep\n    request: {{ GET: /health }}\n    expect:\n      that:\n        - \"{chain} > 0\"\n        - \"{nested} == 200\"\n        - \"[1,2,3].all(x, [4,5].exists(y, y > x))\"\n"
+    );
+    let spec = dir.write("deep.yaml", &spec);
+    let out = llmspec(&["run", spec.to_str().unwrap(), "--base-url", &sim.url()]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let deeper = dir.write(
+        "deeper.yaml",
+        &std::fs::read_to_string(&spec)
+            .unwrap()
+            .replace("\"response.status+", "\"response.status+response.status+response.status+response.status+"),
+    );
+    let out = llmspec(&["validate", deeper.to_str().unwrap(), "--base-url", &sim.url()]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("nests deeper than 32 levels"), "{}", out.stderr);
+}
