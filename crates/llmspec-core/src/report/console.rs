@@ -90,6 +90,10 @@ impl<W: Write> Reporter for Console<W> {
                 self.clear_progress();
                 // A threshold has no duration of its own: show what it measured.
                 let time = match &outcome.threshold {
+                    // A name written with variables does not show the limit they give.
+                    Some(ThresholdResult { measured: Some(v), limit }) if outcome.name.contains("${") => {
+                        format!("measured {v}, limit {limit}")
+                    }
                     Some(ThresholdResult { measured: Some(v), .. }) => format!("measured {v}"),
                     Some(ThresholdResult { measured: None, .. }) => "not measured".into(),
                     None => format_duration(outcome.duration),

@@ -193,6 +193,9 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
     }
     // The rows of each test's `load.dataset`, when it has one.
     let mut datasets: Vec<Option<Arc<Rows>>> = Vec::with_capacity(instances.len());
+    // Thresholds as written, before variables: their JUnit names stay the same whatever the
+    // variables are on a given machine, so CI history stays continuous.
+    let mut threshold_texts: Vec<Vec<String>> = Vec::with_capacity(instances.len());
     for (i, instance) in instances.iter_mut().enumerate() {
         let hidden = matrix::enter(&mut scope, &instance.vars);
         let rows = draw::file_node(&instance.node).cloned().and_then(|mut file| {
@@ -206,6 +209,7 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
         let hidden_by_fields: Vec<(String, Option<Node>)> =
             fields.iter().map(|f| (f.clone(), scope.vars.remove(f))).collect();
         let test = &mut instance.node;
+        threshold_texts.push(written_thresholds(test));
         let own_steps = step_names(test);
         if let Value::Map(entries) = &mut test.value {
             for (key, value) in entries.iter_mut() {
@@ -309,6 +313,13 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
         let name = test.name.value.clone();
         if let Some(mut plan) = check::test(test, &ctx, misspelt, &mut problems) {
             plan.vars = instance_vars[i].clone();
+            if plan.thresholds.len() == threshold_texts[i].len() {
+                for (threshold, written) in plan.thresholds.iter_mut().zip(&threshold_texts[i]) {
+                    if written.contains("${") {
+                        threshold.text = written.trim().to_string();
+                    }
+                }
+            }
             if let (Some(dataset), Some(rows)) = (dataset, rows) {
                 draw::attach(&mut plan, dataset, rows, &mut problems, &mut data_diagnostics);
             }
@@ -348,6 +359,14 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
             }
             Err(SpecErrors { diagnostics, secrets })
         }
+    }
+}
+
+/// The test's thresholds as written in the file.
+fn written_thresholds(test: &Node) -> Vec<String> {
+    match test.get("expect").and_then(|e| e.get("thresholds")).map(|t| &t.value) {
+        Some(Value::Seq(items)) => items.iter().map(Node::scalar_text).collect(),
+        _ => vec![],
     }
 }
 
