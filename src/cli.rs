@@ -138,6 +138,10 @@ struct RunArgs {
     /// Write every verdict and aggregate (with mergeable histograms) as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// A previous run's --json report: expressions read it as `baseline`, and each metric's
+    /// change against it is reported.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
     /// Write an SVG plot of each soak or load test here (default: beside --junit or --json).
     #[arg(long, value_name = "DIR")]
     plots: Option<PathBuf>,
@@ -215,6 +219,9 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 
 
 fn runtime() -> Option<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
+        // Expressions are evaluated recursively on these threads; their depth is capped at
+        // load, and this leaves a wide margin under that cap in every build.
+        .thread_stack_size(8 << 20)
         .enable_all()
         .build()
         .map_err(|e| eprintln!("error: cannot start the async runtime: {e}"))
@@ -281,9 +288,11 @@ async fn run_command(mut args: RunArgs) -> u8 {
         redactor.add_header_value(secret);
     }
     let name = args.name.as_deref().map(regex::Regex::new).transpose();
+    let baseline = args.baseline.as_deref().map(llmspec_core::metrics::baseline::Baseline::read).transpose();
     let usage = check_tls(&plan, &sanitizer)
         .err()
-        .or_else(|| name.as_ref().err().map(|e| format!("--name is not a valid regular expression: {e}")));
+        .or_else(|| name.as_ref().err().map(|e| format!("--name is not a valid regular expression: {e}")))
+        .or_else(|| baseline.as_ref().err().cloned());
     if let Some(problem) = usage {
         return usage_error(&problem, args.junit.as_ref(), &sanitizer);
     }
@@ -329,6 +338,7 @@ async fn run_command(mut args: RunArgs) -> u8 {
         allow_exec: args.allow_exec,
         soak_cap: args.soak_duration,
         read: args.limits.options(),
+        baseline: baseline.ok().flatten().map(Arc::new),
     };
     let summary = run(&plan, options, &mut reporters, &redactor).await;
     let finished = reporters.finish();

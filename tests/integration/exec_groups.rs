@@ -76,6 +76,18 @@ fn start(spec: &Path, sim: &Sim) -> Child {
         .unwrap()
 }
 
+/// Reads the run's output until it holds `text`; the reader goes on from there.
+fn read_until(run: &mut Child, text: &str) -> (std::io::BufReader<std::process::ChildStdout>, String) {
+    let mut out = String::new();
+    let mut reader = std::io::BufReader::new(run.stdout.take().unwrap());
+    while !out.contains(text) {
+        let before = out.len();
+        std::io::BufRead::read_line(&mut reader, &mut out).unwrap();
+        assert!(out.len() > before, "{out}");
+    }
+    (reader, out)
+}
+
 /// Waits for `child` to end, at most `limit`.
 fn wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     let started = Instant::now();
@@ -154,14 +166,8 @@ fn a_signal_during_the_last_cleanup_is_not_a_pass() {
         ),
     );
     let mut run = start(&spec, &sim);
-    let mut out = String::new();
-    let mut reader = std::io::BufReader::new(run.stdout.take().unwrap());
     // The test has passed: the run is now stopping the step, which ignores SIGTERM for 2 s.
-    while !out.contains("PASS stubborn") {
-        let before = out.len();
-        std::io::BufRead::read_line(&mut reader, &mut out).unwrap();
-        assert!(out.len() > before, "{out}");
-    }
+    let (mut reader, mut out) = read_until(&mut run, "PASS stubborn");
     std::thread::sleep(Duration::from_millis(300));
     Command::new("kill").arg("-TERM").arg(run.id().to_string()).status().unwrap();
     std::io::Read::read_to_string(&mut reader, &mut out).unwrap();
@@ -192,13 +198,7 @@ fn a_second_signal_stops_at_once() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut out = String::new();
-    let mut reader = std::io::BufReader::new(run.stdout.take().unwrap());
-    while !out.contains("PASS stubborn") {
-        let before = out.len();
-        std::io::BufRead::read_line(&mut reader, &mut out).unwrap();
-        assert!(out.len() > before, "{out}");
-    }
+    read_until(&mut run, "PASS stubborn");
     // The run now waits up to 2 s for the step to end before it kills it.
     let interrupt = || Command::new("kill").arg("-INT").arg(run.id().to_string()).status().unwrap();
     assert!(interrupt().success());

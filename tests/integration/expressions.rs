@@ -200,7 +200,92 @@ tests:
     );
     let out = llmspec(&["run", spec.to_str().unwrap(), "--base-url", &sim.url()]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    for line in ["PASS caps [max_tokens=2]", "PASS caps [max_tokens=4]", "SKIP caps [max_tokens=9] (requirement not met"] {
+    for line in
+        ["PASS caps [max_tokens=2]", "PASS caps [max_tokens=4]", "SKIP caps [max_tokens=9] (requirement not met"]
+    {
         assert!(out.stdout.contains(line), "{line}\n{}", out.stdout);
     }
+}
+
+const DEPLOY: &str = r#"suite: deploy
+vars: { delay: 50ms }
+tests:
+  - name: single
+    request: { POST: /v1/completions, headers: { x-sim-latency: "${delay}" }, json: { prompt: a, max_tokens: 2 } }
+    expect:
+      that: ["metrics.latency < 1.5 * baseline.metrics.latency"]
+  - name: load
+    repeat: 4
+    request: { POST: /v1/completions, headers: { x-sim-latency: "${delay}" }, json: { prompt: a, max_tokens: 2 } }
+    expect:
+      thresholds:
+        - p50(latency) < 1.2 * baseline.p50(latency)
+        - error_rate <= baseline.error_rate
+"#;
+
+/// The previous deploy's report is the baseline: a slower deploy fails its conditions, the
+/// changes are shown, and without a baseline the conditions on it are skipped, visibly.
+#[test]
+fn a_slower_deploy_fails_against_the_baseline() {
+    let sim = Sim::start();
+    let dir = TempDir::new();
+    let spec = dir.write("deploy.yaml", DEPLOY);
+    let (previous, spec_path) = (dir.path("previous.json"), spec.to_str().unwrap());
+    let first = llmspec(&["run", spec_path, "--base-url", &sim.url(), "--json", previous.to_str().unwrap()]);
+    assert_eq!(first.code, 0, "{}", first.stdout);
+    assert!(
+        first.stdout.contains("SKIP load: p50(latency) < 1.2 * baseline.p50(latency) (no baseline"),
+        "{}",
+        first.stdout
+    );
+    assert!(first.stdout.contains("conditions on the previous run were not checked"), "{}", first.stdout);
+
+    let same = llmspec(&["run", spec_path, "--base-url", &sim.url(), "--baseline", previous.to_str().unwrap()]);
+    assert_eq!(same.code, 0, "{}", same.stdout);
+    assert!(same.stdout.contains("PASS load: p50(latency) < 1.2 * baseline.p50(latency)"), "{}", same.stdout);
+    assert!(same.stdout.contains("vs baseline: latency_ms "), "{}", same.stdout);
+
+    let slower =
+        ["run", spec_path, "--base-url", &sim.url(), "--baseline", previous.to_str().unwrap(), "--var", "delay=250ms"];
+    let out = llmspec(&slower);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    for line in [
+        "FAIL single",
+        "FAIL load: p50(latency) < 1.2 * baseline.p50(latency)",
+        "PASS load: error_rate <= baseline.error_rate",
+    ] {
+        assert!(out.stdout.contains(line), "{line}\n{}", out.stdout);
+    }
+    assert!(out.stdout.contains("baseline.p50(latency) = 0.05"), "{}", out.stdout);
+    assert!(out.stdout.contains("vs baseline: latency_ms +"), "{}", out.stdout);
+
+    let broken = dir.write("broken.json", "{ not json");
+    let out = llmspec(&["run", spec_path, "--base-url", &sim.url(), "--baseline", broken.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("is not a JSON report of llmspec"), "{}", out.stderr);
+}
+
+/// Expressions at the nesting limit are evaluated on the run's threads without exhausting their
+/// stack; one level more is refused at load.
+#[test]
+fn expressions_at_the_depth_limit_run_and_deeper_ones_are_refused() {
+    let sim = Sim::start();
+    let dir = TempDir::new();
+    let chain = vec!["response.status"; 28].join("+");
+    let nested = format!("{}response.status{}", "(".repeat(29), ")".repeat(29));
+    let spec = format!(
+        "suite: deep\ntests:\n  - name: deep\n    request: {{ GET: /health }}\n    expect:\n      that:\n        - \"{chain} > 0\"\n        - \"{nested} == 200\"\n        - \"[1,2,3].all(x, [4,5].exists(y, y > x))\"\n"
+    );
+    let spec = dir.write("deep.yaml", &spec);
+    let out = llmspec(&["run", spec.to_str().unwrap(), "--base-url", &sim.url()]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let deeper = dir.write(
+        "deeper.yaml",
+        &std::fs::read_to_string(&spec)
+            .unwrap()
+            .replace("\"response.status+", "\"response.status+response.status+response.status+response.status+"),
+    );
+    let out = llmspec(&["validate", deeper.to_str().unwrap(), "--base-url", &sim.url()]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("nests deeper than 32 levels"), "{}", out.stderr);
 }

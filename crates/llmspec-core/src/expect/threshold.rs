@@ -45,6 +45,8 @@ pub struct Measurements<'a> {
     /// Samples before this many seconds are left out of slopes (warm-up).
     pub fit_after: f64,
     pub steps: &'a BTreeMap<String, f64>,
+    /// The same test's aggregate in the previous run (`--baseline`).
+    pub baseline: Option<&'a Aggregate>,
 }
 
 #[derive(Debug, Clone)]
@@ -277,9 +279,23 @@ fn measured_expr(call: &crate::expr::MeasuredCall, m: &Measurements<'_>) -> Resu
 
 fn evaluate_condition(c: &Expression, m: &Measurements<'_>, known: &Known) -> Result<String, String> {
     let mut seen: Vec<String> = vec![];
+    let no_samples = BTreeMap::new();
+    let previous = m.baseline.map(|aggregate| Measurements {
+        aggregate,
+        windows: &[],
+        samples: &no_samples,
+        fit_after: 0.0,
+        steps: m.steps,
+        baseline: None,
+    });
     let measure_call = |call: &crate::expr::MeasuredCall| -> Result<f64, String> {
-        let expr = measured_expr(call, m)?;
-        measure(&expr, m).ok_or_else(|| format!("{}({}) {}", call.function, call.of, not_measured(&expr)))
+        let (on, what) = match (&previous, call.baseline) {
+            (_, false) => (m, ""),
+            (Some(previous), true) => (previous, "baseline."),
+            (None, true) => return Err("no baseline for this test (--baseline)".into()),
+        };
+        let expr = measured_expr(call, on)?;
+        measure(&expr, on).ok_or_else(|| format!("{what}{}({}) {}", call.function, call.of, not_measured(&expr)))
     };
     let scalars: Vec<(String, serde_json::Value)> = ScalarName::ALL
         .iter()
@@ -290,7 +306,8 @@ fn evaluate_condition(c: &Expression, m: &Measurements<'_>, known: &Known) -> Re
     bindings.extend(scalars.iter().map(|(k, v)| (k.as_str(), v)));
     for call in &c.measured {
         if let Ok(v) = measure_call(call) {
-            seen.push(format!("{}({}) = {}", call.function, call.of, crate::vocab::compare::trim_float(v)));
+            let on = if call.baseline { "baseline." } else { "" };
+            seen.push(format!("{on}{}({}) = {}", call.function, call.of, crate::vocab::compare::trim_float(v)));
         }
     }
     let values = if seen.is_empty() { String::new() } else { format!(" ({})", seen.join(", ")) };
@@ -342,7 +359,7 @@ mod tests {
         samples: &'a BTreeMap<String, Vec<(f64, f64)>>,
         steps: &'a BTreeMap<String, f64>,
     ) -> Measurements<'a> {
-        Measurements { aggregate: agg, windows: &[], samples, fit_after: 10.0, steps }
+        Measurements { aggregate: agg, windows: &[], samples, fit_after: 10.0, steps, baseline: None }
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub struct Known {
     pub captures: Map<String, Value>,
     /// Earlier tests by name: `{response, request, metrics}`.
     pub tests: Map<String, Value>,
+    /// What the test being run measured in the previous run (`--baseline`); null without one.
+    pub baseline: Value,
     vars_value: Value,
     captures_value: Value,
     tests_value: Value,
@@ -87,10 +89,15 @@ impl Known {
     /// The names bound for an expression: the roots, then each var and capture by itself
     /// (a capture hides a var of the same name, as in `${name}`).
     pub fn bindings(&self) -> Vec<(&str, &Value)> {
-        let mut out: Vec<(&str, &Value)> =
-            vec![("vars", &self.vars_value), ("captures", &self.captures_value), ("tests", &self.tests_value)];
+        let mut out: Vec<(&str, &Value)> = vec![
+            ("vars", &self.vars_value),
+            ("captures", &self.captures_value),
+            ("tests", &self.tests_value),
+            ("baseline", &self.baseline),
+        ];
         for (name, value) in self.vars.iter().filter(|(n, _)| !self.captures.contains_key(*n)).chain(&self.captures) {
-            if !matches!(name.as_str(), "vars" | "captures" | "tests" | "response" | "request" | "metrics") {
+            if !matches!(name.as_str(), "vars" | "captures" | "tests" | "baseline" | "response" | "request" | "metrics")
+            {
                 out.push((name, value));
             }
         }

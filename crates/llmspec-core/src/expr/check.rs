@@ -55,6 +55,8 @@ pub struct MeasuredCall {
     pub function: String,
     /// The series or sampled series.
     pub of: String,
+    /// Of the previous run (`baseline.p50(latency)`).
+    pub baseline: bool,
 }
 
 pub struct Checker<'a> {
@@ -419,8 +421,16 @@ impl<'a> Checker<'a> {
                 self.check(t);
                 self.problem(e.id, macro_usage(n))
             }
+            (n, Some(t), [series])
+                if is_statistic(n)
+                    && matches!(&t.expr, Expr::Ident(b) if b == "baseline")
+                    && self.root("baseline").is_some() =>
+            {
+                self.reads.insert("baseline".into());
+                self.measured_call(e.id, n, series, true)
+            }
             (n, None, [series]) if (is_statistic(n) || n == "slope" || n == "drift") && self.names_series(series) => {
-                self.measured_call(e.id, n, series)
+                self.measured_call(e.id, n, series, false)
             }
             ("slope" | "drift", None, _) => {
                 self.problem(e.id, format!("`{name}` applies to a series of a load or soak test, e.g. {name}(latency)"))
@@ -479,7 +489,7 @@ impl<'a> Checker<'a> {
         matches!(&arg.expr, Expr::Ident(n) if !self.bound.contains(n) && self.root(n) == Some(&Ty::Series))
     }
 
-    fn measured_call(&mut self, id: u64, function: &str, series: &IdedExpr) -> Ty {
+    fn measured_call(&mut self, id: u64, function: &str, series: &IdedExpr, baseline: bool) -> Ty {
         let Expr::Ident(of) = &series.expr else {
             return self.problem(id, format!("`{function}` takes the name of a series, e.g. {function}(latency)"));
         };
@@ -488,7 +498,7 @@ impl<'a> Checker<'a> {
                 self.roots.iter().filter(|(_, t)| *t == Ty::Series).map(|(n, _)| n.as_str()).collect();
             return self.problem(series.id, crate::vocab::suggest::unknown("series", of, &known, ""));
         }
-        self.measured.push(MeasuredCall { id, function: function.to_string(), of: of.clone() });
+        self.measured.push(MeasuredCall { id, function: function.to_string(), of: of.clone(), baseline });
         Ty::Double
     }
 }

@@ -114,11 +114,16 @@ fn roots(kind: Kind, names: &Names) -> Vec<(String, Ty)> {
         Kind::Expect | Kind::Capture => {
             roots.push(("response".into(), response));
             roots.push(("request".into(), request));
-            roots.push(("metrics".into(), metrics));
+            roots.push(("metrics".into(), metrics.clone()));
+            roots.push(("baseline".into(), Ty::record(&[("metrics", metrics)])));
         }
-        Kind::Require => {}
+        Kind::Require => roots.push(("baseline".into(), Ty::record(&[("metrics", metrics)]))),
         Kind::Threshold => {
-            roots.extend(ScalarName::NAMES.iter().map(|n| (n.to_string(), Ty::Double)));
+            let scalars: Vec<(String, Ty)> = ScalarName::NAMES.iter().map(|n| (n.to_string(), Ty::Double)).collect();
+            let mut previous = scalars.clone();
+            previous.push(("metrics".into(), metrics));
+            roots.push(("baseline".into(), Ty::Record(previous)));
+            roots.extend(scalars);
             roots.extend(SeriesName::NAMES.iter().map(|n| (n.to_string(), Ty::Series)));
             roots.extend(names.samples.iter().map(|n| (n.clone(), Ty::Series)));
             roots.extend(names.steps.iter().map(|n| (n.clone(), Ty::Double)));

@@ -164,3 +164,74 @@ fn references_inside_quotes_stay_text() {
     );
     assert_eq!(eval(Kind::Capture, "\"${x}\""), Ok(json!("${x}")));
 }
+
+/// Random token soup, the shape of hostile or mistyped specs: every one is compiled, and
+/// those that compile are evaluated; none panics or hangs.
+#[test]
+fn random_expressions_never_panic() {
+    const TOKENS: &[&str] = &[
+        "response",
+        ".",
+        "status",
+        "body",
+        "content",
+        "metrics",
+        "latency",
+        "tests",
+        "[",
+        "]",
+        "(",
+        ")",
+        "'a'",
+        "\"${x}\"",
+        "${first_answer}",
+        "1",
+        "2.5",
+        "-",
+        "+",
+        "*",
+        "/",
+        "%",
+        "==",
+        "<",
+        "&&",
+        "||",
+        "!",
+        "?",
+        ":",
+        "size",
+        "all",
+        "exists",
+        "map",
+        "filter",
+        "x",
+        ",",
+        "p50",
+        "sorted",
+        "json",
+        "{",
+        "}",
+        "null",
+        "true",
+        "in",
+        "has",
+        "matches",
+        "'(?i)a'",
+        "9223372036854775807",
+        "1e999",
+        " ",
+        "\n",
+        "é",
+        "\u{0}",
+    ];
+    let mut random = crate::vocab::random::SplitMix(7);
+    for kind in [Kind::Expect, Kind::Capture, Kind::Threshold, Kind::Require] {
+        for _ in 0..300 {
+            let n = 1 + random.below(24) as usize;
+            let text: String = (0..n).map(|_| TOKENS[random.below(TOKENS.len() as u64) as usize]).collect();
+            if let Ok(e) = Expression::compile(&text, origin(), kind, &names()) {
+                let _ = e.evaluate(&[("response", &response())], &|_| Ok(1.0));
+            }
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! Measurements: per request, and (for load and soak runs) aggregated.
 
 pub mod aggregate;
+pub mod baseline;
 pub mod catalog;
 pub(crate) mod process;
 pub(crate) mod prometheus;

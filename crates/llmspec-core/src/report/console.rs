@@ -106,6 +106,9 @@ impl<W: Write> Reporter for Console<W> {
                 if let Some(agg) = &outcome.aggregate {
                     self.print("    ", None, &aggregate_line(agg));
                 }
+                if let Some(changes) = baseline_line(&outcome.properties) {
+                    self.print("    ", None, &changes);
+                }
                 for w in &outcome.warnings {
                     self.print("    ", Some(("33", "warning:")), w);
                 }
@@ -128,6 +131,29 @@ impl<W: Write> Reporter for Console<W> {
         }
         Ok(())
     }
+}
+
+/// The changes of the key metrics against the previous run (`--baseline`), when there is one.
+fn baseline_line(properties: &[(String, String)]) -> Option<String> {
+    const KEY: &[&str] = &[
+        "latency_ms",
+        "ttft_ms",
+        "tpot_ms",
+        "tokens_per_second",
+        "p50_latency_ms",
+        "p99_latency_ms",
+        "p50_ttft_ms",
+        "p99_ttft_ms",
+        "req_per_s",
+        "error_rate",
+        "output_tokens_per_s",
+    ];
+    let shown: Vec<String> = KEY
+        .iter()
+        .filter_map(|k| properties.iter().find(|(p, _)| p.strip_prefix("change_") == Some(*k)))
+        .map(|(k, v)| format!("{} {v}", k.trim_start_matches("change_")))
+        .collect();
+    (!shown.is_empty()).then(|| format!("vs baseline: {}", shown.join(", ")))
 }
 
 /// One line about a load test: how many, how fast, how it went.

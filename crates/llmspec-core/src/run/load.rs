@@ -409,12 +409,26 @@ pub fn verdict(test: &TestPlan, result: &LoadResult) -> Verdict {
 }
 
 /// One JUnit case per threshold, named by its expression.
+fn reads_baseline_series(t: &crate::expect::threshold::Threshold) -> bool {
+    t.condition().is_some_and(|c| c.measured.iter().any(|call| call.baseline))
+}
+
 pub fn threshold_outcomes(test: &TestPlan, m: &Measurements<'_>, known: &Known) -> Vec<TestOutcome> {
     test.thresholds
         .iter()
         .map(|t| {
-            let measured = t.measure(m);
-            let verdict = match t.evaluate(m, known) {
+            let result = t.evaluate(m, known);
+            // A condition on the previous run says nothing without one: shown as skipped.
+            let without_baseline = t.condition().is_some_and(|c| c.reads.contains("baseline"))
+                && (known.baseline.is_null() || (m.baseline.is_none() && reads_baseline_series(t)));
+            let measured = match t.condition() {
+                Some(_) => Some(result.clone().unwrap_or_else(|e| e)),
+                None => t.measure(m).map(|v| t.show(v)),
+            };
+            let verdict = match result {
+                _ if without_baseline => Verdict::Skipped(
+                    "no baseline for this test: pass --baseline with a --json report of a run that has it".into(),
+                ),
                 Ok(_) => Verdict::Passed,
                 Err(actual) => Verdict::Failed(vec![crate::expect::Failure {
                     check: crate::expect::Check::Threshold,
@@ -424,7 +438,6 @@ pub fn threshold_outcomes(test: &TestPlan, m: &Measurements<'_>, known: &Known) 
                     actual,
                 }]),
             };
-            let measured = measured.map(|v| t.show(v));
             // Also as properties, for JUnit readers that show them.
             let mut properties = vec![("limit".to_string(), t.limit())];
             properties.extend(measured.clone().map(|m| ("measured".to_string(), m)));

@@ -51,6 +51,8 @@ pub struct RunOptions {
     pub read: ReadOptions,
     /// `--soak-duration`: no soak runs longer than this.
     pub soak_cap: Option<std::time::Duration>,
+    /// `--baseline`: the previous run, for expressions and for the changes reported.
+    pub baseline: Option<Arc<crate::metrics::baseline::Baseline>>,
 }
 
 pub async fn run(plan: &Plan, mut opts: RunOptions, events: &mut dyn EventSink, redactor: &Redactor) -> Summary {
@@ -82,6 +84,12 @@ pub async fn run(plan: &Plan, mut opts: RunOptions, events: &mut dyn EventSink, 
         let secret_captures = secret_captures(suite);
         let needed = needed_producers(suite, &opts);
         for (test, needed) in suite.tests.iter().zip(needed) {
+            known.baseline = opts
+                .baseline
+                .as_deref()
+                .and_then(|b| b.test(&suite.name, &test.name))
+                .map_or(Value::Null, |m| m.as_json());
+            known.refresh();
             // An instance of a `matrix` or `data` test reads its own variables first.
             let suite_known = (!test.vars.is_empty()).then(|| known.with_vars(&test.vars));
             let known_before = suite_known.map(|instance| std::mem::replace(&mut known, instance));
@@ -94,7 +102,7 @@ pub async fn run(plan: &Plan, mut opts: RunOptions, events: &mut dyn EventSink, 
                 None => {
                     let mut stop = opts.stop.clone();
                     tokio::select! {
-                        outcomes = run_test(&client, test, &mut captures, redactor, &opts, &background, &mut known) => outcomes,
+                        outcomes = run_test(&client, test, &mut captures, redactor, &opts, &background, &mut known, opts.baseline.as_deref().and_then(|b| b.test(&suite.name, &test.name))) => outcomes,
                         reason = stop.wait_for(|s| s.is_some()) => {
                             let why = reason.ok().and_then(|r| *r).map_or_else(String::new, |r| r.to_string());
                             vec![skipped(test, format!("not finished: {why}"))]
@@ -303,14 +311,20 @@ async fn run_load(
     }
     let window = plan.window.unwrap_or_else(|| load::default_window(&plan));
     let steps = BTreeMap::new();
+    let previous = opts.baseline.as_deref().and_then(|b| b.test(&suite.name, &test.name));
     let measurements = Measurements {
         aggregate: &result.aggregate,
         windows: &result.windows,
         samples: &series,
         fit_after: plan.fit_after.unwrap_or(window).as_secs_f64(),
         steps: &steps,
+        baseline: previous.and_then(|p| p.aggregate.as_ref()),
     };
     let thresholds = load::threshold_outcomes(test, &measurements, known);
+    if let Some(previous) = previous {
+        let changes = previous.changes(&properties);
+        properties.extend(changes);
+    }
     let outcome = TestOutcome {
         duration,
         properties,
@@ -330,6 +344,7 @@ async fn run_load(
     outcomes
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_test(
     client: &reqwest::Client,
     test: &TestPlan,
@@ -338,6 +353,7 @@ async fn run_test(
     opts: &RunOptions,
     background: &steps::Background,
     known: &mut Known,
+    previous: Option<&crate::metrics::baseline::Measured>,
 ) -> Vec<TestOutcome> {
     let Some(exchange) = &test.exchange else {
         return steps::run(client, test, captures, redactor, opts, background, known).await;
@@ -356,13 +372,24 @@ async fn run_test(
         properties.extend(metrics.properties());
         properties.push(("response_bytes".into(), response_bytes(observed).to_string()));
     }
+    if let Some(previous) = previous {
+        let changes = previous.changes(&properties);
+        properties.extend(changes.into_iter().filter(|(k, _)| k != "change_status"));
+    }
     let mut thresholds = vec![];
     if !test.thresholds.is_empty() {
         let mut agg = Aggregate::default();
         agg.record(judged.class, judged.observed.as_ref().map(|o| o.status), judged.metrics.as_ref(), None);
         agg.duration = duration;
         let (samples, steps) = (BTreeMap::new(), BTreeMap::new());
-        let m = Measurements { aggregate: &agg, windows: &[], samples: &samples, fit_after: 0.0, steps: &steps };
+        let m = Measurements {
+            aggregate: &agg,
+            windows: &[],
+            samples: &samples,
+            fit_after: 0.0,
+            steps: &steps,
+            baseline: None,
+        };
         thresholds = load::threshold_outcomes(test, &m, known);
     }
     // A capture that finds nothing fails a test that otherwise passed.
@@ -394,11 +421,15 @@ async fn run_test(
     let observed = judged.observed.as_ref();
     let judgement = judge::apply(client, test, exchange, &outgoing, sent.as_ref(), observed, verdict, &opts.read).await;
     properties.extend(judgement.properties);
+    let mut warnings = judgement.warnings;
+    if known.baseline.is_null() && exchange.expect.that.iter().any(|c| c.reads.contains("baseline")) {
+        warnings.push("conditions on the previous run were not checked: no baseline for this test (--baseline)".into());
+    }
     let outcome = TestOutcome {
         duration,
         properties,
         transcript: Some(transcript(&outgoing, observed, &exchange.request.secret_headers)),
-        warnings: judgement.warnings,
+        warnings,
         ..TestOutcome::bare(&test.name, test.loc, judgement.verdict)
     };
     let mut outcomes = vec![outcome];

@@ -176,7 +176,14 @@ pub async fn run(
         ..TestOutcome::bare(&test.name, test.loc, verdict)
     };
     let (agg, samples) = (Aggregate::default(), BTreeMap::new());
-    let m = Measurements { aggregate: &agg, windows: &[], samples: &samples, fit_after: 0.0, steps: &values };
+    let m = Measurements {
+        aggregate: &agg,
+        windows: &[],
+        samples: &samples,
+        fit_after: 0.0,
+        steps: &values,
+        baseline: None,
+    };
     let mut outcomes = vec![outcome];
     outcomes.extend(super::load::threshold_outcomes(test, &m, known));
     outcomes

@@ -124,22 +124,7 @@ mod tests {
     use crate::spec::plan::SuitePlan;
     use std::sync::Arc;
 
-    /// One spec text loaded, or the problems' `line:col: message`.
-    fn load_text(text: &str) -> Result<SuitePlan, Vec<String>> {
-        let no_env = |_: &str| None;
-        let opts = LoadOptions {
-            vars: &[],
-            secrets: &[],
-            base_url: None,
-            timeout: None,
-            tls: &Default::default(),
-            env: &no_env,
-        };
-        let source = Arc::new(Source { path: "t.yaml".into(), text: text.into() });
-        load_suite(&source, &opts)
-            .map(|(s, _)| s)
-            .map_err(|e| e.diagnostics.iter().map(|d| format!("{}:{}: {}", d.loc.line, d.loc.col, d.message)).collect())
-    }
+    use crate::spec::load::tests::load_text;
 
     fn spec(judge: &str) -> String {
         format!(

@@ -494,7 +494,7 @@ fn offset_loc(source: &Source, loc: Loc, offset: usize) -> Loc {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn no_env(_: &str) -> Option<String> {
