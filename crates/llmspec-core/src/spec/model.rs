@@ -136,18 +136,25 @@ pub struct Test {
 #[derive(Deserialize, JsonSchema, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct Request {
+    /// Send a GET request to this path (joined to `base_url`) or full URL, e.g. `GET: /v1/models`.
     #[serde(rename = "GET", default)]
     pub get: Option<Spanned<String>>,
+    /// Send a POST request to this path (joined to `base_url`) or full URL, e.g. `POST: /v1/chat/completions`.
     #[serde(rename = "POST", default)]
     pub post: Option<Spanned<String>>,
+    /// Send a PUT request to this path (joined to `base_url`) or full URL.
     #[serde(rename = "PUT", default)]
     pub put: Option<Spanned<String>>,
+    /// Send a PATCH request to this path (joined to `base_url`) or full URL.
     #[serde(rename = "PATCH", default)]
     pub patch: Option<Spanned<String>>,
+    /// Send a DELETE request to this path (joined to `base_url`) or full URL.
     #[serde(rename = "DELETE", default)]
     pub delete: Option<Spanned<String>>,
+    /// Send a HEAD request (headers only, no body) to this path (joined to `base_url`) or full URL.
     #[serde(rename = "HEAD", default)]
     pub head: Option<Spanned<String>>,
+    /// Send an OPTIONS request to this path (joined to `base_url`) or full URL.
     #[serde(rename = "OPTIONS", default)]
     pub options: Option<Spanned<String>>,
     /// Request headers, added to (and overriding) the suite's default headers. `null` removes
@@ -485,7 +492,9 @@ impl JsonSchema for Exec {
 #[derive(Deserialize, JsonSchema, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct WaitUntil {
+    /// The request to send again and again.
     pub request: Spanned<Request>,
+    /// What its answer must satisfy for the wait to end.
     #[serde(default)]
     pub expect: Expect,
     /// Give up after this long, e.g. `60s`.
@@ -498,6 +507,7 @@ pub struct WaitUntil {
     pub from: Option<Spanned<String>>,
 }
 
+/// How the starts of an open-loop load are spaced.
 #[derive(Deserialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Arrival {
