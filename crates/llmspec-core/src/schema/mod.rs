@@ -1,5 +1,7 @@
 //! The editor schema of spec files, generated from the spec types.
 
+pub mod grammar;
+
 use crate::spec::model::SuiteFile;
 use serde_json::{Value, json};
 
