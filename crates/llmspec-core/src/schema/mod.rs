@@ -1,5 +1,6 @@
 //! The editor schema of spec files, generated from the spec types.
 
+pub mod fields;
 pub mod grammar;
 
 use crate::spec::model::SuiteFile;
@@ -7,6 +8,11 @@ use serde_json::{Value, json};
 
 /// Pretty JSON, as checked in at `schemas/llmspec.schema.json`.
 pub fn generate() -> String {
+    serde_json::to_string_pretty(&schema()).unwrap_or_default()
+}
+
+/// The schema as a JSON value.
+pub fn schema() -> Value {
     let mut schema = serde_json::to_value(schemars::schema_for!(SuiteFile)).unwrap_or_default();
     allow_references(&mut schema);
     if let Some(defs) = schema.get_mut("$defs").and_then(Value::as_object_mut) {
@@ -19,7 +25,7 @@ pub fn generate() -> String {
             }),
         );
     }
-    serde_json::to_string_pretty(&schema).unwrap_or_default()
+    schema
 }
 
 /// Numbers and booleans may be written as a whole reference (`requests: "${n}"`), which
@@ -47,5 +53,41 @@ fn allow_references(v: &mut Value) {
         }
         Value::Array(items) => items.iter_mut().for_each(allow_references),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_is_described() {
+        fn walk(v: &Value, at: &str, missing: &mut Vec<String>) {
+            match v {
+                Value::Object(map) => {
+                    if let Some(Value::Object(properties)) = map.get("properties") {
+                        for (key, property) in properties {
+                            // Properties inside rules (`given`, `then`) only restate a key.
+                            let restated = at.contains("allOf") || at.contains("/if") || at.contains("/then");
+                            if property.get("description").is_none() && !restated {
+                                missing.push(format!("{at}/{key}"));
+                            }
+                        }
+                    }
+                    for (key, value) in map {
+                        walk(value, &format!("{at}/{key}"), missing);
+                    }
+                }
+                Value::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        walk(item, &format!("{at}/{i}"), missing);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut missing = vec![];
+        walk(&schema(), "", &mut missing);
+        assert!(missing.is_empty(), "keys without a description: {missing:#?}");
     }
 }
