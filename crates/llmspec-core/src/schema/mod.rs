@@ -2,6 +2,7 @@
 
 pub mod fields;
 pub mod grammar;
+pub mod rules;
 
 use crate::spec::model::SuiteFile;
 use serde_json::{Value, json};
@@ -59,6 +60,117 @@ fn allow_references(v: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::expect::threshold::{Names, Threshold};
+
+    /// What a test can name in its thresholds besides the built-in names.
+    #[derive(Debug, Clone, Copy)]
+    enum Context {
+        Nothing,
+        /// A soak sampling `rss_mb`.
+        Samples,
+        /// Steps, one recorded `as: recovery`.
+        Steps,
+    }
+
+    fn suite_with(context: Context, threshold: &str) -> Value {
+        let test = match context {
+            Context::Nothing => json!({"name": "t", "load": {"requests": 2}, "request": {"GET": "http://127.0.0.1/a"}}),
+            Context::Samples => json!({
+                "name": "t",
+                "soak": {"duration": "1h", "interval": "1s"},
+                "sample": {"rss_mb": {"process": {"name": "vllm"}}},
+                "request": {"GET": "http://127.0.0.1/a"}
+            }),
+            Context::Steps => json!({"name": "t", "steps": [{"sleep": "1s", "as": "recovery"}]}),
+        };
+        let mut test = test;
+        test["expect"] = json!({"thresholds": [threshold]});
+        json!({"suite": "s", "tests": [test]})
+    }
+
+    fn names(context: Context) -> Names {
+        match context {
+            Context::Nothing => Names::default(),
+            Context::Samples => Names { samples: vec!["rss_mb".into()], steps: vec![] },
+            Context::Steps => Names { samples: vec![], steps: vec!["recovery".into()] },
+        }
+    }
+
+    /// Thresholds on which the schema must say what llmspec says, in every context but those of
+    /// [`depends_on_names`]. Left out: a condition that is not CEL, which a schema cannot tell
+    /// (docs/schema.md).
+    const THRESHOLDS: &[&str] = &[
+        "p99(latency) < 5s",
+        "p99.9(ttfb) <= 1.5s",
+        " p50 ( ttft ) < 1s ",
+        "p99(latency)<5s",
+        "mean(tokens_per_second) > 50",
+        "avg(output_tokens) >= 1",
+        "median(chunk_gap) < 10ms",
+        "max(schedule_lag) < 1s",
+        "p0(latency) >= 0s",
+        "p100(latency) < 1m",
+        "min(e2e) > 0us",
+        "count >= 18",
+        "error_rate < 0.1%",
+        "error_rate < 1 %",
+        "success_rate == 100%",
+        "goodput > 4/s",
+        "goodput > 4",
+        "req_per_s >= 120/min",
+        "client_cpu_s < 30s",
+        "client_peak_rss_mb < 500",
+        "drift(latency) < 20%",
+        "drift(ttft) <= 5 %",
+        "max(rss_mb) < 2000",
+        "slope(rss_mb) < 50/h",
+        "first(rss_mb) > 0",
+        "last(rss_mb) < 1e4",
+        "mean(rss_mb) < 100",
+        "recovery < 30s",
+        "recovery <= 2m",
+        "p99(ttft) < 4 * p50(ttft)",
+        "success_rate == 1.0 && count >= 20",
+        "p99(latncy) < 5s",
+        "average(latency) < 5s",
+        "p101(latency) < 5s",
+        "eror_rate < 1%",
+        "error_rate < 0.1",
+        "p99(latency) < 5",
+        "p99(latency) =< 5s",
+        "p99(latency)",
+        "latency < 5s",
+        "slope(latency) < 1/h",
+        "slope(rss_mb) < 50",
+        "p99(rss_mb) < 5",
+        "req_per_s > 5s",
+        "count < 30s",
+        "client_cpu_s < 30",
+        "drift(latency) < 0.2",
+        "< 5s",
+        "true",
+        "has(count)",
+    ];
+
+    /// Right or wrong depending on the names the test gives its samples or steps, which the
+    /// schema cannot compare: `slope(latency)` is right if a sample is called `latency`.
+    fn depends_on_names(context: Context, text: &str) -> bool {
+        matches!((context, text), (Context::Steps, "latency < 5s") | (Context::Samples, "slope(latency) < 1/h"))
+    }
+
+    #[test]
+    fn thresholds_agree_with_the_parser() {
+        let validator = jsonschema::validator_for(&schema()).unwrap();
+        for context in [Context::Nothing, Context::Samples, Context::Steps] {
+            for text in THRESHOLDS.iter().filter(|t| !depends_on_names(context, t)) {
+                let origin = crate::expr::Origin { loc: Default::default(), plain: false };
+                let parsed = Threshold::compile(text, origin, &names(context), &crate::expr::Names::default()).is_ok();
+                let suite = suite_with(context, text);
+                let errors: Vec<String> = validator.iter_errors(&suite).map(|e| e.to_string()).collect();
+                assert_eq!(errors.is_empty(), parsed, "{context:?}: {text:?}: {errors:?}");
+            }
+        }
+    }
 
     #[test]
     fn every_key_is_described() {

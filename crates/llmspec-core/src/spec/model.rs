@@ -36,6 +36,7 @@ pub struct SuiteFile {
     #[serde(default)]
     pub defaults: Defaults,
     /// The tests, run in the order written.
+    #[schemars(length(min = 1))]
     pub tests: Vec<Test>,
 }
 
@@ -81,6 +82,7 @@ pub struct Tls {
 
 #[derive(Deserialize, JsonSchema, Debug)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = crate::schema::rules::test)]
 // `description` is for people and the schema; the runner has nothing to do with it.
 #[allow(dead_code)]
 pub struct Test {
@@ -108,6 +110,7 @@ pub struct Test {
     /// Send the request this many times, one after the other; every answer is checked and
     /// the measurements are aggregated (for `thresholds`).
     #[serde(default)]
+    #[schemars(range(min = 1, max = super::limits::MAX_REQUESTS))]
     pub repeat: Option<Spanned<u64>>,
     /// Send the request many times, concurrently or at a rate; every answer is checked and the
     /// measurements are aggregated (for `thresholds`).
@@ -137,6 +140,7 @@ pub struct Test {
 /// Exactly one of the method keys, whose value is a path (joined to `base_url`) or a full URL.
 #[derive(Deserialize, JsonSchema, Debug)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = crate::schema::rules::request)]
 pub struct Request {
     /// Send a GET request to this path (joined to `base_url`) or full URL, e.g. `GET: /v1/models`.
     #[serde(rename = "GET", default)]
@@ -273,6 +277,7 @@ pub struct StreamExpect {
 /// calls, `select` or `index` says which are judged.
 #[derive(Deserialize, JsonSchema, Debug, Default)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = crate::schema::rules::tool_call_expect)]
 pub struct ToolCallExpect {
     /// The function that must be called (any function when absent).
     #[serde(default)]
@@ -307,6 +312,7 @@ pub enum ToolSelect {
 
 #[derive(Deserialize, JsonSchema, Debug)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = crate::schema::rules::schema_expect)]
 pub struct SchemaExpect {
     /// JSONPath of the value to check (default `$`, the whole body).
     #[serde(default)]
@@ -329,9 +335,11 @@ pub struct SchemaExpect {
 /// `requests` or `duration`.
 #[derive(Deserialize, JsonSchema, Debug)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = crate::schema::rules::load)]
 pub struct Load {
     /// Send this many requests (warm-up included).
     #[serde(default)]
+    #[schemars(range(min = 1, max = super::limits::MAX_REQUESTS))]
     pub requests: Option<u64>,
     /// Or keep sending for this long, e.g. `2m`.
     #[serde(default)]
@@ -340,6 +348,7 @@ pub struct Load {
     /// Requests in flight at once. Alone: a closed loop (each worker sends its next request
     /// when the previous one is answered). With `rate`: a cap on the open loop.
     #[serde(default)]
+    #[schemars(range(min = 1, max = super::limits::MAX_CONCURRENCY))]
     pub concurrency: Option<u64>,
     /// Requests started per unit of time, whatever the answers do (open loop): `5/s`, `120/m`.
     #[serde(default)]
@@ -360,6 +369,7 @@ pub struct Load {
 /// `duration` (`--soak-duration` on the command line can shorten it).
 #[derive(Deserialize, JsonSchema, Debug)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = crate::schema::rules::soak)]
 pub struct Soak {
     /// How long, e.g. `1h`.
     #[schemars(with = "crate::schema::fields::PositiveDuration")]
@@ -370,6 +380,7 @@ pub struct Soak {
     pub interval: Option<Spanned<String>>,
     /// Or hold this many requests in flight (a closed loop).
     #[serde(default)]
+    #[schemars(range(min = 1, max = super::limits::MAX_CONCURRENCY))]
     pub concurrency: Option<u64>,
     /// Length of the time windows the aggregates are cut into (default: a sixth of `duration`).
     #[serde(default)]
@@ -384,6 +395,7 @@ pub struct Soak {
 /// Where a sampled value comes from: exactly one of `prometheus`, `process` or `command`.
 #[derive(Deserialize, JsonSchema, Debug)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = crate::schema::rules::sample_source)]
 pub struct SampleSource {
     /// A metric of a Prometheus text endpoint.
     #[serde(default)]
@@ -420,6 +432,7 @@ pub struct PrometheusSource {
 
 #[derive(Deserialize, JsonSchema, Debug)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = crate::schema::rules::process_source)]
 pub struct ProcessSource {
     /// A process id (a number, or a `${capture}` from a `exec` step with `background: true`).
     #[serde(default)]
@@ -432,6 +445,7 @@ pub struct ProcessSource {
 /// One lifecycle step: exactly one of `exec`, `sleep` or `wait_until`.
 #[derive(Deserialize, JsonSchema, Debug)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = crate::schema::rules::step)]
 pub struct Step {
     /// Run a command (no shell): a list of words, or a mapping. Needs `--allow-exec`.
     #[serde(default)]
@@ -462,6 +476,7 @@ pub struct Exec {
 #[serde(deny_unknown_fields)]
 struct ExecMap {
     /// The program and its arguments.
+    #[schemars(length(min = 1), extend("prefixItems" = [{"minLength": 1}]))]
     command: Vec<String>,
     /// Start it and go on without waiting (its pid is recorded by `as`).
     #[serde(default)]
@@ -509,7 +524,7 @@ impl JsonSchema for Exec {
         let map = generator.subschema_for::<ExecMap>();
         json_schema!({
             "description": "A command as a list of words (no shell), or a mapping with `command`.",
-            "anyOf": [{"type": "array", "items": {"type": "string"}, "minItems": 1}, map]
+            "anyOf": [{"type": "array", "items": {"type": "string"}, "minItems": 1, "prefixItems": [{"minLength": 1}]}, map]
         })
     }
 }
@@ -607,6 +622,7 @@ pub enum Predicate {
 /// Operators of a predicate. Several in one mapping must all hold.
 #[derive(Deserialize, JsonSchema, Debug, Clone, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = crate::schema::rules::predicate_ops)]
 pub struct PredicateOps {
     /// Equal to this value (JSON equality; 1 and 1.0 are equal).
     #[serde(default)]
@@ -762,6 +778,7 @@ pub enum Capture {
 
 #[derive(Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = crate::schema::rules::capture_from)]
 pub struct CaptureFrom {
     /// A JSONPath on the response body; the first match is captured with its JSON type.
     #[serde(default)]
