@@ -1,4 +1,8 @@
 //! The editor schema of spec files, generated from the spec types.
+//!
+//! What the decoder accepts beyond the types (text written as a number, a number written as a
+//! reference) is added here, so that the schema and `llmspec validate` agree; docs/schema.md
+//! lists what a schema cannot say.
 
 pub mod fields;
 pub mod grammar;
@@ -6,6 +10,10 @@ pub mod rules;
 
 use crate::spec::model::SuiteFile;
 use serde_json::{Value, json};
+
+/// Definitions of values that are read as JSON rather than decoded into the spec types: there a
+/// number is not text.
+const READ_AS_JSON: &[&str] = &["Fill"];
 
 /// Pretty JSON, as checked in at `schemas/llmspec.schema.json`.
 pub fn generate() -> String {
@@ -16,7 +24,14 @@ pub fn generate() -> String {
 pub fn schema() -> Value {
     let mut schema = serde_json::to_value(schemars::schema_for!(SuiteFile)).unwrap_or_default();
     allow_references(&mut schema);
-    if let Some(defs) = schema.get_mut("$defs").and_then(Value::as_object_mut) {
+    let mut defs = schema.get_mut("$defs").map(Value::take).unwrap_or_default();
+    accept_scalars_as_text(&mut schema);
+    if let Some(defs) = defs.as_object_mut() {
+        for (name, def) in defs.iter_mut() {
+            if !READ_AS_JSON.contains(&name.as_str()) {
+                accept_scalars_as_text(def);
+            }
+        }
         defs.insert(
             "Reference".into(),
             json!({
@@ -25,6 +40,9 @@ pub fn schema() -> Value {
                 "pattern": "^\\$\\{.+\\}$"
             }),
         );
+    }
+    if let Some(root) = schema.as_object_mut() {
+        root.insert("$defs".into(), defs);
     }
     schema
 }
@@ -53,6 +71,36 @@ fn allow_references(v: &mut Value) {
             map.values_mut().for_each(allow_references);
         }
         Value::Array(items) => items.iter_mut().for_each(allow_references),
+        _ => {}
+    }
+}
+
+/// Where free text is expected, a number or a boolean is read as its text (`X-Count: 5`,
+/// `exec: [sleep, 1]`). Text with a grammar or a closed vocabulary keeps its type: a number is
+/// never a duration, a comparison or a name.
+fn accept_scalars_as_text(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            let constrained = ["pattern", "enum", "const", "format"].iter().any(|k| map.contains_key(*k));
+            let widened = match map.get("type") {
+                Some(Value::String(t)) if t == "string" && !constrained => Some(json!(["string", "number", "boolean"])),
+                Some(Value::Array(ts)) if ts.iter().any(|t| t == "string") && !constrained => {
+                    let mut ts = ts.clone();
+                    for scalar in ["number", "boolean"] {
+                        if !ts.iter().any(|t| t == scalar) {
+                            ts.push(scalar.into());
+                        }
+                    }
+                    Some(Value::Array(ts))
+                }
+                _ => None,
+            };
+            if let Some(types) = widened {
+                map.insert("type".into(), types);
+            }
+            map.values_mut().for_each(accept_scalars_as_text);
+        }
+        Value::Array(items) => items.iter_mut().for_each(accept_scalars_as_text),
         _ => {}
     }
 }
