@@ -10,6 +10,7 @@ pub(crate) mod limits;
 pub mod load;
 pub(crate) mod model;
 pub(crate) mod plan;
+pub mod schema;
 pub mod yaml;
 
 pub use diag::Diagnostic;
