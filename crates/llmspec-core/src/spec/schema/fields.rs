@@ -166,11 +166,7 @@ impl JsonSchema for Threshold {
     }
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
         let quoted = |names: &[&str]| names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
-        let series_functions: Vec<&str> = Statistic::FOR_SERIES
-            .iter()
-            .copied()
-            .filter(|s| !matches!(Statistic::parse(s), Some(Statistic::Percentile(_))))
-            .collect();
+        let series_functions: Vec<&str> = grammar::named_series_statistics().collect();
         let description = format!(
             "A bound on the aggregate of the test's requests, `value op quantity` (docs/thresholds.md). The value \
              is `function(series)` with function {} or `pNN` (`p99`, `p99.9`) and series {}; a number of the run: \

@@ -133,12 +133,13 @@ fn bound(value: &str, quantity: &str) -> String {
     format!(r"{value}\s*{OP}\s*{quantity}")
 }
 
+/// The statistics of a request series that are names; `pNN` takes any percentile besides.
+pub fn named_series_statistics() -> impl Iterator<Item = &'static str> {
+    Statistic::FOR_SERIES.iter().copied().filter(|s| !matches!(Statistic::parse(s), Some(Statistic::Percentile(_))))
+}
+
 fn series_functions() -> String {
-    let named = Statistic::FOR_SERIES
-        .iter()
-        .filter(|s| !matches!(Statistic::parse(s), Some(Statistic::Percentile(_))))
-        .map(|s| s.to_string());
-    either(named.chain([PERCENTILE.to_string()]))
+    either(named_series_statistics().chain([PERCENTILE]))
 }
 
 /// A bound over the built-in names, each with the quantity its unit takes (docs/thresholds.md):
