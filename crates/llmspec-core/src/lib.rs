@@ -12,8 +12,10 @@ pub(crate) mod observed;
 pub mod redact;
 pub mod report;
 pub mod run;
-pub mod schema;
 pub mod spec;
+
+/// The editor schema of spec files (`llmspec schema`), generated from the spec types.
+pub use spec::schema;
 
 /// The shared vocabulary, a crate of its own so that it can import nothing of ours.
 pub use llmspec_vocab as vocab;

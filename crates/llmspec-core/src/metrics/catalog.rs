@@ -8,14 +8,14 @@
 use crate::vocab::compare::Unit;
 use std::fmt;
 
-/// Declares a closed set of names: the enum, its spellings in order, each one's unit, and the
-/// way back from a spelling.
+/// Declares a closed set of names: the enum, its spellings in order, each one's unit and
+/// description (its doc comment, which the editor schema shows), and the way back from a spelling.
 macro_rules! named {
-    ($(#[$doc:meta])* $ty:ident { $($(#[$vdoc:meta])* $variant:ident = $name:literal in $unit:ident,)* }) => {
+    ($(#[$doc:meta])* $ty:ident { $($(#[doc = $vdoc:literal])* $variant:ident = $name:literal in $unit:ident,)* }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum $ty {
-            $($(#[$vdoc])* $variant,)*
+            $($(#[doc = $vdoc])* $variant,)*
         }
 
         impl $ty {
@@ -31,6 +31,13 @@ macro_rules! named {
             pub fn unit(self) -> Unit {
                 match self {
                     $($ty::$variant => Unit::$unit,)*
+                }
+            }
+
+            /// The doc comment of the name, on one line.
+            pub fn description(self) -> &'static str {
+                match self {
+                    $($ty::$variant => concat!($($vdoc),*).trim_ascii_start(),)*
                 }
             }
 
@@ -63,9 +70,14 @@ named! {
         Latency = "latency" in Seconds,
         /// Time per output token after the first. Streams only.
         Tpot = "tpot" in Seconds,
+        /// The largest gap between two chunks carrying output. Streams only.
         MaxGap = "max_gap" in Seconds,
+        /// The mean gap between two chunks carrying output. Streams only.
         MeanGap = "mean_gap" in Seconds,
+        /// Tokens generated: `usage.completion_tokens`, or the chunks carrying output when the
+        /// answer has no usage (an estimate).
         OutputTokens = "output_tokens" in Plain,
+        /// `output_tokens / e2e`: tokens generated per second, first-token wait included.
         TokensPerSecond = "tokens_per_second" in Plain,
         /// Events received; `[DONE]` is not one.
         Chunks = "chunks" in Plain,
@@ -241,6 +253,15 @@ mod tests {
             assert_eq!(ScalarName::parse(&s.to_string()), Some(*s));
         }
         assert_eq!(MetricName::NAMES.len(), MetricName::ALL.len());
+    }
+
+    #[test]
+    fn every_metric_is_described_on_one_line() {
+        for m in MetricName::ALL {
+            let d = m.description();
+            assert!(!d.is_empty() && !d.starts_with(' ') && !d.contains("  "), "{m}: {d:?}");
+        }
+        assert_eq!(MetricName::OutputTokens.description().matches("when the answer").count(), 1);
     }
 
     #[test]

@@ -362,7 +362,7 @@ fn load(raw: Spanned<model::Load>, problems: &mut Vec<Problem>) -> Option<LoadPl
 }
 
 /// `5/s`, `120/m`, `3600/h`, `2/d`, or a plain number of requests per second.
-fn rate(raw: &Spanned<String>, problems: &mut Vec<Problem>) -> Option<f64> {
+pub(crate) fn rate(raw: &Spanned<String>, problems: &mut Vec<Problem>) -> Option<f64> {
     let text = raw.value.trim();
     let per_second =
         crate::vocab::units::parse_rate(text).unwrap_or_else(|| text.parse::<f64>().map_err(|e| e.to_string()));

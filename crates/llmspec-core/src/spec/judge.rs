@@ -119,10 +119,6 @@ fn one(
 
 #[cfg(test)]
 mod tests {
-    use crate::spec::diag::Source;
-    use crate::spec::load::{LoadOptions, load_suite};
-    use crate::spec::plan::SuitePlan;
-    use std::sync::Arc;
 
     use crate::spec::load::tests::load_text;
 

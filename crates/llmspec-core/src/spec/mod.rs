@@ -14,6 +14,7 @@ pub mod load;
 pub(crate) mod matrix;
 pub(crate) mod model;
 pub(crate) mod plan;
+pub mod schema;
 pub mod yaml;
 
 pub use diag::Diagnostic;

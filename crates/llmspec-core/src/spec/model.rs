@@ -39,6 +39,7 @@ pub struct SuiteFile {
     #[serde(default)]
     pub defaults: Defaults,
     /// The tests, run in the order written.
+    #[schemars(length(min = 1))]
     pub tests: Vec<Test>,
 }
 
@@ -50,6 +51,7 @@ pub struct Defaults {
     pub base_url: Option<Spanned<String>>,
     /// Time allowed for each request, e.g. `60s` (default 60s). `--timeout` overrides it.
     #[serde(default)]
+    #[schemars(with = "Option<crate::spec::schema::fields::PositiveDuration>")]
     pub timeout: Option<Spanned<String>>,
     /// Headers sent with every request.
     #[serde(default)]
@@ -83,6 +85,7 @@ pub struct Tls {
 
 #[derive(Deserialize, JsonSchema, Debug)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = crate::spec::schema::rules::test)]
 // `description` is for people and the schema; the runner has nothing to do with it.
 #[allow(dead_code)]
 pub struct Test {
@@ -101,6 +104,7 @@ pub struct Test {
     /// skipped with the reason, e.g. `window > 70000` with `window` a capture. Evaluated just
     /// before the test runs.
     #[serde(default)]
+    #[schemars(with = "Vec<crate::spec::schema::fields::Expression>")]
     pub require: Vec<Spanned<String>>,
     /// `true`: expectations that do not hold are reported as warnings (console `WARN`, JUnit
     /// property `advisory` and `<system-err>`) and never fail the run.
@@ -109,6 +113,7 @@ pub struct Test {
     /// Send the request this many times, one after the other; every answer is checked and
     /// the measurements are aggregated (for `thresholds`).
     #[serde(default)]
+    #[schemars(range(min = 1, max = super::limits::MAX_REQUESTS))]
     pub repeat: Option<Spanned<u64>>,
     /// Send the request many times, concurrently or at a rate; every answer is checked and the
     /// measurements are aggregated (for `thresholds`).
@@ -176,19 +181,27 @@ pub struct DataFile {
 /// Exactly one of the method keys, whose value is a path (joined to `base_url`) or a full URL.
 #[derive(Deserialize, JsonSchema, Debug)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = crate::spec::schema::rules::request)]
 pub struct Request {
+    /// Send a GET request to this path (joined to `base_url`) or full URL, e.g. `GET: /v1/models`.
     #[serde(rename = "GET", default)]
     pub get: Option<Spanned<String>>,
+    /// Send a POST request to this path (joined to `base_url`) or full URL, e.g. `POST: /v1/chat/completions`.
     #[serde(rename = "POST", default)]
     pub post: Option<Spanned<String>>,
+    /// Send a PUT request to this path (joined to `base_url`) or full URL.
     #[serde(rename = "PUT", default)]
     pub put: Option<Spanned<String>>,
+    /// Send a PATCH request to this path (joined to `base_url`) or full URL.
     #[serde(rename = "PATCH", default)]
     pub patch: Option<Spanned<String>>,
+    /// Send a DELETE request to this path (joined to `base_url`) or full URL.
     #[serde(rename = "DELETE", default)]
     pub delete: Option<Spanned<String>>,
+    /// Send a HEAD request (headers only, no body) to this path (joined to `base_url`) or full URL.
     #[serde(rename = "HEAD", default)]
     pub head: Option<Spanned<String>>,
+    /// Send an OPTIONS request to this path (joined to `base_url`) or full URL.
     #[serde(rename = "OPTIONS", default)]
     pub options: Option<Spanned<String>>,
     /// Request headers, added to (and overriding) the suite's default headers. `null` removes
@@ -197,12 +210,14 @@ pub struct Request {
     pub headers: BTreeMap<String, Option<String>>,
     /// A JSON body, written as YAML. Sets `Content-Type: application/json` unless given.
     #[serde(default)]
+    #[schemars(with = "Option<crate::spec::schema::fields::JsonBody>")]
     pub json: Option<serde_json::Value>,
     /// A raw body, sent as written (for malformed-JSON tests, for example).
     #[serde(default)]
     pub body: Option<String>,
     /// Time allowed for this request, overriding the suite default.
     #[serde(default)]
+    #[schemars(with = "Option<crate::spec::schema::fields::PositiveDuration>")]
     pub timeout: Option<Spanned<String>>,
     /// `true`: ask for a streamed answer (adds `"stream": true` and
     /// `"stream_options": {"include_usage": true}` to the JSON body unless present) and read it
@@ -214,6 +229,7 @@ pub struct Request {
     pub include_usage: Option<bool>,
     /// With a streamed answer: the longest silence allowed between two chunks (default 30s).
     #[serde(default)]
+    #[schemars(with = "Option<crate::spec::schema::fields::PositiveDuration>")]
     pub idle_timeout: Option<Spanned<String>>,
 }
 
@@ -228,22 +244,26 @@ pub struct Expect {
     pub headers: OrderedMap<Spanned<Predicate>>,
     /// JSONPath (RFC 9535) queries on the response body and what their results must satisfy.
     #[serde(default)]
+    #[schemars(with = "crate::spec::schema::fields::JsonChecks")]
     pub json: OrderedMap<Spanned<Predicate>>,
     /// What the raw response body text must satisfy, e.g. `{ matches: "(?i)paris" }`.
     #[serde(default)]
     pub body: Option<Spanned<Predicate>>,
     /// A bound on the whole request's duration, e.g. `< 5s`.
     #[serde(default)]
+    #[schemars(with = "Option<crate::spec::schema::fields::DurationBound>")]
     pub latency: Option<Spanned<String>>,
     /// Bounds on per-request metrics (see docs/metrics.md): `ttfb`, `ttft`, `e2e`, `latency`,
     /// `tpot`, `max_gap`, `mean_gap`, `output_tokens`, `tokens_per_second`, `chunks`.
     #[serde(default)]
+    #[schemars(with = "crate::spec::schema::fields::MetricBounds")]
     pub metrics: OrderedMap<Spanned<String>>,
     /// Properties of a streamed answer.
     #[serde(default)]
     pub stream: Option<Spanned<StreamExpect>>,
     /// JSONPath checks on the list of streamed events (each event's JSON; `[DONE]` excluded).
     #[serde(default)]
+    #[schemars(with = "crate::spec::schema::fields::JsonChecks")]
     pub events: OrderedMap<Spanned<Predicate>>,
     /// The answer must call a tool (streamed or not).
     #[serde(default)]
@@ -257,11 +277,13 @@ pub struct Expect {
     /// Conditions in CEL that must be true (docs/expressions.md), e.g.
     /// `response.body.usage.total_tokens == response.body.usage.prompt_tokens + response.body.usage.completion_tokens`.
     #[serde(default)]
+    #[schemars(with = "Vec<crate::spec::schema::fields::Expression>")]
     pub that: Vec<Spanned<String>>,
     /// Bounds on the aggregate of all the test's requests, each reported as its own JUnit
     /// test case: `p99(latency) < 5s`, `mean(tokens_per_second) > 50`, `error_rate < 0.1%`.
     /// Grammar in docs/thresholds.md.
     #[serde(default)]
+    #[schemars(with = "Vec<crate::spec::schema::fields::Threshold>")]
     pub thresholds: Vec<Spanned<String>>,
     /// Rubric questions put to a chat model about the answer, with its verdict and reasoning in
     /// the report. Advisory unless `strict: true`. See docs/specs.md.
@@ -278,9 +300,11 @@ pub struct StreamExpect {
     pub done: Option<bool>,
     /// Bound on the number of events (`[DONE]` excluded), e.g. `">= 2"`.
     #[serde(default)]
+    #[schemars(with = "Option<crate::spec::schema::fields::NumberBound>")]
     pub chunks: Option<Spanned<String>>,
     /// Bound on the largest gap between chunks carrying output, e.g. `< 1s`.
     #[serde(default)]
+    #[schemars(with = "Option<crate::spec::schema::fields::DurationBound>")]
     pub max_gap: Option<Spanned<String>>,
     /// `true`: a chunk carrying `usage` arrived; `false`: none did.
     #[serde(default)]
@@ -298,6 +322,7 @@ pub struct StreamExpect {
 /// calls, `select` or `index` says which are judged.
 #[derive(Deserialize, JsonSchema, Debug, Default)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = crate::spec::schema::rules::tool_call_expect)]
 pub struct ToolCallExpect {
     /// The function that must be called (any function when absent).
     #[serde(default)]
@@ -317,6 +342,7 @@ pub struct ToolCallExpect {
     pub arguments_match_schema: Option<bool>,
     /// JSONPath checks on the parsed arguments, e.g. `$.city: { matches: "(?i)paris" }`.
     #[serde(default)]
+    #[schemars(with = "crate::spec::schema::fields::JsonChecks")]
     pub arguments: OrderedMap<Spanned<Predicate>>,
 }
 
@@ -331,9 +357,11 @@ pub enum ToolSelect {
 
 #[derive(Deserialize, JsonSchema, Debug)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = crate::spec::schema::rules::schema_expect)]
 pub struct SchemaExpect {
     /// JSONPath of the value to check (default `$`, the whole body).
     #[serde(default)]
+    #[schemars(with = "Option<crate::spec::schema::fields::JsonPath>")]
     pub at: Option<Spanned<String>>,
     /// `true`: the value is a string holding JSON (e.g. `message.content` under
     /// `response_format`); it is parsed before validation.
@@ -341,6 +369,7 @@ pub struct SchemaExpect {
     pub parse: Option<bool>,
     /// The JSON Schema, inline.
     #[serde(default)]
+    #[schemars(with = "Option<crate::spec::schema::fields::InlineSchema>")]
     pub schema: Option<serde_json::Value>,
     /// Or a JSON (or YAML) schema file, relative to this spec file.
     #[serde(default)]
@@ -351,19 +380,24 @@ pub struct SchemaExpect {
 /// `requests` or `duration`.
 #[derive(Deserialize, JsonSchema, Debug)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = crate::spec::schema::rules::load)]
 pub struct Load {
     /// Send this many requests (warm-up included).
     #[serde(default)]
+    #[schemars(range(min = 1, max = super::limits::MAX_REQUESTS))]
     pub requests: Option<u64>,
     /// Or keep sending for this long, e.g. `2m`.
     #[serde(default)]
+    #[schemars(with = "Option<crate::spec::schema::fields::PositiveDuration>")]
     pub duration: Option<Spanned<String>>,
     /// Requests in flight at once. Alone: a closed loop (each worker sends its next request
     /// when the previous one is answered). With `rate`: a cap on the open loop.
     #[serde(default)]
+    #[schemars(range(min = 1, max = super::limits::MAX_CONCURRENCY))]
     pub concurrency: Option<u64>,
     /// Requests started per unit of time, whatever the answers do (open loop): `5/s`, `120/m`.
     #[serde(default)]
+    #[schemars(with = "Option<crate::spec::schema::fields::Rate>")]
     pub rate: Option<Spanned<String>>,
     /// Spacing of the starts with `rate`: `constant` (default) or `poisson` (random, seeded).
     #[serde(default)]
@@ -451,26 +485,33 @@ impl JsonSchema for LoadDataset {
 /// `duration` (`--soak-duration` on the command line can shorten it).
 #[derive(Deserialize, JsonSchema, Debug)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = crate::spec::schema::rules::soak)]
 pub struct Soak {
     /// How long, e.g. `1h`.
+    #[schemars(with = "crate::spec::schema::fields::PositiveDuration")]
     pub duration: Spanned<String>,
     /// Send one request every this long (an open loop), e.g. `30s`.
     #[serde(default)]
+    #[schemars(with = "Option<crate::spec::schema::fields::PositiveDuration>")]
     pub interval: Option<Spanned<String>>,
     /// Or hold this many requests in flight (a closed loop).
     #[serde(default)]
+    #[schemars(range(min = 1, max = super::limits::MAX_CONCURRENCY))]
     pub concurrency: Option<u64>,
     /// Length of the time windows the aggregates are cut into (default: a sixth of `duration`).
     #[serde(default)]
+    #[schemars(with = "Option<crate::spec::schema::fields::PositiveDuration>")]
     pub window: Option<Spanned<String>>,
     /// Samples taken before this are left out of slopes (default: one window).
     #[serde(default)]
+    #[schemars(with = "Option<crate::spec::schema::fields::Duration>")]
     pub warmup: Option<Spanned<String>>,
 }
 
 /// Where a sampled value comes from: exactly one of `prometheus`, `process` or `command`.
 #[derive(Deserialize, JsonSchema, Debug)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = crate::spec::schema::rules::sample_source)]
 pub struct SampleSource {
     /// A metric of a Prometheus text endpoint.
     #[serde(default)]
@@ -485,6 +526,7 @@ pub struct SampleSource {
     pub command: Option<Vec<String>>,
     /// Sampling period (default 5s, or the soak interval if shorter).
     #[serde(default)]
+    #[schemars(with = "Option<crate::spec::schema::fields::PositiveDuration>")]
     pub every: Option<Spanned<String>>,
     /// Multiply the value by this, e.g. `1e-6` for bytes → MB.
     #[serde(default)]
@@ -506,6 +548,7 @@ pub struct PrometheusSource {
 
 #[derive(Deserialize, JsonSchema, Debug)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = crate::spec::schema::rules::process_source)]
 pub struct ProcessSource {
     /// A process id (a number, or a `${capture}` from a `exec` step with `background: true`).
     #[serde(default)]
@@ -518,12 +561,14 @@ pub struct ProcessSource {
 /// One lifecycle step: exactly one of `exec`, `sleep` or `wait_until`.
 #[derive(Deserialize, JsonSchema, Debug)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = crate::spec::schema::rules::step)]
 pub struct Step {
     /// Run a command (no shell): a list of words, or a mapping. Needs `--allow-exec`.
     #[serde(default)]
     pub exec: Option<Exec>,
     /// Wait this long, e.g. `2s`.
     #[serde(default)]
+    #[schemars(with = "Option<crate::spec::schema::fields::Duration>")]
     pub sleep: Option<Spanned<String>>,
     /// Repeat a request every `every` until its expectations hold or `timeout` runs out.
     #[serde(default)]
@@ -547,12 +592,14 @@ pub struct Exec {
 #[serde(deny_unknown_fields)]
 struct ExecMap {
     /// The program and its arguments.
+    #[schemars(length(min = 1), extend("prefixItems" = [{"minLength": 1}]))]
     command: Vec<String>,
     /// Start it and go on without waiting (its pid is recorded by `as`).
     #[serde(default)]
     background: Option<bool>,
     /// Longest run allowed (default 60s).
     #[serde(default)]
+    #[schemars(with = "Option<crate::spec::schema::fields::PositiveDuration>")]
     timeout: Option<String>,
     /// The exit status that counts as success (default 0).
     #[serde(default)]
@@ -593,7 +640,7 @@ impl JsonSchema for Exec {
         let map = generator.subschema_for::<ExecMap>();
         json_schema!({
             "description": "A command as a list of words (no shell), or a mapping with `command`.",
-            "anyOf": [{"type": "array", "items": {"type": "string"}, "minItems": 1}, map]
+            "anyOf": [{"type": "array", "items": {"type": "string"}, "minItems": 1, "prefixItems": [{"minLength": 1}]}, map]
         })
     }
 }
@@ -601,19 +648,24 @@ impl JsonSchema for Exec {
 #[derive(Deserialize, JsonSchema, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct WaitUntil {
+    /// The request to send again and again.
     pub request: Spanned<Request>,
+    /// What its answer must satisfy for the wait to end.
     #[serde(default)]
     pub expect: Expect,
     /// Give up after this long, e.g. `60s`.
+    #[schemars(with = "crate::spec::schema::fields::PositiveDuration")]
     pub timeout: Spanned<String>,
     /// Try again after this long (default 1s).
     #[serde(default)]
+    #[schemars(with = "Option<crate::spec::schema::fields::PositiveDuration>")]
     pub every: Option<Spanned<String>>,
     /// Measure from the start of an earlier step (its `as` name) instead of this one's.
     #[serde(default)]
     pub from: Option<Spanned<String>>,
 }
 
+/// How the starts of an open-loop load are spaced.
 #[derive(Deserialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Arrival {
@@ -686,6 +738,7 @@ pub enum Predicate {
 /// Operators of a predicate. Several in one mapping must all hold.
 #[derive(Deserialize, JsonSchema, Debug, Clone, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = crate::spec::schema::rules::predicate_ops)]
 pub struct PredicateOps {
     /// Equal to this value (JSON equality; 1 and 1.0 are equal).
     #[serde(default)]
@@ -818,7 +871,14 @@ impl JsonSchema for Bound {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
             "description": "An exact number, or a comparison such as `>= 1`.",
-            "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": "^\\s*(<=|>=|==|!=|<|>)"}]
+            "anyOf": [
+                {"type": "integer", "minimum": 0},
+                {
+                    "type": "string",
+                    "pattern": crate::spec::schema::grammar::comparison(None),
+                    "patternErrorMessage": "a comparison such as `>= 1` or `< 10`"
+                }
+            ]
         })
     }
 }
@@ -834,9 +894,11 @@ pub enum Capture {
 
 #[derive(Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = crate::spec::schema::rules::capture_from)]
 pub struct CaptureFrom {
     /// A JSONPath on the response body; the first match is captured with its JSON type.
     #[serde(default)]
+    #[schemars(with = "Option<crate::spec::schema::fields::JsonPath>")]
     pub json: Option<String>,
     /// A response header's value.
     #[serde(default)]
@@ -847,6 +909,7 @@ pub struct CaptureFrom {
     /// A CEL expression computed from the response (docs/expressions.md), e.g.
     /// `response.body.usage.prompt_tokens + response.body.usage.completion_tokens`.
     #[serde(default)]
+    #[schemars(with = "Option<crate::spec::schema::fields::Expression>")]
     pub expr: Option<String>,
     /// The value when the source finds nothing (instead of failing the test).
     #[serde(default)]
@@ -878,9 +941,10 @@ impl JsonSchema for Capture {
     }
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
         let from = generator.subschema_for::<CaptureFrom>();
+        let path = generator.subschema_for::<crate::spec::schema::fields::JsonPath>();
         json_schema!({
             "description": "A JSONPath on the body (`$.data[0].id`), or a mapping naming the source.",
-            "anyOf": [{"type": "string"}, from]
+            "anyOf": [path, from]
         })
     }
 }
