@@ -289,3 +289,44 @@ fn expressions_at_the_depth_limit_run_and_deeper_ones_are_refused() {
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("nests deeper than 32 levels"), "{}", out.stderr);
 }
+
+/// What an independent review found: a variable is a name in every expression (never pasted
+/// in as code), a condition on a missing baseline never excuses failed requests, and a value
+/// of the test's own (a var) hides a capture of the same name, as `${name}` does.
+#[test]
+fn variables_are_names_everywhere_and_a_skipped_condition_excuses_nothing() {
+    let sim = Sim::start();
+    let dir = TempDir::new();
+    let spec = dir.write(
+        "review.yaml",
+        r#"suite: review
+vars: { word: hello, model: sim-model }
+tests:
+  - name: capture a model
+    request: { GET: /v1/models }
+    capture: { model: { expr: "'captured'" } }
+  - name: names
+    repeat: 2
+    request: { POST: /v1/completions, json: { prompt: a, max_tokens: 2 } }
+    expect:
+      thresholds: ['${word} == "hello" && model == "sim-model" && count == 2']
+  - name: waits
+    steps:
+      - wait_until:
+          request: { GET: /v1/models }
+          expect: { that: ['${word} == "hello"'] }
+          timeout: 5s
+  - name: all failed
+    load: { requests: 4, concurrency: 2 }
+    request: { POST: /v1/completions, headers: { x-sim-fault: status-500 }, json: { prompt: a, max_tokens: 2 } }
+    expect:
+      status: 200
+      thresholds: ["error_rate <= baseline.error_rate"]
+"#,
+    );
+    let out = llmspec(&["run", spec.to_str().unwrap(), "--base-url", &sim.url()]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    for line in ["PASS names: ${word} == \"hello\"", "PASS waits", "FAIL all failed", "SKIP all failed: error_rate <= baseline.error_rate"] {
+        assert!(out.stdout.contains(line), "{line}\n{}", out.stdout);
+    }
+}

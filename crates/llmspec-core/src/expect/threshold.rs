@@ -67,12 +67,35 @@ pub enum Rule {
 
 /// `name(arg) <op> quantity` or `name <op> quantity`: the shape of a bound. Anything else is a
 /// condition in CEL.
-fn looks_like_a_bound(text: &str) -> bool {
+/// A bound names a scalar, a step, or a function of the threshold grammar on its left
+/// (`p99(…)`, `slope(…)`), and has a quantity (or one variable) on its right; anything else is
+/// CEL.
+pub fn looks_like_a_bound(text: &str, names: &Names) -> bool {
     let Some(op_at) = text.find(['<', '>', '=', '!']) else { return true };
     let (lhs, rhs) = text.split_at(op_at);
-    let simple_lhs = lhs.trim().chars().all(|c| c.is_ascii_alphanumeric() || "_(). ".contains(c));
+    let lhs = lhs.trim();
+    let known_left = match lhs.split_once('(') {
+        Some((function, rest)) => {
+            let function = function.trim();
+            // `name(series)`: the grammar's form, whose parser names an unknown function.
+            let simple = |t: &str| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric() || "_.".contains(c));
+            simple(function) && rest.trim_end().strip_suffix(')').is_some_and(|arg| simple(arg.trim()))
+        }
+        // A series named alone is a bound written wrong: the bound's parser says how to fix it.
+        // (A name with a unit on the right, `recovery < 30s`, is not CEL either.)
+        None => {
+            let quantity = rhs.trim_start_matches(['<', '>', '=', '!']).trim();
+            let with_unit = crate::vocab::compare::parse_quantity(quantity).is_ok_and(|(_, unit)| unit != Unit::Plain);
+            ScalarName::parse(lhs).is_some()
+                || SeriesName::parse(lhs).is_some()
+                || names.steps.iter().chain(&names.samples).any(|s| s == lhs)
+                || (with_unit && lhs.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        }
+    };
     let quantity = rhs.trim_start_matches(['<', '>', '=', '!']).trim();
-    simple_lhs && crate::vocab::compare::parse_quantity(quantity).is_ok()
+    // `< ${p50_max}`: a variable that gives the quantity when the spec is loaded.
+    let one_reference = quantity.starts_with("${") && quantity.ends_with('}') && quantity.matches("${").count() == 1;
+    known_left && (one_reference || crate::vocab::compare::parse_quantity(quantity).is_ok())
 }
 
 impl Threshold {
@@ -83,7 +106,7 @@ impl Threshold {
         names: &Names,
         known: &crate::expr::Names,
     ) -> Result<Threshold, Vec<(Loc, String)>> {
-        if looks_like_a_bound(text) {
+        if looks_like_a_bound(text, names) {
             return Threshold::parse(text, origin.loc, names).map_err(|e| vec![(origin.loc, e)]);
         }
         let mut known = known.clone();
@@ -246,7 +269,11 @@ impl Threshold {
     pub fn bounds_errors(&self) -> bool {
         match &self.rule {
             Rule::Bound { expr, .. } => matches!(expr, Expr::Scalar(n) if n.counts_failures()),
-            Rule::Condition(c) => ScalarName::ALL.iter().any(|n| n.counts_failures() && c.reads.contains(n.name())),
+            // A condition on the previous run is skipped without one: it never excuses errors.
+            Rule::Condition(c) => {
+                !c.reads.contains("baseline")
+                    && ScalarName::ALL.iter().any(|n| n.counts_failures() && c.reads.contains(n.name()))
+            }
         }
     }
 }

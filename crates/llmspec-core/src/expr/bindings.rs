@@ -87,7 +87,7 @@ impl Known {
     }
 
     /// The names bound for an expression: the roots, then each var and capture by itself
-    /// (a capture hides a var of the same name, as in `${name}`).
+    /// (a var hides a capture of the same name, as in `${name}`).
     pub fn bindings(&self) -> Vec<(&str, &Value)> {
         let mut out: Vec<(&str, &Value)> = vec![
             ("vars", &self.vars_value),
@@ -95,7 +95,7 @@ impl Known {
             ("tests", &self.tests_value),
             ("baseline", &self.baseline),
         ];
-        for (name, value) in self.vars.iter().filter(|(n, _)| !self.captures.contains_key(*n)).chain(&self.captures) {
+        for (name, value) in self.captures.iter().filter(|(n, _)| !self.vars.contains_key(*n)).chain(&self.vars) {
             if !matches!(name.as_str(), "vars" | "captures" | "tests" | "baseline" | "response" | "request" | "metrics")
             {
                 out.push((name, value));

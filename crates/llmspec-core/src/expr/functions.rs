@@ -17,6 +17,10 @@ pub const MUL: &str = "__mul";
 pub const DIV: &str = "__div";
 /// `__stat(list, "p50")`: a statistic of a list of numbers.
 pub const STAT: &str = "__stat";
+/// `text.split(sep[, n])`, with at most [`MAX_PIECES`] pieces.
+pub const SPLIT: &str = "__split";
+/// More pieces than this is an error, not a list: expressions stay cheap whatever the answer.
+pub const MAX_PIECES: usize = 100_000;
 
 /// Registers every function of ours on a root context.
 pub fn register(ctx: &mut Context<'_, '_>) -> Result<(), String> {
@@ -31,6 +35,7 @@ pub fn register(ctx: &mut Context<'_, '_>) -> Result<(), String> {
         ctx.add_function("monotonic", |Arguments(a): Arguments| monotonic(&a)),
         ctx.add_function("seconds", |Arguments(a): Arguments| seconds(&a)),
         ctx.add_function("json", |Arguments(a): Arguments| json(&a)),
+        ctx.add_function(SPLIT, |Arguments(a): Arguments| split(&a)),
     ];
     declared.into_iter().collect::<Result<Vec<()>, _>>().map(|_| ()).map_err(|e| format!("{e:?}"))
 }
@@ -163,13 +168,28 @@ fn sorted(args: &[Value]) -> Result<Value, ExecutionError> {
 /// The list without repeats, first occurrences kept in order.
 fn unique(args: &[Value]) -> Result<Value, ExecutionError> {
     let items = list("unique", args, 1..=1)?;
-    let mut out: Vec<Value> = Vec::with_capacity(items.len());
-    for item in items.iter() {
-        if !out.contains(item) {
-            out.push(item.clone());
-        }
-    }
+    let mut seen = std::collections::HashSet::with_capacity(items.len());
+    let out: Vec<Value> = items.iter().filter(|item| seen.insert(value::to_json(item).to_string())).cloned().collect();
     Ok(Value::List(Arc::new(out)))
+}
+
+fn split(args: &[Value]) -> Result<Value, ExecutionError> {
+    let (text, separator, most) = match args {
+        [Value::String(t), Value::String(s)] => (t, s, None),
+        [Value::String(t), Value::String(s), Value::Int(n)] => (t, s, Some(*n)),
+        _ => return Err(fail("split", "takes text, a separator and an optional count")),
+    };
+    let pieces: Vec<&str> = match most {
+        Some(n) if n >= 0 => text.splitn(n as usize, separator.as_str()).take(MAX_PIECES + 1).collect(),
+        _ if separator.is_empty() => {
+            text.char_indices().map(|(i, c)| &text[i..i + c.len_utf8()]).take(MAX_PIECES + 1).collect()
+        }
+        _ => text.split(separator.as_str()).take(MAX_PIECES + 1).collect(),
+    };
+    if pieces.len() > MAX_PIECES {
+        return Err(fail("split", format!("gives more than {MAX_PIECES} pieces")));
+    }
+    Ok(Value::List(Arc::new(pieces.into_iter().map(|p| Value::String(Arc::new(p.to_string()))).collect())))
 }
 
 /// `monotonic(list)`: never goes down; `monotonic(list, "decreasing")`: never goes up.

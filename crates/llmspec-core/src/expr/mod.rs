@@ -87,7 +87,7 @@ fn env() -> Arc<Env> {
 }
 
 /// The types of what an expression of `kind` can read.
-fn roots(kind: Kind, names: &Names) -> Vec<(String, Ty)> {
+fn roots(kind: Kind, names: &Names, names_tests: bool) -> Vec<(String, Ty)> {
     let metrics = Ty::Record(MetricName::NAMES.iter().map(|n| (n.to_string(), Ty::Double)).collect());
     let headers = Ty::Dict(Box::new(Ty::String));
     let response = Ty::record(&[
@@ -108,7 +108,16 @@ fn roots(kind: Kind, names: &Names) -> Vec<(String, Ty)> {
     let mut roots: Vec<(String, Ty)> = vec![
         ("vars".into(), dyn_record(&names.vars)),
         ("captures".into(), dyn_record(&names.captures)),
-        ("tests".into(), Ty::Record(names.tests.iter().map(|t| (t.clone(), test_record.clone())).collect())),
+        // Typed only when the text names it: the type grows with the suite, and a suite of
+        // thousands of instances must not pay for it in every expression.
+        (
+            "tests".into(),
+            if names_tests {
+                Ty::Record(names.tests.iter().map(|t| (t.clone(), test_record.clone())).collect())
+            } else {
+                Ty::Record(vec![])
+            },
+        ),
     ];
     match kind {
         Kind::Expect | Kind::Capture => {
@@ -298,6 +307,21 @@ fn rewrite(e: &mut IdedExpr, measured: &[MeasuredCall]) {
         return;
     }
     let Expr::Call(call) = &mut e.expr else { return };
+    // `map` and `filter` grow their result with `@result + [x]`: the interpreter appends in
+    // place only when it sees CEL's own `+`, so that one stays (both sides are lists anyway).
+    let accumulates = call.args.iter().any(|a| matches!(&a.expr, Expr::Ident(n) if n.starts_with('@')));
+    if accumulates {
+        return;
+    }
+    if call.func_name == "split" && call.target.is_some() {
+        // Our split caps the number of pieces: a long text cut at every character would make
+        // a list of millions of values.
+        if let Some(target) = call.target.take() {
+            call.args.insert(0, *target);
+        }
+        call.func_name = functions::SPLIT.to_string();
+        return;
+    }
     let renamed = match call.func_name.as_str() {
         "_+_" => Some(functions::ADD),
         "_-_" => Some(functions::SUB),
@@ -366,7 +390,7 @@ impl Expression {
         if depth(&ast) > MAX_DEPTH {
             return Err(vec![(origin.loc, format!("this expression nests deeper than {MAX_DEPTH} levels: split it"))]);
         }
-        let roots = roots(kind, names);
+        let roots = roots(kind, names, source.contains("tests"));
         let mut checker = check::Checker::new(&roots);
         let result = checker.check(&ast);
         let wants_truth = kind != Kind::Capture;
@@ -410,7 +434,9 @@ impl Expression {
         }
         let mut ctx = Context::with_env(env());
         functions::register(&mut ctx)?;
-        for (name, value) in bindings {
+        // Only what the expression reads is converted: a large earlier record or answer costs
+        // nothing to an expression that does not name it.
+        for (name, value) in bindings.iter().filter(|(name, _)| self.reads.contains(*name)) {
             ctx.add_variable_from_value(*name, value::to_cel(value));
         }
         match cel::Value::resolve(&ast, &ctx) {

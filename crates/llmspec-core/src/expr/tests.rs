@@ -235,3 +235,18 @@ fn random_expressions_never_panic() {
         }
     }
 }
+
+/// Long lists from a server cost linear time: `map`/`filter` append in place, `unique` hashes,
+/// and `split` refuses to make more than its cap of pieces.
+#[test]
+fn long_lists_stay_linear_and_splits_are_capped() {
+    let data: Vec<u64> = (0..50_000).collect();
+    let body = json!({"body": {"data": data}, "text": "ab".repeat(100_001)});
+    let e = compile(Kind::Capture, "[size(response.body.data.map(x, x + 1)), size(response.body.data.filter(x, x % 2 == 0)), size(unique(response.body.data))]").unwrap();
+    assert_eq!(e.evaluate(&[("response", &body)], &no_measure), Ok(json!([50_000, 25_000, 50_000])));
+    let e = compile(Kind::Capture, "size(response.text.split(''))").unwrap();
+    assert!(e.evaluate(&[("response", &body)], &no_measure).unwrap_err().contains("more than 100000 pieces"));
+    let e = compile(Kind::Capture, "'a,b,c'.split(',') == ['a', 'b', 'c'] && 'a,b,c'.split(',', 2) == ['a', 'b,c']")
+        .unwrap();
+    assert_eq!(e.evaluate(&[], &no_measure), Ok(json!(true)));
+}

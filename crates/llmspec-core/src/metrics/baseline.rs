@@ -2,7 +2,7 @@
 //! deploy can be judged against the last one: `p50(latency) < 1.2 * baseline.p50(latency)`.
 
 use super::aggregate::Aggregate;
-use super::catalog::{MetricName, ScalarName};
+use super::catalog::{MetricName, ScalarName, SeriesName, Statistic};
 use crate::vocab::compare::Unit;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
@@ -46,6 +46,10 @@ impl Baseline {
             let Some(suite_name) = suite.get("suite").and_then(Value::as_str) else { continue };
             for test in suite.get("tests").and_then(Value::as_array).into_iter().flatten() {
                 let Some(name) = test.get("name").and_then(Value::as_str) else { continue };
+                // A test that was skipped or got no answer measured nothing to compare with.
+                if matches!(test.get("verdict").and_then(Value::as_str), Some("skipped" | "error")) {
+                    continue;
+                }
                 let properties = test.get("properties").and_then(Value::as_object).cloned().unwrap_or_default();
                 let aggregate = test.get("aggregate").and_then(Aggregate::from_json);
                 tests.insert((suite_name.to_string(), name.to_string()), Measured { properties, aggregate });
@@ -66,6 +70,7 @@ fn number(v: &Value) -> Option<f64> {
 impl Measured {
     /// What expressions read as `baseline`: `metrics` (seconds, as `metrics` itself) and, for a
     /// load test, its single numbers (`baseline.error_rate`).
+    /// A load test's `metrics` are the medians of its series.
     pub fn as_json(&self) -> Value {
         let mut metrics = Map::new();
         for name in MetricName::ALL {
@@ -73,9 +78,12 @@ impl Measured {
                 Unit::Seconds => (format!("{name}_ms"), 1e-3),
                 _ => (name.to_string(), 1.0),
             };
-            if let Some(v) = self.properties.get(&key).and_then(number) {
-                metrics.insert(name.to_string(), json!(v * scale));
-            }
+            let of_one_request = self.properties.get(&key).and_then(number).map(|v| v * scale);
+            let median = || {
+                let series = SeriesName::ALL.iter().find(|s| s.metric() == Some(*name))?;
+                self.aggregate.as_ref()?.stat(Statistic::Median, *series)
+            };
+            metrics.insert(name.to_string(), of_one_request.or_else(median).map_or(Value::Null, |v| json!(v)));
         }
         let mut out = Map::new();
         out.insert("metrics".into(), Value::Object(metrics));
@@ -112,7 +120,8 @@ mod tests {
     fn reads_a_report_and_tells_the_changes() {
         let doc = json!({"suites": [{"suite": "s", "tests": [
             {"name": "t", "properties": {"latency_ms": "200.000", "ttft_ms": "50.000", "status": "200"}},
-            {"name": "u"}
+            {"name": "u"},
+            {"name": "skipped", "verdict": "skipped", "properties": {"latency_ms": "1"}}
         ]}]});
         let b = Baseline::from_report(&doc).unwrap();
         let t = b.test("s", "t").unwrap();
@@ -121,6 +130,8 @@ mod tests {
         let now = vec![("latency_ms".to_string(), "250.000".to_string()), ("new".into(), "1".into())];
         assert_eq!(t.changes(&now), vec![("change_latency_ms".to_string(), "+25.0%".to_string())]);
         assert!(b.test("s", "nope").is_none());
+        assert!(b.test("s", "skipped").is_none(), "nothing measured to compare with");
+        assert_eq!(b.test("s", "u").unwrap().as_json()["metrics"]["ttft"], Value::Null);
         assert!(Baseline::from_report(&json!({"not": "a report"})).is_none());
     }
 }

@@ -426,9 +426,12 @@ pub fn threshold_outcomes(test: &TestPlan, m: &Measurements<'_>, known: &Known) 
                 None => t.measure(m).map(|v| t.show(v)),
             };
             let verdict = match result {
-                _ if without_baseline => Verdict::Skipped(
-                    "no baseline for this test: pass --baseline with a --json report of a run that has it".into(),
+                _ if without_baseline && known.baseline.is_null() => Verdict::Skipped(
+                    "no baseline for this test: pass --baseline with a --json report of a run that measured it".into(),
                 ),
+                _ if without_baseline => {
+                    Verdict::Skipped("the baseline holds no series for this test: it was not a load test then".into())
+                }
                 Ok(_) => Verdict::Passed,
                 Err(actual) => Verdict::Failed(vec![crate::expect::Failure {
                     check: crate::expect::Check::Threshold,

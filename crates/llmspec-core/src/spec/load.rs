@@ -16,6 +16,7 @@ use super::matrix::{self, Expander};
 use super::model::{SuiteFile, Test};
 use super::plan::{Plan, SuitePlan, TlsOptions};
 use super::yaml::{self, Loc, Node, Value, resolve_plain};
+use crate::expect::threshold::{Names as ThresholdNames, looks_like_a_bound};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -211,13 +212,14 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
         let test = &mut instance.node;
         threshold_texts.push(written_thresholds(test));
         let own_steps = step_names(test);
+        let bounds = ThresholdNames { samples: sample_names(test), steps: own_steps.clone() };
         if let Value::Map(entries) = &mut test.value {
             for (key, value) in entries.iter_mut() {
                 // Expressions are not templates: `${name}` in one is a name, read when it runs.
                 if key.as_str() == Some("require") {
                     continue;
                 }
-                let expressions = detach_expressions(key.as_str(), value);
+                let expressions = detach_expressions(key.as_str(), value, &bounds);
                 // What is sent or run late enough to use captures (and this test's own steps).
                 let late = matches!(key.as_str(), Some("request" | "expect" | "steps" | "sample"));
                 scope.allow_captures = late;
@@ -232,7 +234,7 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
                 }
                 // Inside the file's mapping, the `tests` list and the test's mapping.
                 scope.interpolate(value, 3, late, &mut interp_errors);
-                reattach_expressions(value, expressions);
+                reattach_expressions(key.as_str(), value, expressions);
                 scope.captures = before;
                 scope.row_fields.clear();
             }
@@ -362,6 +364,14 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
     }
 }
 
+/// The names under a test's `sample`.
+fn sample_names(test: &Node) -> Vec<String> {
+    match test.get("sample").map(|s| &s.value) {
+        Some(Value::Map(entries)) => entries.iter().map(|(k, _)| k.scalar_text()).collect(),
+        _ => vec![],
+    }
+}
+
 /// The test's thresholds as written in the file.
 fn written_thresholds(test: &Node) -> Vec<String> {
     match test.get("expect").and_then(|e| e.get("thresholds")).map(|t| &t.value) {
@@ -370,26 +380,34 @@ fn written_thresholds(test: &Node) -> Vec<String> {
     }
 }
 
-/// Takes out of a test's `key` the expressions it holds (`expect.that`, a capture's `expr`),
-/// so that interpolation leaves them as written.
-fn detach_expressions(key: Option<&str>, value: &mut Node) -> Vec<(String, Node)> {
-    let Value::Map(entries) = &mut value.value else { return vec![] };
+/// Takes out of a test's `key` the expressions it holds (`expect.that`, threshold conditions,
+/// a capture's `expr`, a `wait_until` step's `expect.that`), leaving null in their place, so
+/// that interpolation leaves them as written: `${name}` in an expression is a name.
+fn detach_expressions(key: Option<&str>, value: &mut Node, bounds: &ThresholdNames) -> Vec<Node> {
     let mut taken = vec![];
-    match key {
-        Some("expect") => {
-            if let Some(at) = entries.iter().position(|(k, _)| k.as_str() == Some("that")) {
-                let entry = entries.remove(at);
-                taken.push(("that".to_string(), Node::new(Value::Map(vec![entry]), value.loc)));
+    let mut take = |node: &mut Node| taken.push(std::mem::replace(node, Node::new(Value::Null, node.loc)));
+    let expectations = |expect: &mut Node, take: &mut dyn FnMut(&mut Node)| {
+        if let Some(that) = expect.get_mut("that") {
+            take(that);
+        }
+        if let Some(Node { value: Value::Seq(items), .. }) = expect.get_mut("thresholds") {
+            for item in items.iter_mut().filter(|t| !looks_like_a_bound(&t.scalar_text(), bounds)) {
+                take(item);
             }
         }
-        Some("capture") => {
-            for (name, capture) in entries.iter_mut() {
-                if let Value::Map(fields) = &mut capture.value {
-                    if let Some(at) = fields.iter().position(|(k, _)| k.as_str() == Some("expr")) {
-                        let entry = fields.remove(at);
-                        taken.push((name.scalar_text(), Node::new(Value::Map(vec![entry]), capture.loc)));
-                    }
+    };
+    match (key, &mut value.value) {
+        (Some("expect"), _) => expectations(value, &mut take),
+        (Some("capture"), Value::Map(captures)) => {
+            for (_, capture) in captures.iter_mut() {
+                if let Some(expr) = capture.get_mut("expr") {
+                    take(expr);
                 }
+            }
+        }
+        (Some("steps"), Value::Seq(steps)) => {
+            for expect in steps.iter_mut().filter_map(|s| s.get_mut("wait_until")?.get_mut("expect")) {
+                expectations(expect, &mut take);
             }
         }
         _ => {}
@@ -397,18 +415,39 @@ fn detach_expressions(key: Option<&str>, value: &mut Node) -> Vec<(String, Node)
     taken
 }
 
-fn reattach_expressions(value: &mut Node, taken: Vec<(String, Node)>) {
-    let Value::Map(entries) = &mut value.value else { return };
-    for (name, holder) in taken {
-        let Value::Map(mut pair) = holder.value else { continue };
-        let Some(entry) = pair.pop() else { continue };
-        if entry.0.as_str() == Some("that") {
-            entries.push(entry);
-        } else if let Some((_, capture)) = entries.iter_mut().find(|(k, _)| k.scalar_text() == name) {
-            if let Value::Map(fields) = &mut capture.value {
-                fields.push(entry);
+/// Puts back what [`detach_expressions`] took, in the same order.
+fn reattach_expressions(key: Option<&str>, value: &mut Node, taken: Vec<Node>) {
+    let mut taken = taken.into_iter();
+    let mut put = |node: &mut Node| {
+        if let Some(original) = taken.next() {
+            *node = original;
+        }
+    };
+    let expectations = |expect: &mut Node, put: &mut dyn FnMut(&mut Node)| {
+        if let Some(that) = expect.get_mut("that") {
+            put(that);
+        }
+        if let Some(Node { value: Value::Seq(items), .. }) = expect.get_mut("thresholds") {
+            for item in items.iter_mut().filter(|t| matches!(t.value, Value::Null)) {
+                put(item);
             }
         }
+    };
+    match (key, &mut value.value) {
+        (Some("expect"), _) => expectations(value, &mut put),
+        (Some("capture"), Value::Map(captures)) => {
+            for (_, capture) in captures.iter_mut() {
+                if let Some(expr) = capture.get_mut("expr") {
+                    put(expr);
+                }
+            }
+        }
+        (Some("steps"), Value::Seq(steps)) => {
+            for expect in steps.iter_mut().filter_map(|s| s.get_mut("wait_until")?.get_mut("expect")) {
+                expectations(expect, &mut put);
+            }
+        }
+        _ => {}
     }
 }
 

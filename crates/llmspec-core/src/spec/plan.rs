@@ -239,7 +239,11 @@ impl TestPlan {
     /// Every expression of the test: conditions, `expect.that`, computed captures and
     /// threshold conditions.
     pub fn expressions(&self) -> impl Iterator<Item = &crate::expr::Expression> {
-        let that = self.exchange.iter().flat_map(|e| e.expect.that.iter());
+        let waited = self.steps.iter().filter_map(|s| match &s.kind {
+            StepKind::WaitUntil { exchange, .. } => Some(exchange),
+            _ => None,
+        });
+        let that = self.exchange.iter().chain(waited).flat_map(|e| e.expect.that.iter());
         let captures = self.captures.iter().filter_map(|c| match &c.from {
             CaptureSource::Expr(e) => Some(e),
             _ => None,
