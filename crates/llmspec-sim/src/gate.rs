@@ -10,13 +10,11 @@ use axum::response::{IntoResponse, Json, Response};
 use serde_json::json;
 
 use super::app::App;
-use super::respond::unique_hex;
+use super::respond::{REQUEST_ID, unique_hex};
 
 /// The paths vLLM guards with its API key; `/health`, `/metrics`, `/tokenize` and the others
 /// stay open.
 const GUARDED_PREFIXES: [&str; 4] = ["/v1", "/v2", "/inference", "/cohere"];
-
-pub(crate) const REQUEST_ID: &str = "x-request-id";
 
 /// With `--api-key`: a guarded path without `Authorization: Bearer <key>` gets vLLM's
 /// `401 {"error": "Unauthorized"}`. OPTIONS requests (CORS preflight) pass, as in vLLM.

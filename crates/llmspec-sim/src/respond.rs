@@ -27,6 +27,8 @@ use super::stream::{BrokenBody, INVALID_UTF8, SseStream, StreamPlan, Usage};
 use super::text::{self, Style};
 
 pub(crate) const FINGERPRINT: &str = concat!("llmspec-sim-", env!("CARGO_PKG_VERSION"));
+/// The header whose value names the answer (`chatcmpl-<id>`), as vLLM's request id.
+pub(crate) const REQUEST_ID: &str = "x-request-id";
 
 /// A request that passed the shared checks.
 pub(crate) struct Front {
@@ -82,7 +84,7 @@ pub(crate) fn front(cfg: &SimConfig, conn: &ConnControl, headers: &HeaderMap, bo
     let obj = request::parse_body(headers, body)?;
     request::check_types(&obj)?;
     let streaming = request::streaming(&obj)?;
-    let request_id = headers.get(super::gate::REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let request_id = headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_string);
     Ok(Front { knobs, request_id, obj, streaming, start })
 }
 
