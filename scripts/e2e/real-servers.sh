@@ -13,20 +13,21 @@ servers=("$@")
 out=out/real
 mkdir -p "$out"
 cargo build --locked --quiet
-bin=target/debug/llmspec
+bin=${CARGO_TARGET_DIR:-target}/debug/llmspec
 status=0
 matched=0
 
 for server in "${servers[@]}"; do
   case "$server" in
-    llamacpp) script=scripts/servers/llama-server.sh; port=18180; other=vllm ;;
-    vllm) script=scripts/servers/vllm.sh; port=18181; other=llamacpp ;;
+    llamacpp) script=scripts/servers/llama-server.sh; port=18180; other=vllm; flags=() ;;
+    # X-Request-Id echoing is opt-in in vLLM; conformance C73 checks it (see tests/real/vllm.env).
+    vllm) script=scripts/servers/vllm.sh; port=18181; other=llamacpp; flags=(-- --enable-request-id-headers) ;;
     *) echo "unknown server $server (llamacpp or vllm)"; exit 2 ;;
   esac
   t0=$(date +%s)
   "$script" install
   t1=$(date +%s)
-  url=$("$script" start "$port")
+  url=$("$script" start "$port" "${flags[@]}")
   trap '"$script" stop "$port" >/dev/null 2>&1 || true' EXIT
   t2=$(date +%s)
   # CPU-sized targets and short generations for this server (see the file).

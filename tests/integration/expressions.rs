@@ -326,7 +326,12 @@ tests:
     );
     let out = llmspec(&["run", spec.to_str().unwrap(), "--base-url", &sim.url()]);
     assert_eq!(out.code, 1, "{}", out.stdout);
-    for line in ["PASS names: ${word} == \"hello\"", "PASS waits", "FAIL all failed", "SKIP all failed: error_rate <= baseline.error_rate"] {
+    for line in [
+        "PASS names: ${word} == \"hello\"",
+        "PASS waits",
+        "FAIL all failed",
+        "SKIP all failed: error_rate <= baseline.error_rate",
+    ] {
         assert!(out.stdout.contains(line), "{line}\n{}", out.stdout);
     }
 }

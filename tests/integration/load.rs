@@ -251,3 +251,23 @@ fn row_junit_summary_and_exit_code_agree() {
         }
     }
 }
+
+#[test]
+fn the_seed_load_latency_is_compared_with_a_single_request() {
+    // A first token after 300 ms: the baseline is over the 250 ms floor, and the simulator is as
+    // fast under load as alone, so the latency under load is about the baseline.
+    let sim = Sim::with(SimConfig { ttft: Duration::from_millis(300), ..SimConfig::default() });
+    let condition = "11 concurrent load: p50(latency) < load_latency_factor * max([tests[\"11 single-request baseline\"].metrics.latency, seconds(baseline_floor)])";
+    let small = [("LOAD_REQUESTS", "4"), ("LOAD_CONCURRENCY", "2")];
+    let run = |factor: &str| {
+        let mut env = small.to_vec();
+        env.push(("LOAD_LATENCY_FACTOR", factor));
+        llmspec_env(&["run", "specs/vllm-medium/10-performance.yaml", "--base-url", &sim.url()], &env)
+    };
+    let seed_factor = run("2");
+    assert_eq!(seed_factor.code, 0, "{}", seed_factor.stdout);
+    assert!(seed_factor.stdout.contains(&format!("PASS {condition}")), "{}", seed_factor.stdout);
+    let half = run("0.5");
+    assert_eq!(half.code, 1, "{}", half.stdout);
+    assert!(half.stdout.contains(&format!("FAIL {condition}")), "{}", half.stdout);
+}

@@ -6,6 +6,7 @@ mod support;
 mod architecture;
 mod byte_level;
 mod cli;
+mod conformance_pack;
 mod cookbook;
 mod data_driven;
 mod exec_groups;

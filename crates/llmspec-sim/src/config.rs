@@ -73,6 +73,17 @@ pub struct SimConfig {
     /// leak detection. 0 (the default) keeps memory steady.
     #[arg(long, default_value_t = 0)]
     pub leak_kb_per_request: u32,
+
+    /// Refuse requests to /v1/… that lack `Authorization: Bearer KEY` with a 401, as vLLM's
+    /// --api-key does; /health, /metrics, /tokenize and the other routes stay open.
+    #[arg(long, value_name = "KEY")]
+    pub api_key: Option<String>,
+
+    /// Send an X-Request-Id header with every response: the request's own, or a new one, as
+    /// vLLM's --enable-request-id-headers does. (A chat or completion's `id` is built from the
+    /// request's X-Request-Id either way.)
+    #[arg(long)]
+    pub enable_request_id_headers: bool,
 }
 
 impl Default for SimConfig {
@@ -93,6 +104,8 @@ impl Default for SimConfig {
             fault: None,
             stamp: false,
             leak_kb_per_request: 0,
+            api_key: None,
+            enable_request_id_headers: false,
         }
     }
 }

@@ -2,8 +2,8 @@
 //! benchmarks that must not depend on a real model.
 //!
 //! Routes: `GET /health`, `GET /ping`, `GET /version`, `GET /v1/models`,
-//! `POST /v1/chat/completions`, `POST /v1/completions`, `POST /tokenize`. Unknown routes and methods get
-//! FastAPI's `{"detail": …}` bodies, like vLLM.
+//! `POST /v1/chat/completions`, `POST /v1/completions`, `POST /tokenize`, `POST /detokenize`.
+//! Unknown routes and methods get FastAPI's `{"detail": …}` bodies, like vLLM.
 //!
 //! Per-request headers override the configuration: `x-sim-latency`, `x-sim-ttft`,
 //! `x-sim-chunk-delay` (durations such as `250ms`, at most 1h), `x-sim-tokens-per-chunk`,
@@ -20,6 +20,7 @@ mod config;
 mod conn;
 mod errors;
 mod fault;
+mod gate;
 mod jsonfmt;
 mod judge;
 mod knobs;

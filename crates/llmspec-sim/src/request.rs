@@ -196,6 +196,21 @@ pub(crate) fn int(obj: &Object, name: &str) -> Option<i64> {
     present(obj, name).and_then(lax_int)
 }
 
+/// The `seed` of a request that samples, which vLLM's answer then depends on; at temperature 0
+/// (greedy decoding) a seed changes nothing. Without a seed the simulator still answers the
+/// same prompt the same way, where a real sampler would not.
+pub(crate) fn sampling_seed(obj: &Object) -> Option<u64> {
+    let temperature = match present(obj, "temperature") {
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
+        Some(Value::Bool(b)) => Some(f64::from(u8::from(*b))),
+        _ => None,
+    };
+    // vLLM's own threshold for greedy sampling.
+    let greedy = temperature.is_some_and(|t| t < 1e-5);
+    if greedy { None } else { int(obj, "seed").map(|s| s as u64) }
+}
+
 /// A boolean field, after [`check_types`] accepted it; absent is false.
 pub(crate) fn flag(obj: &Object, name: &str) -> bool {
     present(obj, name).and_then(lax_bool).unwrap_or(false)

@@ -27,10 +27,14 @@ use super::stream::{BrokenBody, INVALID_UTF8, SseStream, StreamPlan, Usage};
 use super::text::{self, Style};
 
 pub(crate) const FINGERPRINT: &str = concat!("llmspec-sim-", env!("CARGO_PKG_VERSION"));
+/// The header whose value names the answer (`chatcmpl-<id>`), as vLLM's request id.
+pub(crate) const REQUEST_ID: &str = "x-request-id";
 
 /// A request that passed the shared checks.
 pub(crate) struct Front {
     pub knobs: Knobs,
+    /// The request's `X-Request-Id`, which names the answer (`chatcmpl-<id>`), as in vLLM.
+    pub request_id: Option<String>,
     pub obj: Object,
     pub streaming: Streaming,
     pub start: Instant,
@@ -80,7 +84,8 @@ pub(crate) fn front(cfg: &SimConfig, conn: &ConnControl, headers: &HeaderMap, bo
     let obj = request::parse_body(headers, body)?;
     request::check_types(&obj)?;
     let streaming = request::streaming(&obj)?;
-    Ok(Front { knobs, obj, streaming, start })
+    let request_id = headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_string);
+    Ok(Front { knobs, request_id, obj, streaming, start })
 }
 
 /// A validated request and the answer planned for it.
@@ -124,22 +129,33 @@ pub(crate) async fn handle(
         front.knobs.latency = Duration::ZERO;
     }
     match plan(app, front) {
-        Ok(job) => reply(job, in_flight).await,
+        Ok(job) => {
+            if job.late_error.is_none() {
+                let answers = job.prompts.len() as u64 * u64::from(job.choices);
+                app.on_tokens(job.prompt_tokens, job.answer.completion_tokens() * answers);
+            }
+            reply(job, in_flight).await
+        }
         Err(e) => e.into_response(),
     }
 }
 
 pub(crate) async fn reply(mut job: Job, in_flight: InFlight) -> Response {
     let style = job.answer.style;
+    let base_id = job.front.request_id.clone().unwrap_or_else(unique_hex);
     let id = match style {
-        Style::Chat => format!("chatcmpl-{}", unique_hex()),
-        Style::Completion => format!("cmpl-{}", unique_hex()),
+        Style::Chat => format!("chatcmpl-{base_id}"),
+        Style::Completion => format!("cmpl-{base_id}"),
     };
     if let Some(e) = job.late_error.take() {
         return late_error(e, job.front.streaming.stream);
     }
-    let mut seeds: Vec<u64> =
-        job.prompts.iter().flat_map(|p| (0..job.choices).map(move |c| text::choice_seed(p.seed, c))).collect();
+    let sampled = request::sampling_seed(&job.front.obj).map_or(0, text::splitmix);
+    let mut seeds: Vec<u64> = job
+        .prompts
+        .iter()
+        .flat_map(|p| (0..job.choices).map(move |c| text::choice_seed(p.seed ^ sampled, c)))
+        .collect();
     let echoes: Vec<Option<String>> =
         job.prompts.iter().flat_map(|p| (0..job.choices).map(move |_| p.echo.clone())).collect();
     let tool_ids: Vec<String> = match job.answer.body {

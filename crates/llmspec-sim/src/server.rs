@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use serde_json::json;
@@ -19,7 +20,8 @@ use super::completions::completions;
 use super::config::SimConfig;
 use super::conn::{ConnControl, SimListener};
 use super::errors::detail;
-use super::tokenize::tokenize;
+use super::gate;
+use super::tokenize::{detokenize, tokenize};
 
 /// `created` of the model listing; fixed so that answers stay reproducible.
 const MODEL_CREATED: u64 = 1_735_689_600;
@@ -27,6 +29,7 @@ const MODEL_CREATED: u64 = 1_735_689_600;
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
 fn router(cfg: SimConfig) -> Router {
+    let app = Arc::new(App::new(cfg));
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
@@ -36,10 +39,14 @@ fn router(cfg: SimConfig) -> Router {
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/completions", post(completions))
         .route("/tokenize", post(tokenize))
+        .route("/detokenize", post(detokenize))
         .fallback(|| async { detail(StatusCode::NOT_FOUND, "Not Found") })
         .method_not_allowed_fallback(|| async { detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(Arc::new(App::new(cfg)))
+        // The last layer wraps the others: a refused request still gets its X-Request-Id.
+        .layer(middleware::from_fn_with_state(app.clone(), gate::api_key))
+        .layer(middleware::from_fn_with_state(app.clone(), gate::request_id))
+        .with_state(app)
 }
 
 /// The process's resident memory, from the `VmRSS:` line (in kB) of /proc/self/status.
@@ -49,7 +56,8 @@ fn resident_bytes() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
 }
 
-/// A Prometheus text exposition with the process's real resident memory.
+/// A Prometheus text exposition with the process's real resident memory, and vLLM's token
+/// counters under their vLLM names.
 async fn metrics(State(app): State<Arc<App>>) -> Response {
     let rss = resident_bytes().unwrap_or(0);
     let leaked = app.leaked_bytes();
@@ -60,6 +68,12 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
          # HELP llmspec_sim:requests_total Generation requests received.\n\
          # TYPE llmspec_sim:requests_total counter\n\
          llmspec_sim:requests_total{{model_name=\"{model}\"}} {requests}\n\
+         # HELP vllm:prompt_tokens_total Number of prefill tokens processed.\n\
+         # TYPE vllm:prompt_tokens_total counter\n\
+         vllm:prompt_tokens_total{{engine=\"0\",model_name=\"{model}\"}} {prompt_tokens}.0\n\
+         # HELP vllm:generation_tokens_total Number of generation tokens processed.\n\
+         # TYPE vllm:generation_tokens_total counter\n\
+         vllm:generation_tokens_total{{engine=\"0\",model_name=\"{model}\"}} {generation_tokens}.0\n\
          # HELP llmspec_sim:leaked_bytes Memory kept on purpose (--leak-kb-per-request).\n\
          # TYPE llmspec_sim:leaked_bytes gauge\n\
          llmspec_sim:leaked_bytes {leaked}\n\
@@ -68,6 +82,8 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
          llmspec_sim:responses_in_flight {in_flight}\n",
         model = app.cfg.model,
         requests = app.requests(),
+        prompt_tokens = app.prompt_tokens(),
+        generation_tokens = app.generation_tokens(),
         in_flight = app.responses_in_flight(),
     );
     ([("content-type", "text/plain; version=0.0.4; charset=utf-8")], text).into_response()

@@ -1371,3 +1371,172 @@ async fn seed_bounds_and_vocabulary_checks() {
             .await;
     assert_eq!(status, 200);
 }
+
+async fn get_with(sim: &SimHandle, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut req = client().get(format!("{}{path}", sim.base_url()));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send().await.expect("response")
+}
+
+#[tokio::test]
+async fn an_api_key_guards_the_v1_routes_only() {
+    let sim = start(SimConfig { api_key: Some("sk-right".into()), ..config() }).await;
+    for path in ["/health", "/metrics", "/version", "/ping"] {
+        assert_eq!(get_with(&sim, path, &[]).await.status(), 200, "{path} stays open");
+    }
+    let (status, _) = call(&sim, "/tokenize", json!({"prompt": "hi"})).await;
+    assert_eq!(status, 200, "vLLM leaves /tokenize open");
+    let anonymous = get_with(&sim, "/v1/models", &[]).await;
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(anonymous.text().await.expect("body"), r#"{"error":"Unauthorized"}"#);
+    for wrong in ["Bearer sk-wrong", "sk-right", "Basic sk-right", "Bearer"] {
+        assert_eq!(get_with(&sim, "/v1/models", &[("authorization", wrong)]).await.status(), 401, "{wrong}");
+    }
+    for right in ["Bearer sk-right", "bearer sk-right"] {
+        assert_eq!(get_with(&sim, "/v1/models", &[("authorization", right)]).await.status(), 200, "{right}");
+    }
+    let (status, body) = call(&sim, "/v1/completions", json!({"prompt": "hi", "max_tokens": 1})).await;
+    assert_eq!((status, body), (401, json!({"error": "Unauthorized"})));
+    let (status, _) = call_with(
+        &sim,
+        "/v1/completions",
+        json!({"prompt": "hi", "max_tokens": 1}),
+        &[("authorization", "Bearer sk-right")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let preflight =
+        client().request(reqwest::Method::OPTIONS, format!("{}/v1/models", sim.base_url())).send().await.expect("resp");
+    assert_ne!(preflight.status(), 401, "CORS preflights pass, as in vLLM");
+
+    let open = start(config()).await;
+    assert_eq!(get_with(&open, "/v1/models", &[]).await.status(), 200, "no key, no guard");
+}
+
+#[tokio::test]
+async fn the_request_id_names_the_answer_and_is_echoed_when_asked() {
+    let sim = start(config()).await;
+    let (_, chat) = call_with(
+        &sim,
+        "/v1/chat/completions",
+        json!({"messages": user("hi"), "max_tokens": 2}),
+        &[("x-request-id", "trace-42")],
+    )
+    .await;
+    assert_eq!(chat["id"], "chatcmpl-trace-42");
+    let (_, completion) =
+        call_with(&sim, "/v1/completions", json!({"prompt": "hi", "max_tokens": 2}), &[("x-request-id", "trace-43")])
+            .await;
+    assert_eq!(completion["id"], "cmpl-trace-43");
+    let streamed = events(
+        &sim,
+        "/v1/chat/completions",
+        json!({"messages": user("hi"), "max_tokens": 2, "stream": true}),
+        &[("x-request-id", "trace-44")],
+    )
+    .await;
+    assert!(chunks(&streamed).iter().all(|c| c["id"] == "chatcmpl-trace-44"));
+    let (_, unnamed) = call(&sim, "/v1/chat/completions", json!({"messages": user("hi"), "max_tokens": 2})).await;
+    assert!(unnamed["id"].as_str().unwrap().starts_with("chatcmpl-"));
+    let plain = get_with(&sim, "/health", &[("x-request-id", "trace-45")]).await;
+    assert!(plain.headers().get("x-request-id").is_none(), "vLLM echoes only with --enable-request-id-headers");
+
+    let echoing = start(SimConfig { enable_request_id_headers: true, api_key: Some("k".into()), ..config() }).await;
+    let echoed = get_with(&echoing, "/health", &[("x-request-id", "trace-46")]).await;
+    assert_eq!(echoed.headers()["x-request-id"], "trace-46");
+    let fresh = get_with(&echoing, "/health", &[]).await;
+    let fresh = fresh.headers()["x-request-id"].to_str().unwrap().to_string();
+    let other = get_with(&echoing, "/health", &[]).await;
+    assert!(!fresh.is_empty() && fresh != other.headers()["x-request-id"], "a new id for each response");
+    let refused = get_with(&echoing, "/v1/models", &[("x-request-id", "trace-47")]).await;
+    assert_eq!(refused.status(), 401);
+    assert_eq!(refused.headers()["x-request-id"], "trace-47", "a refused request keeps its id");
+}
+
+#[tokio::test]
+async fn detokenize_gives_back_what_tokenize_was_shown() {
+    let sim = start(config()).await;
+    let sentence = "The quick brown fox jumps over the lazy dog.";
+    let (_, ids) = call(&sim, "/tokenize", json!({"prompt": sentence, "add_special_tokens": false})).await;
+    let (status, text) = call(&sim, "/detokenize", json!({"tokens": ids["tokens"], "model": "sim-model"})).await;
+    assert_eq!(status, 200);
+    assert_eq!(text, json!({"prompt": sentence}));
+    let (_, with_bos) = call(&sim, "/tokenize", json!({"prompt": sentence})).await;
+    let (_, text) = call(&sim, "/detokenize", json!({"tokens": with_bos["tokens"]})).await;
+    assert_eq!(text["prompt"], format!("<bos>{sentence}"));
+    let (_, chat) = call(&sim, "/tokenize", json!({"messages": user("Hello there")})).await;
+    let (_, text) = call(&sim, "/detokenize", json!({"tokens": chat["tokens"]})).await;
+    assert!(text["prompt"].as_str().unwrap().contains("<start_of_turn>"), "{text}");
+    assert!(text["prompt"].as_str().unwrap().contains("Hello there"), "{text}");
+    let (_, never_shown) = call(&sim, "/detokenize", json!({"tokens": [262_000]})).await;
+    assert_eq!(never_shown["prompt"], "<unk>");
+    let (_, empty) = call(&sim, "/detokenize", json!({"tokens": []})).await;
+    assert_eq!(empty["prompt"], "");
+
+    let (status, err) = call(&sim, "/detokenize", json!({"tokens": [-1]})).await;
+    assert_eq!(status, 400);
+    assert_error(&err, "Bad Request", json!("body.tokens.0"), 400, "greater than or equal to 0");
+    let (status, err) = call(&sim, "/detokenize", json!({"tokens": [262_144]})).await;
+    assert_eq!(status, 400);
+    assert_error(&err, "BadRequestError", Value::Null, 400, "Token id 262144 is out of vocabulary");
+    let (status, err) = call(&sim, "/detokenize", json!({"prompt": "x"})).await;
+    assert_eq!(status, 400);
+    assert_error(&err, "Bad Request", json!("body.tokens"), 400, "Field required");
+    let (status, _) = call(&sim, "/detokenize", json!({"tokens": [2], "model": "nope"})).await;
+    assert_eq!(status, 404);
+}
+
+/// The value of a Prometheus counter, over all its label sets.
+async fn counter(sim: &SimHandle, name: &str) -> f64 {
+    let text = get_with(sim, "/metrics", &[]).await.text().await.expect("metrics body");
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn token_counters_rise_with_every_answer() {
+    let sim = start(config()).await;
+    assert_eq!(counter(&sim, "vllm:generation_tokens_total").await, 0.0);
+    let (_, one) = call(&sim, "/v1/completions", json!({"prompt": "Hello, my name is", "max_tokens": 5})).await;
+    assert_eq!(counter(&sim, "vllm:generation_tokens_total").await, 5.0);
+    assert_eq!(counter(&sim, "vllm:prompt_tokens_total").await, one["usage"]["prompt_tokens"].as_f64().unwrap());
+    let (_, batch) =
+        call(&sim, "/v1/completions", json!({"prompt": ["a", "b"], "n": 2, "max_tokens": 3, "temperature": 0.7})).await;
+    assert_eq!(batch["usage"]["completion_tokens"], 12);
+    assert_eq!(counter(&sim, "vllm:generation_tokens_total").await, 17.0);
+    events(&sim, "/v1/chat/completions", json!({"messages": user("hi"), "max_tokens": 4, "stream": true}), &[]).await;
+    assert_eq!(counter(&sim, "vllm:generation_tokens_total").await, 21.0);
+    let (status, _) = call(&sim, "/v1/completions", json!({"prompt": [999_999], "max_tokens": 5})).await;
+    assert_eq!(status, 400);
+    assert_eq!(counter(&sim, "vllm:generation_tokens_total").await, 21.0, "a refused request generates nothing");
+}
+
+#[tokio::test]
+async fn a_seed_steers_sampling_but_not_greedy_decoding() {
+    let sim = start(config()).await;
+    let answer = |temperature: f64, seed: Option<u64>| {
+        let mut body = json!({"messages": user("Tell me a story."), "max_tokens": 8, "temperature": temperature});
+        if let Some(seed) = seed {
+            body["seed"] = json!(seed);
+        }
+        let sim = &sim;
+        async move { call(sim, "/v1/chat/completions", body).await.1["choices"][0]["message"]["content"].clone() }
+    };
+    assert_ne!(answer(1.0, Some(1)).await, answer(1.0, Some(2)).await, "another seed, another sample");
+    assert_eq!(answer(1.0, Some(1)).await, answer(1.0, Some(1)).await, "the same seed, the same sample");
+    assert_eq!(answer(0.0, Some(1)).await, answer(0.0, Some(2)).await, "greedy decoding ignores the seed");
+    assert_eq!(answer(0.0, None).await, answer(0.0, Some(3)).await);
+    assert_eq!(answer(0.7, None).await, answer(0.7, None).await, "without a seed the simulator stays reproducible");
+    let streamed = events(
+        &sim,
+        "/v1/chat/completions",
+        json!({"messages": user("Tell me a story."), "max_tokens": 8, "temperature": 1.0, "seed": 2, "stream": true}),
+        &[],
+    )
+    .await;
+    assert_eq!(json!(assemble(&chunks(&streamed)).content), answer(1.0, Some(2)).await, "streamed or not");
+}
