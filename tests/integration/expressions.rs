@@ -85,7 +85,8 @@ tests:
     let out = llmspec(&["run", spec.to_str().unwrap(), "--base-url", &sim.url()]);
     assert_eq!(out.code, 1, "{}", out.stdout);
     assert!(out.stdout.contains("FAIL arithmetic"), "{}", out.stdout);
-    assert!(out.stdout.contains("actual: false"), "{}", out.stdout);
+    // A comparison that does not hold shows both sides.
+    assert!(out.stdout.contains("actual: false: 5 == 2"), "{}", out.stdout);
     assert!(out.stdout.contains("FAIL load: p50(latency) < 0.0 * 1"), "{}", out.stdout);
     assert!(out.stdout.contains("false (p50(latency) = "), "{}", out.stdout);
 }

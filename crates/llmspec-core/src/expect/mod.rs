@@ -197,9 +197,13 @@ impl ExpectPlan {
                 if condition.reads.contains("baseline") && known.baseline.is_null() {
                     continue;
                 }
-                let actual = match condition.holds(&scope, &|_| Err("nothing is measured here".into())) {
+                let nothing_measured = |_: &_| Err("nothing is measured here".to_string());
+                let actual = match condition.holds(&scope, &nothing_measured) {
                     Ok(true) => continue,
-                    Ok(false) => "false".to_string(),
+                    Ok(false) => match condition.sides(&scope, &nothing_measured) {
+                        Some(sides) => format!("false: {sides}"),
+                        None => "false".to_string(),
+                    },
                     Err(e) => format!("not evaluated: {e}"),
                 };
                 failures.push(Failure {

@@ -427,11 +427,46 @@ impl Expression {
         bindings: &[(&str, &serde_json::Value)],
         measure: &dyn Fn(&MeasuredCall) -> Result<f64, String>,
     ) -> Result<serde_json::Value, String> {
+        let ast = self.measured_ast(measure)?;
+        let ctx = self.context(bindings)?;
+        resolve(&ast, &ctx)
+    }
+
+    /// For a comparison that does not hold, the values of its two sides, for the report:
+    /// `0.91 < 0.6`.
+    pub fn sides(
+        &self,
+        bindings: &[(&str, &serde_json::Value)],
+        measure: &dyn Fn(&MeasuredCall) -> Result<f64, String>,
+    ) -> Option<String> {
+        let ast = self.measured_ast(measure).ok()?;
+        let Expr::Call(call) = &ast.expr else { return None };
+        let op = match call.func_name.as_str() {
+            "_==_" => "==",
+            "_!=_" => "!=",
+            "_<_" => "<",
+            "_<=_" => "<=",
+            "_>_" => ">",
+            "_>=_" => ">=",
+            _ => return None,
+        };
+        let [left, right] = call.args.as_slice() else { return None };
+        let ctx = self.context(bindings).ok()?;
+        let shown = |side: &IdedExpr| resolve(side, &ctx).map(|v| crate::vocab::text::trim_middle(&v.to_string(), 200));
+        Some(format!("{} {op} {}", shown(left).ok()?, shown(right).ok()?))
+    }
+
+    /// The expression with its measured calls answered.
+    fn measured_ast(&self, measure: &dyn Fn(&MeasuredCall) -> Result<f64, String>) -> Result<IdedExpr, String> {
         let mut ast = self.ast.clone();
         for call in &self.measured {
             let value = measure(call)?;
             replace(&mut ast, call.id, Expr::Literal(LiteralValue::Double(value.into())));
         }
+        Ok(ast)
+    }
+
+    fn context(&self, bindings: &[(&str, &serde_json::Value)]) -> Result<Context<'static, 'static>, String> {
         let mut ctx = Context::with_env(env());
         functions::register(&mut ctx)?;
         // Only what the expression reads is converted: a large earlier record or answer costs
@@ -439,10 +474,7 @@ impl Expression {
         for (name, value) in bindings.iter().filter(|(name, _)| self.reads.contains(*name)) {
             ctx.add_variable_from_value(*name, value::to_cel(value));
         }
-        match cel::Value::resolve(&ast, &ctx) {
-            Ok(v) => Ok(value::to_json(&v)),
-            Err(e) => Err(crate::vocab::text::trim_middle(&e.to_string(), 300)),
-        }
+        Ok(ctx)
     }
 
     /// The vars and captures it read, as ` (name = value, ...)`, for a skip reason.
@@ -467,6 +499,13 @@ impl Expression {
                 Err(format!("gives {}, not true or false", crate::vocab::text::trim_middle(&other.to_string(), 100)))
             }
         }
+    }
+}
+
+fn resolve(ast: &IdedExpr, ctx: &Context<'_, '_>) -> Result<serde_json::Value, String> {
+    match cel::Value::resolve(ast, ctx) {
+        Ok(v) => Ok(value::to_json(&v)),
+        Err(e) => Err(crate::vocab::text::trim_middle(&e.to_string(), 300)),
     }
 }
 
