@@ -150,6 +150,17 @@ fn what_exec_steps_leave_running_is_stopped_when_the_run_is_interrupted() {
     assert_all_gone(&pids);
 }
 
+/// A test whose background step ignores `signals` (and writes its pid to `pids`).
+fn stubborn_spec(dir: &TempDir, signals: &str) -> std::path::PathBuf {
+    let command = format!("trap '' {signals}; echo $$ >> {}; sleep 30", dir.path("pids").display());
+    dir.write(
+        "exec.yaml",
+        &format!(
+            "suite: exec\ntests:\n  - name: stubborn\n    steps:\n      - exec:\n          command: [sh, -c, \"{command}\"]\n          background: true\n"
+        ),
+    )
+}
+
 /// A signal that arrives while the run stops what exec steps left behind still cuts the run
 /// short: TERMINATED and 143, never PASSED and 0.
 #[test]
@@ -157,14 +168,7 @@ fn a_signal_during_the_last_cleanup_is_not_a_pass() {
     let sim = Sim::start();
     let dir = TempDir::new();
     let _cleanup = Leftovers(&dir);
-    let pids = dir.path("pids");
-    let spec = dir.write(
-        "exec.yaml",
-        &format!(
-            "suite: exec\ntests:\n  - name: stubborn\n    steps:\n      - exec:\n          command: [sh, -c, \"trap '' TERM; echo $$ >> {}; sleep 30\"]\n          background: true\n",
-            pids.display()
-        ),
-    );
+    let spec = stubborn_spec(&dir, "TERM");
     let mut run = start(&spec, &sim);
     // The test has passed: the run is now stopping the step, which ignores SIGTERM for 2 s.
     let (mut reader, mut out) = read_until(&mut run, "PASS stubborn");
@@ -183,14 +187,7 @@ fn a_second_signal_stops_at_once() {
     let sim = Sim::start();
     let dir = TempDir::new();
     let _cleanup = Leftovers(&dir);
-    let pids = dir.path("pids");
-    let spec = dir.write(
-        "exec.yaml",
-        &format!(
-            "suite: exec\ntests:\n  - name: stubborn\n    steps:\n      - exec:\n          command: [sh, -c, \"trap '' TERM INT; echo $$ >> {}; sleep 30\"]\n          background: true\n",
-            pids.display()
-        ),
-    );
+    let spec = stubborn_spec(&dir, "TERM INT");
     let mut run = Command::new(env!("CARGO_BIN_EXE_llmspec"))
         .args(["run", spec.to_str().unwrap(), "--base-url", &sim.url(), "--allow-exec"])
         .env("NO_COLOR", "1")

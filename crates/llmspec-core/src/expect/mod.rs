@@ -311,8 +311,6 @@ impl ExpectPlan {
     }
 }
 
-impl ExpectPlan {}
-
 /// Describes a value found by a query, for captures and messages.
 pub fn describe(value: Option<&serde_json::Value>) -> String {
     describe_actual(value)

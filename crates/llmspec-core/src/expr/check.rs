@@ -29,7 +29,7 @@ impl Ty {
         Ty::Record(fields.iter().map(|(k, t)| (k.to_string(), t.clone())).collect())
     }
 
-    fn describe(&self) -> &'static str {
+    pub fn describe(&self) -> &'static str {
         match self {
             Ty::Bool => "a boolean",
             Ty::Int | Ty::Double => "a number",

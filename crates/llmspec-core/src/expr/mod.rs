@@ -395,7 +395,7 @@ impl Expression {
         let result = checker.check(&ast);
         let wants_truth = kind != Kind::Capture;
         if wants_truth && !matches!(result, Ty::Bool | Ty::Dyn) {
-            checker.problems.push((ast.id, format!("this expression gives {}, not true or false", describe(&result))));
+            checker.problems.push((ast.id, format!("this expression gives {}, not true or false", result.describe())));
         }
         if !checker.problems.is_empty() {
             let byte_of = |id: u64| {
@@ -461,7 +461,7 @@ impl Expression {
         let mut ast = self.ast.clone();
         for call in &self.measured {
             let value = measure(call)?;
-            replace(&mut ast, call.id, Expr::Literal(LiteralValue::Double(value.into())));
+            replace(&mut ast, call.id, &Expr::Literal(LiteralValue::Double(value.into())));
         }
         Ok(ast)
     }
@@ -509,42 +509,13 @@ fn resolve(ast: &IdedExpr, ctx: &Context<'_, '_>) -> Result<serde_json::Value, S
     }
 }
 
-fn describe(t: &Ty) -> &'static str {
-    match t {
-        Ty::Int | Ty::Double => "a number",
-        Ty::String => "text",
-        Ty::List(_) => "a list",
-        Ty::Record(_) | Ty::Dict(_) => "a map",
-        Ty::Null => "null",
-        Ty::Series => "a series",
-        Ty::Bool | Ty::Dyn => "a value",
-    }
-}
-
-fn replace(e: &mut IdedExpr, id: u64, with: Expr) {
+/// Puts `with` in place of the node `id` (ids are unique in a parsed expression).
+fn replace(e: &mut IdedExpr, id: u64, with: &Expr) {
     if e.id == id {
-        e.expr = with;
+        e.expr = with.clone();
         return;
     }
-    let mut with = Some(with);
-    children_mut(e, &mut |c| {
-        if let Some(w) = with.take() {
-            if contains(c, id) {
-                replace(c, id, w);
-            } else {
-                with = Some(w);
-            }
-        }
-    });
-}
-
-fn contains(e: &IdedExpr, id: u64) -> bool {
-    if e.id == id {
-        return true;
-    }
-    let mut found = false;
-    children(e, &mut |c| found = found || contains(c, id));
-    found
+    children_mut(e, &mut |c| replace(c, id, with));
 }
 
 #[cfg(test)]

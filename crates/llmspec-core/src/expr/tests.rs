@@ -74,6 +74,17 @@ fn everyday_checks_evaluate() {
         ("json('{\"city\": \"Paris\"}').city == 'Paris'", json!(true)),
         ("window > 70000", json!(false)),
         ("response.headers['content-type'].startsWith('application/')", json!(true)),
+        // Every function docs/expressions.md lists, beyond the ones above.
+        ("has(response.body.usage) && !has(response.body.nope)", json!(true)),
+        ("response.body.?nope.orValue(0) == 0", json!(true)),
+        ("[1, 2, 3].exists_one(x, x == 2) && [1, 2, 3].map(x, x > 1, x * 10) == [20, 30]", json!(true)),
+        (
+            "'%s!'.format(['a']) == 'a!' && ['a', 'b'].join('-') == 'a-b' && ' A '.trim().lowerAscii() == 'a'",
+            json!(true),
+        ),
+        ("'abc'.substring(1) == 'bc' && 'abc'.indexOf('c') == 2 && 'abc'.charAt(0) == 'a'", json!(true)),
+        ("sum([1, 2]) == 3.0 && first([4, 5]) == 4.0 && last([4, 5]) == 5.0 && median([1, 9, 5]) == 5.0", json!(true)),
+        ("int('42') + 1 == 43 && double(1) + 0.5 == 1.5 && string(2) == '2'", json!(true)),
     ] {
         assert_eq!(eval(Kind::Expect, text), Ok(want), "{text}");
     }
