@@ -7,6 +7,7 @@ use llmspec_core::report::console::Console;
 use llmspec_core::report::json::JsonResults;
 use llmspec_core::report::junit::Junit;
 use llmspec_core::report::plot::Plots;
+use llmspec_core::report::progress::{ProgressBars, Target};
 use llmspec_core::report::sanitize::Sanitizer;
 use llmspec_core::report::{Reporter, Reporters};
 use llmspec_core::run::event::{StopReason, Summary};
@@ -151,6 +152,10 @@ struct RunArgs {
     /// When to colour the console output.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     color: ColorChoice,
+    /// When to draw a progress bar for load and soak tests (on stderr). `auto`: on a terminal,
+    /// never in CI (when `CI` is set).
+    #[arg(long, value_enum, default_value_t = ProgressChoice::Auto)]
+    progress: ProgressChoice,
     /// Start the built-in simulator on a free local port and run against it (no GPU needed).
     #[arg(long, conflicts_with = "base_url")]
     sim: bool,
@@ -169,6 +174,24 @@ enum ColorChoice {
     Auto,
     Always,
     Never,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ProgressChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// CI logs are files: a bar redrawn four times a second would fill them with noise, and most CI
+/// runners set `CI` even when they give the job a pseudo-terminal.
+fn progress_target(choice: ProgressChoice) -> Option<Target> {
+    match choice {
+        ProgressChoice::Never => None,
+        ProgressChoice::Always => Some(Target::Stderr),
+        ProgressChoice::Auto if std::env::var_os("CI").is_some() => None,
+        ProgressChoice::Auto => Some(Target::StderrIfTerminal),
+    }
 }
 
 fn key_value(s: &str) -> Result<(String, String), String> {
@@ -309,10 +332,12 @@ async fn run_command(mut args: RunArgs) -> u8 {
             return exit::INTERNAL_ERROR;
         }
     };
-    let console =
-        Console::new(std::io::stdout(), color, sanitizer.clone()).with_progress(std::io::stderr().is_terminal());
     let mut reporters = Reporters::default();
-    reporters.add(console);
+    // First, so that the bar is cleared before any other reporter prints a line.
+    if let Some(target) = progress_target(args.progress) {
+        reporters.add(ProgressBars::new(target, sanitizer.clone()));
+    }
+    reporters.add(Console::new(std::io::stdout(), color, sanitizer.clone()));
     if let Some(path) = &args.junit {
         reporters.add(Junit::new(path.clone(), sanitizer.clone()));
     }

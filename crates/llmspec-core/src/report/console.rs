@@ -13,26 +13,11 @@ pub struct Console<W: Write> {
     out: W,
     color: bool,
     sanitizer: Sanitizer,
-    /// Draw a progress line for load tests (on stderr, only when it is a terminal).
-    progress: bool,
-    progress_shown: bool,
 }
 
 impl<W: Write> Console<W> {
     pub fn new(out: W, color: bool, sanitizer: Sanitizer) -> Self {
-        Console { out, color, sanitizer, progress: false, progress_shown: false }
-    }
-
-    pub fn with_progress(mut self, on: bool) -> Self {
-        self.progress = on;
-        self
-    }
-
-    fn clear_progress(&mut self) {
-        if self.progress_shown {
-            eprint!("\r\x1b[2K");
-            self.progress_shown = false;
-        }
+        Console { out, color, sanitizer }
     }
 
     /// Our own labels are the only text that carries colour codes: everything else passes
@@ -69,25 +54,14 @@ impl<W: Write> Reporter for Console<W> {
     /// Never fails: a closed terminal or pipe must not cost the run its file reports.
     fn on(&mut self, event: &Event<'_>) -> Result<(), String> {
         match event {
-            Event::RunStarted { .. } | Event::SuiteFinished { .. } => {}
-            Event::Progress { test, progress, .. } => {
-                if self.progress {
-                    let total = progress.total.map_or(String::new(), |t| format!("/{t}"));
-                    let p50 = progress.p50_latency.map_or(String::new(), |v| {
-                        format!(", p50 latency {}", format_duration(std::time::Duration::from_secs_f64(v)))
-                    });
-                    let test = self.sanitizer.name(test);
-                    eprint!("\r\x1b[2K  … {test}: {}{total} done, {} not passed{p50}", progress.done, progress.errors);
-                    self.progress_shown = true;
-                }
-            }
+            // The progress bar is a reporter of its own.
+            Event::RunStarted { .. } | Event::SuiteFinished { .. } | Event::Progress { .. } => {}
             Event::SuiteStarted { suite } => {
                 let title = self.paint("1", &self.sanitizer.name(&suite.name));
                 let path = self.sanitizer.name(&suite.source.path);
                 self.write_raw(&format!("{title} ({path})\n"));
             }
             Event::TestFinished { suite, outcome } => {
-                self.clear_progress();
                 // A threshold has no duration of its own: show what it measured.
                 let time = match &outcome.threshold {
                     // A name written with variables does not show the limit they give.
@@ -122,7 +96,6 @@ impl<W: Write> Reporter for Console<W> {
                 }
             }
             Event::RunFinished { summary } => {
-                self.clear_progress();
                 let mut line = summary.line();
                 if let Some(why) = &summary.stopped_early {
                     line.push_str(&format!(" (stopped early: {why})"));

@@ -5,6 +5,7 @@ pub mod console;
 pub mod json;
 pub mod junit;
 pub mod plot;
+pub mod progress;
 pub mod render;
 pub mod sanitize;
 #[cfg(test)]

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 const SPEC: &str = "suite: demo\ntests:\n  - name: ok\n    request: { GET: /health }\n    expect:\n      status: 200\n  - name: broken\n";
 
-fn suite() -> SuitePlan {
+pub(super) fn suite() -> SuitePlan {
     SuitePlan {
         name: "demo".into(),
         description: None,

@@ -49,9 +49,13 @@ struct Sample {
 /// Where the collector stands, for a progress display.
 pub struct Progress {
     pub done: u64,
+    /// The requests planned, when the test stops after a count.
     pub total: Option<u64>,
     pub errors: u64,
     pub p50_latency: Option<f64>,
+    pub elapsed: Duration,
+    /// How long the test runs, when it stops after a duration (a soak).
+    pub planned: Option<Duration>,
 }
 
 pub struct LoadResult {
@@ -145,9 +149,9 @@ pub async fn run(
     }
     drop(shared);
 
-    let total = match plan.stop {
-        Stop::Requests(n) => Some(n),
-        Stop::Duration(_) => None,
+    let (total, planned) = match plan.stop {
+        Stop::Requests(n) => (Some(n), None),
+        Stop::Duration(d) => (None, Some(d)),
     };
     let mut result = LoadResult {
         aggregate: Aggregate::default(),
@@ -196,6 +200,8 @@ pub async fn run(
                 total,
                 errors,
                 p50_latency: result.aggregate.stat(Statistic::Median, SeriesName::Latency),
+                elapsed: start.elapsed(),
+                planned,
             }),
             _ = stop.wait_for(|s| s.is_some()) => {
                 result.interrupted = true;
