@@ -287,3 +287,31 @@ fn the_seed_load_latency_is_compared_with_a_single_request() {
     assert_eq!(half.code, 1, "{}", half.stdout);
     assert!(half.stdout.contains(&format!("FAIL {condition}")), "{}", half.stdout);
 }
+
+/// The server's own gauges, sampled during a load test, stand beside the client's percentiles
+/// and can be bounded like them: 6 streams on a server with 2 slots leave requests waiting.
+#[test]
+fn server_gauges_sampled_during_load_are_reported_and_bounded() {
+    let sim = Sim::with(llmspec_sim::SimConfig { port: 0, capacity: 2, ..Default::default() });
+    let dir = TempDir::new();
+    let test = format!(
+        "{}    sample:\n      running: {{ prometheus: {{ path: /metrics, metric: \"vllm:num_requests_running\" }}, every: 100ms }}\n      waiting: {{ prometheus: {{ path: /metrics, metric: \"vllm:num_requests_waiting\" }}, every: 100ms }}\n",
+        chat(
+            "load: { requests: 12, concurrency: 6 }",
+            "x-sim-ttft: 200ms, x-sim-chunk-delay: 20ms",
+            "      thresholds:\n        - max(running) <= 2\n        - max(waiting) == 0\n",
+        )
+    );
+    let s = spec(&dir, &test);
+    let json = dir.path("r.json");
+    let out = llmspec(&["run", &s, "--base-url", &sim.url(), "--json", json.to_str().unwrap()]);
+    assert!(out.stdout.contains("sampled: running max 2"), "{}", out.stdout);
+    assert!(out.stdout.contains("PASS load test: max(running) <= 2"), "{}", out.stdout);
+    assert!(out.stdout.contains("FAIL load test: max(waiting) == 0"), "{}", out.stdout);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let results = results(&json);
+    let samples = &results["suites"][0]["tests"][0]["series"]["samples"];
+    let waiting = samples["waiting"].as_array().expect("waiting samples");
+    assert!(waiting.len() >= 3, "a sample at the start, during and at the end: {samples}");
+    assert!(waiting.iter().any(|p| p[1].as_f64() >= Some(1.0)), "{samples}");
+}

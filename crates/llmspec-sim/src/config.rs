@@ -84,6 +84,13 @@ pub struct SimConfig {
     /// request's X-Request-Id either way.)
     #[arg(long)]
     pub enable_request_id_headers: bool,
+
+    /// Generation requests served at full speed at once, like a server's batch slots. Beyond
+    /// them every request slows in proportion: with 8 slots and 12 requests in flight, each
+    /// delay (latency, TTFT, chunk delay) is 12/8 of its setting. 0 (the default): no limit.
+    /// `/metrics` reports the slots as vLLM's running, waiting and KV-cache gauges.
+    #[arg(long, default_value_t = 0)]
+    pub capacity: u32,
 }
 
 impl Default for SimConfig {
@@ -106,6 +113,7 @@ impl Default for SimConfig {
             leak_kb_per_request: 0,
             api_key: None,
             enable_request_id_headers: false,
+            capacity: 0,
         }
     }
 }

@@ -15,6 +15,7 @@ pub const HEADER_TTFT: &str = "x-sim-ttft";
 pub const HEADER_CHUNK_DELAY: &str = "x-sim-chunk-delay";
 pub const HEADER_TOKENS_PER_CHUNK: &str = "x-sim-tokens-per-chunk";
 pub const HEADER_OUTPUT_TOKENS: &str = "x-sim-output-tokens";
+pub const HEADER_CAPACITY: &str = "x-sim-capacity";
 
 /// How long a stalled response stays open.
 pub const STALL_FOR: Duration = Duration::from_secs(60);
@@ -35,6 +36,8 @@ pub struct Knobs {
     pub fault: Option<Fault>,
     /// Write the server's send time into each streamed chunk (`--stamp`).
     pub stamp: bool,
+    /// Requests served at full speed at once (`--capacity`); 0: no limit.
+    pub capacity: u64,
 }
 
 impl Knobs {
@@ -73,7 +76,23 @@ impl Knobs {
             output_tokens: count(HEADER_OUTPUT_TOKENS, cfg.output_tokens)?,
             fault,
             stamp: cfg.stamp,
+            capacity: match header(headers, HEADER_CAPACITY)? {
+                None => u64::from(cfg.capacity),
+                Some(_) => count(HEADER_CAPACITY, cfg.capacity.max(1))?,
+            },
         })
+    }
+
+    /// Beyond its capacity a server slows down: every delay grows by the share of requests in
+    /// flight over the slots, as a batch that grows makes each step of every sequence slower.
+    pub fn crowded(&mut self, in_flight: u64) {
+        if self.capacity == 0 || in_flight <= self.capacity {
+            return;
+        }
+        let factor = in_flight as f64 / self.capacity as f64;
+        for delay in [&mut self.latency, &mut self.ttft, &mut self.chunk_delay] {
+            *delay = delay.mul_f64(factor);
+        }
     }
 }
 

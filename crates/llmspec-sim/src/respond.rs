@@ -122,6 +122,7 @@ pub(crate) async fn handle(
         Ok(front) => front,
         Err(refusal) => return refusal.into_response(),
     };
+    front.knobs.crowded(app.responses_in_flight());
     if front.knobs.fault == Some(Fault::SlowHeaders) {
         // Dropped with the handler when the client goes away, so nothing waits for nobody.
         let wait = if front.knobs.latency.is_zero() { STALL_FOR } else { front.knobs.latency };

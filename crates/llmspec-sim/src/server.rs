@@ -60,6 +60,11 @@ fn resident_bytes() -> Option<u64> {
 /// counters under their vLLM names.
 async fn metrics(State(app): State<Arc<App>>) -> Response {
     let rss = resident_bytes().unwrap_or(0);
+    // vLLM's default `max_num_seqs` when no capacity is set.
+    let slots = if app.cfg.capacity == 0 { 256 } else { u64::from(app.cfg.capacity) };
+    let in_flight = app.responses_in_flight();
+    let (running, waiting) = (in_flight.min(slots), in_flight.saturating_sub(slots));
+    let kv_usage = running as f64 / slots as f64;
     let leaked = app.leaked_bytes();
     let text = format!(
         "# HELP process_resident_memory_bytes Resident memory size in bytes.\n\
@@ -79,12 +84,20 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
          llmspec_sim:leaked_bytes {leaked}\n\
          # HELP llmspec_sim:responses_in_flight Generation responses not finished yet.\n\
          # TYPE llmspec_sim:responses_in_flight gauge\n\
-         llmspec_sim:responses_in_flight {in_flight}\n",
+         llmspec_sim:responses_in_flight {in_flight}\n\
+         # HELP vllm:num_requests_running Number of requests in model execution batches.\n\
+         # TYPE vllm:num_requests_running gauge\n\
+         vllm:num_requests_running{{engine=\"0\",model_name=\"{model}\"}} {running}.0\n\
+         # HELP vllm:num_requests_waiting Number of requests waiting to be processed.\n\
+         # TYPE vllm:num_requests_waiting gauge\n\
+         vllm:num_requests_waiting{{engine=\"0\",model_name=\"{model}\"}} {waiting}.0\n\
+         # HELP vllm:kv_cache_usage_perc KV-cache usage. 1 means 100 percent usage.\n\
+         # TYPE vllm:kv_cache_usage_perc gauge\n\
+         vllm:kv_cache_usage_perc{{engine=\"0\",model_name=\"{model}\"}} {kv_usage}\n",
         model = app.cfg.model,
         requests = app.requests(),
         prompt_tokens = app.prompt_tokens(),
         generation_tokens = app.generation_tokens(),
-        in_flight = app.responses_in_flight(),
     );
     ([("content-type", "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }

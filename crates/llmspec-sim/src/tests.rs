@@ -1,5 +1,6 @@
 use std::time::{Duration, Instant};
 
+use axum::http::HeaderMap;
 use clap::Parser;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -1539,4 +1540,50 @@ async fn a_seed_steers_sampling_but_not_greedy_decoding() {
     )
     .await;
     assert_eq!(json!(assemble(&chunks(&streamed)).content), answer(1.0, Some(2)).await, "streamed or not");
+}
+
+/// A gauge of the simulator's `/metrics`, by name (its labels left out).
+async fn gauge(sim: &SimHandle, name: &str) -> f64 {
+    let text = client().get(format!("{}/metrics", sim.base_url())).send().await.expect("metrics").text().await;
+    let text = text.expect("metrics body");
+    let line = text.lines().find(|l| l.starts_with(name) && !l.starts_with('#')).expect("gauge");
+    line.rsplit(' ').next().and_then(|n| n.parse().ok()).expect("a number")
+}
+
+#[tokio::test]
+async fn beyond_its_capacity_requests_wait_in_the_gauges() {
+    let sim = start(SimConfig { capacity: 2, ..config() }).await;
+    let body = json!({"messages": user("x"), "stream": true});
+    let mut open = vec![];
+    for _ in 0..5 {
+        open.push(send(&sim, "/v1/chat/completions", &body, &[("x-sim-fault", "stall")]).await.expect("headers"));
+    }
+    assert_eq!(gauge(&sim, "vllm:num_requests_running").await, 2.0);
+    assert_eq!(gauge(&sim, "vllm:num_requests_waiting").await, 3.0);
+    assert_eq!(gauge(&sim, "vllm:kv_cache_usage_perc").await, 1.0);
+    drop(open);
+    assert_eq!(settle(&sim).await, 0);
+    assert_eq!(gauge(&sim, "vllm:num_requests_waiting").await, 0.0);
+}
+
+#[test]
+fn crowding_slows_every_delay_in_proportion() {
+    let headers = HeaderMap::new();
+    let cfg =
+        SimConfig { capacity: 8, ttft: Duration::from_millis(100), chunk_delay: Duration::from_millis(10), ..config() };
+    let mut knobs = crate::knobs::Knobs::new(&cfg, &headers).expect("knobs");
+    knobs.crowded(8);
+    assert_eq!((knobs.ttft, knobs.chunk_delay), (Duration::from_millis(100), Duration::from_millis(10)), "at capacity");
+    knobs.crowded(12);
+    assert_eq!((knobs.ttft, knobs.chunk_delay), (Duration::from_millis(150), Duration::from_millis(15)));
+    let mut header = HeaderMap::new();
+    header.insert(crate::HEADER_CAPACITY, "3".parse().expect("value"));
+    let mut knobs = crate::knobs::Knobs::new(&config(), &header).expect("knobs");
+    knobs.ttft = Duration::from_millis(30);
+    knobs.crowded(6);
+    assert_eq!(knobs.ttft, Duration::from_millis(60), "x-sim-capacity sets it per request");
+    let mut unlimited =
+        crate::knobs::Knobs::new(&SimConfig { ttft: Duration::from_millis(30), ..config() }, &headers).expect("knobs");
+    unlimited.crowded(1000);
+    assert_eq!(unlimited.ttft, Duration::from_millis(30), "no capacity, no slowdown");
 }

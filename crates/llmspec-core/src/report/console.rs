@@ -84,6 +84,9 @@ impl<W: Write> Reporter for Console<W> {
                 if let Some(agg) = &outcome.aggregate {
                     self.print("    ", None, &aggregate_line(agg));
                 }
+                if let Some(sampled) = outcome.series.as_deref().and_then(|s| sampled_line(&s.samples)) {
+                    self.print("    ", None, &sampled);
+                }
                 if let Some(changes) = baseline_line(&outcome.properties) {
                     self.print("    ", None, &changes);
                 }
@@ -131,6 +134,21 @@ fn baseline_line(properties: &[(String, String)]) -> Option<String> {
         .map(|(k, v)| format!("{} {v}", k.trim_start_matches("change_")))
         .collect();
     (!shown.is_empty()).then(|| format!("vs baseline: {}", shown.join(", ")))
+}
+
+/// What the server said of itself meanwhile, beside the client's view:
+/// `sampled: running max 8 (mean 6.2), waiting max 3 (mean 0.9)`.
+fn sampled_line(samples: &std::collections::BTreeMap<String, Vec<(f64, f64)>>) -> Option<String> {
+    let shown: Vec<String> = samples
+        .iter()
+        .filter_map(|(name, points)| {
+            let max = crate::metrics::series::stat(points, Statistic::Max)?;
+            let mean = crate::metrics::series::stat(points, Statistic::Mean)?;
+            let trim = crate::vocab::compare::trim_float;
+            Some(format!("{name} max {} (mean {})", trim(max), trim((mean * 100.0).round() / 100.0)))
+        })
+        .collect();
+    (!shown.is_empty()).then(|| format!("sampled: {}", shown.join(", ")))
 }
 
 /// One line about a load test: how many, how fast, how it went.

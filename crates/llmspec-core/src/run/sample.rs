@@ -121,10 +121,13 @@ pub fn start(samplers: Vec<Sampler>, client: reqwest::Client, start: Instant) ->
             let (client, series, mut stopped) = (client.clone(), series.clone(), stopped.clone());
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(sampler.every);
-                loop {
+                let mut last = false;
+                while !last {
                     tokio::select! {
                         _ = tick.tick() => {}
-                        _ = stopped.wait_for(|s| *s) => break,
+                        // One reading at the end, so that a test shorter than `every` still
+                        // shows how the server stood before and after it.
+                        _ = stopped.wait_for(|s| *s) => last = true,
                     }
                     if let Some(v) = sampler.read(&client).await {
                         let t = start.elapsed().as_secs_f64();

@@ -298,9 +298,12 @@ fn sample(
         }
     };
     let interval = load.and_then(|l| l.rate).and_then(|r| Duration::try_from_secs_f64(1.0 / r).ok());
+    // A soak lasts hours; a load test, seconds to minutes, in which a gauge such as the queue
+    // of waiting requests moves second by second.
+    let longest = if load.is_some_and(|l| !l.soak) { Duration::from_secs(1) } else { Duration::from_secs(5) };
     let every = match &s.every {
         Some(e) => duration(e, problems)?,
-        None => interval.map_or(Duration::from_secs(5), |i| i.min(Duration::from_secs(5))),
+        None => interval.map_or(longest, |i| i.min(longest)),
     };
     if every.is_zero() {
         problems.push((loc, "`every` must be longer than zero".into()));
