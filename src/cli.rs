@@ -14,6 +14,7 @@ use llmspec_core::run::event::{StopReason, Summary};
 use llmspec_core::run::http::{ReadOptions, TlsOptions};
 use llmspec_core::run::{RunOptions, run};
 use llmspec_core::spec::{self, Diagnostic, LoadOptions, Plan, SpecErrors};
+use llmspec_core::vocab::units::format_duration;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -167,6 +168,8 @@ struct RunArgs {
     soak_duration: Option<Duration>,
     #[command(flatten)]
     limits: ReadLimitArgs,
+    #[command(flatten)]
+    sharding: crate::shard::ShardArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -312,14 +315,28 @@ async fn run_command(mut args: RunArgs) -> u8 {
     }
     let name = args.name.as_deref().map(regex::Regex::new).transpose();
     let baseline = args.baseline.as_deref().map(llmspec_core::metrics::baseline::Baseline::read).transpose();
+    let shard = crate::shard::resolve(&args.sharding, &|name| std::env::var(name).ok());
+    let now = std::time::SystemTime::now();
+    let wait = args
+        .sharding
+        .start_at
+        .as_deref()
+        .map(|at| crate::shard::wait_for(crate::shard::start_time(at)?, now))
+        .transpose();
     let usage = check_tls(&plan, &sanitizer)
         .err()
         .or_else(|| name.as_ref().err().map(|e| format!("--name is not a valid regular expression: {e}")))
-        .or_else(|| baseline.as_ref().err().cloned());
+        .or_else(|| baseline.as_ref().err().cloned())
+        .or_else(|| shard.as_ref().err().cloned())
+        .or_else(|| wait.as_ref().err().cloned());
     if let Some(problem) = usage {
         return usage_error(&problem, args.junit.as_ref(), &sanitizer);
     }
     let name = name.ok().flatten();
+    let shard = shard.ok().flatten().map(|(shard, from)| {
+        eprintln!("shard {}/{} (from {from}): functional tests divided by name, loads by their requests, concurrency and rate", shard.index + 1, shard.total);
+        shard
+    });
     let color = match args.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -342,7 +359,8 @@ async fn run_command(mut args: RunArgs) -> u8 {
         reporters.add(Junit::new(path.clone(), sanitizer.clone()));
     }
     if let Some(path) = &args.json {
-        reporters.add(JsonResults::new(path.clone(), sanitizer.clone()));
+        let spec_paths: Vec<String> = args.load.paths.iter().map(|p| p.display().to_string()).collect();
+        reporters.add(JsonResults::new(path.clone(), sanitizer.clone()).with_run(&plan, &spec_paths, shard));
     }
     let beside =
         |p: &PathBuf| p.parent().map(|d| if d.as_os_str().is_empty() { PathBuf::from(".") } else { d.to_path_buf() });
@@ -364,7 +382,21 @@ async fn run_command(mut args: RunArgs) -> u8 {
         soak_cap: args.soak_duration,
         read: args.limits.options(),
         baseline: baseline.ok().flatten().map(Arc::new),
+        shard,
     };
+    match wait.ok().flatten() {
+        Some(Ok(wait)) => {
+            eprintln!("waiting {} for --start-at", format_duration(wait));
+            let mut stop = options.stop.clone();
+            // A signal while waiting ends the wait; the run then reports every test as not run.
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.wait_for(|s| s.is_some()) => {}
+            }
+        }
+        Some(Err(late)) => eprintln!("warning: --start-at was {} ago: starting now", format_duration(late)),
+        None => {}
+    }
     let summary = run(&plan, options, &mut reporters, &redactor).await;
     let finished = reporters.finish();
     for file in finished.written.iter().filter(|f| f.extension().is_some_and(|e| e == "svg")) {

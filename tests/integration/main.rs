@@ -22,6 +22,7 @@ mod read_fuzz;
 mod schema;
 mod secrets;
 mod seed_pack;
+mod shards;
 mod soak;
 mod spec_errors;
 mod spec_fuzz;

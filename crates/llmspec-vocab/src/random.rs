@@ -1,5 +1,11 @@
-//! A small seeded generator (SplitMix64): Poisson arrivals and fuzzed cases must come out the
-//! same from the same seed, on every machine, with no dependency for it.
+//! A small seeded generator (SplitMix64) and a stable digest (FNV-1a): Poisson arrivals, fuzzed
+//! cases, instance names and shard assignments must come out the same on every machine and in
+//! every run, with no dependency for it (std's hasher promises neither).
+
+/// FNV-1a, 64 bits.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+}
 
 pub struct SplitMix(pub u64);
 
@@ -38,5 +44,8 @@ mod tests {
         }
         // The reference value of SplitMix64 for seed 0.
         assert_eq!(SplitMix(0).next_u64(), 0xE220_A839_7B1D_CDAF);
+        // FNV-1a's published test vectors.
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
     }
 }

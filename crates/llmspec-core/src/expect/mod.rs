@@ -58,6 +58,31 @@ pub enum Check {
 }
 
 impl Check {
+    pub const ALL: [Check; 17] = [
+        Check::Status,
+        Check::Header,
+        Check::Json,
+        Check::Body,
+        Check::Latency,
+        Check::Metric,
+        Check::Stream,
+        Check::StreamGap,
+        Check::Events,
+        Check::ToolCall,
+        Check::Schema,
+        Check::Capture,
+        Check::Requests,
+        Check::Threshold,
+        Check::Step,
+        Check::That,
+        Check::Judge,
+    ];
+
+    /// The check a `--json` result names.
+    pub fn from_name(name: &str) -> Option<Check> {
+        Check::ALL.into_iter().find(|c| c.name() == name)
+    }
+
     /// The name in `--json` results.
     pub fn name(self) -> &'static str {
         match self {

@@ -3,7 +3,7 @@
 
 use super::Reporter;
 use super::sanitize::Sanitizer;
-use crate::run::event::{Event, Verdict};
+use crate::run::event::{Event, Transcript, Verdict};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
@@ -13,12 +13,45 @@ pub struct JsonResults {
     suites: Vec<Value>,
     current: Option<(String, String, Vec<Value>)>,
     document: Option<Value>,
+    run: Value,
 }
 
 impl JsonResults {
     pub fn new(path: PathBuf, sanitizer: Sanitizer) -> JsonResults {
-        JsonResults { path, sanitizer, suites: vec![], current: None, document: None }
+        JsonResults { path, sanitizer, suites: vec![], current: None, document: None, run: Value::Null }
     }
+
+    /// What identifies the run among others: the plan's digest and, for a shard, which one
+    /// (what `llmspec merge` checks before it adds results up).
+    pub fn with_run(
+        mut self,
+        plan: &crate::spec::Plan,
+        paths: &[String],
+        shard: Option<crate::spec::shard::Shard>,
+    ) -> Self {
+        self.run = json!({
+            "plan": plan.digest(),
+            "paths": paths,
+            "shard": shard.map(|s| json!({"index": s.index + 1, "total": s.total})),
+        });
+        self
+    }
+}
+
+/// The exchange as the other reports show it (secrets are masked with the whole document).
+pub fn transcript_json(t: &Transcript) -> Value {
+    json!({
+        "request": t.request,
+        "request_headers": t.request_headers,
+        "request_body": t.request_body,
+        "status": t.status,
+        "status_line": t.status_line,
+        "response_headers": t.response_headers,
+        "response_bytes": t.response_bytes,
+        "response_body": t.response_body,
+        "resent": t.resent,
+        "notes": t.notes,
+    })
 }
 
 impl Reporter for JsonResults {
@@ -56,6 +89,16 @@ impl Reporter for JsonResults {
                     "failures": failures,
                     "warnings": outcome.warnings,
                 });
+                test["column"] = json!(outcome.loc.col);
+                if let Some(t) = &outcome.transcript {
+                    test["transcript"] = transcript_json(t);
+                }
+                if let Some(t) = &outcome.threshold {
+                    test["threshold"] = json!({"limit": t.limit, "measured": t.measured});
+                }
+                if let Some(record) = &outcome.record {
+                    test["record"] = record.as_ref().clone();
+                }
                 if let Some(agg) = &outcome.aggregate {
                     test["aggregate"] = agg.to_json();
                 }
@@ -81,6 +124,7 @@ impl Reporter for JsonResults {
             Event::RunFinished { summary } => {
                 let doc = json!({
                     "llmspec": env!("CARGO_PKG_VERSION"),
+                    "run": self.run,
                     "summary": {
                         "passed": summary.passed, "failed": summary.failed, "errors": summary.errors,
                         "skipped": summary.skipped, "duration_s": summary.duration.as_secs_f64(),

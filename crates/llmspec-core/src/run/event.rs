@@ -55,6 +55,9 @@ pub struct TestOutcome {
     pub series: Option<std::sync::Arc<RunSeries>>,
     /// Set when this outcome judges a threshold of a test that sent many requests.
     pub threshold: Option<ThresholdResult>,
+    /// What later expressions read of this test (`tests["name"]`), when one does: kept in the
+    /// JSON results so that a merge of shards judges them the same.
+    pub record: Option<std::sync::Arc<serde_json::Value>>,
 }
 
 impl TestOutcome {
@@ -71,6 +74,7 @@ impl TestOutcome {
             warnings: vec![],
             series: None,
             threshold: None,
+            record: None,
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::expr::bindings::Known;
 use crate::metrics::RequestMetrics;
 use crate::metrics::aggregate::{Aggregate, Class};
 use crate::metrics::catalog::{SeriesName, Statistic};
-use crate::spec::plan::{Arrival, LoadPlan, Stop, TestPlan};
+use crate::spec::plan::{Arrival, LoadPlan, Share, Stop, TestPlan};
 use crate::vocab::random::SplitMix;
 use serde_json::Value;
 use std::sync::Arc;
@@ -102,10 +102,17 @@ impl Shared {
     /// One conversation of a closed-loop worker, turn after turn, each answer carried into
     /// the next turn; a turn without an answer ends the conversation. `false` once the load
     /// has sent all it may.
-    async fn converse(&self, conversation: &Conversation, next: &AtomicU64, stop: Stop, start: Instant) -> bool {
+    async fn converse(
+        &self,
+        conversation: &Conversation,
+        next: &AtomicU64,
+        plan: (Stop, Share),
+        start: Instant,
+    ) -> bool {
+        let (stop, share) = plan;
         let mut history: Vec<Value> = vec![];
         for k in 0..conversation.turns() {
-            let index = next.fetch_add(1, Ordering::Relaxed);
+            let index = share.nth(next.fetch_add(1, Ordering::Relaxed));
             if !more(stop, index, start) {
                 return false;
             }
@@ -150,7 +157,7 @@ pub async fn run(
     drop(shared);
 
     let (total, planned) = match plan.stop {
-        Stop::Requests(n) => (Some(n), None),
+        Stop::Requests(n) => (Some(plan.share.count(n)), None),
         Stop::Duration(d) => (None, Some(d)),
     };
     let mut result = LoadResult {
@@ -243,19 +250,19 @@ fn spawn_closed(tasks: &mut JoinSet<TaskEnd>, shared: &Arc<Shared>, plan: &LoadP
     let next = Arc::new(AtomicU64::new(0));
     let next_conversation = Arc::new(AtomicU64::new(0));
     for _ in 0..plan.concurrency.unwrap_or(1) {
-        let (shared, next, next_conversation, stop) =
-            (shared.clone(), next.clone(), next_conversation.clone(), plan.stop);
+        let (shared, next, next_conversation, stop, share) =
+            (shared.clone(), next.clone(), next_conversation.clone(), plan.stop, plan.share);
         tasks.spawn(async move {
             loop {
                 if matches!(shared.feed, Feed::Conversations { .. }) {
-                    let n = next_conversation.fetch_add(1, Ordering::Relaxed);
+                    let n = share.nth(next_conversation.fetch_add(1, Ordering::Relaxed));
                     let Some(conversation) = shared.feed.conversation(n) else { break };
-                    if !shared.converse(conversation, &next, stop, start).await {
+                    if !shared.converse(conversation, &next, (stop, share), start).await {
                         break;
                     }
                     continue;
                 }
-                let index = next.fetch_add(1, Ordering::Relaxed);
+                let index = share.nth(next.fetch_add(1, Ordering::Relaxed));
                 let Some(request) = shared.feed.request(index).filter(|_| more(stop, index, start)) else { break };
                 shared.one(index, None, request, false).await;
             }
@@ -270,17 +277,29 @@ async fn open_loop(shared: Arc<Shared>, plan: LoadPlan, rate: f64, start: Instan
     let cap = plan.concurrency.map(|c| Arc::new(Semaphore::new(c)));
     let mut requests = JoinSet::new();
     let mut random = SplitMix(plan.seed);
-    let mut offset = 0.0f64;
-    for index in 0u64.. {
+    // A shard's arrivals are its share of the rate: constant ones interleave with the other
+    // shards' (shard k starts k periods late), Poisson ones are independent.
+    let Share { first, step } = plan.share;
+    let (shard_rate, mut offset) = match plan.arrival {
+        Arrival::Constant => (rate / step.max(1) as f64, first as f64 / rate),
+        // The unsharded process starts with an arrival; the other shards draw their first.
+        Arrival::Poisson if first == 0 => (rate / step.max(1) as f64, 0.0),
+        Arrival::Poisson => {
+            let shard_rate = rate / step.max(1) as f64;
+            (shard_rate, -(1.0 - random.unit()).ln() / shard_rate)
+        }
+    };
+    for local in 0u64.. {
+        let index = plan.share.nth(local);
         if let Stop::Requests(n) = plan.stop {
             if index >= n {
                 break;
             }
         }
-        if index > 0 {
+        if local > 0 {
             offset += match plan.arrival {
-                Arrival::Constant => 1.0 / rate,
-                Arrival::Poisson => -(1.0 - random.unit()).ln() / rate,
+                Arrival::Constant => 1.0 / shard_rate,
+                Arrival::Poisson => -(1.0 - random.unit()).ln() / shard_rate,
             };
         }
         if let Stop::Duration(d) = plan.stop {
@@ -451,16 +470,10 @@ pub fn threshold_outcomes(test: &TestPlan, m: &Measurements<'_>, known: &Known) 
             let mut properties = vec![("limit".to_string(), t.limit())];
             properties.extend(measured.clone().map(|m| ("measured".to_string(), m)));
             TestOutcome {
-                name: format!("{}: {}", test.name, t.text),
-                loc: t.loc,
-                verdict,
                 duration: Duration::ZERO,
                 properties,
-                transcript: None,
-                aggregate: None,
-                warnings: vec![],
-                series: None,
                 threshold: Some(ThresholdResult { limit: t.limit(), measured }),
+                ..TestOutcome::bare(&format!("{}: {}", test.name, t.text), t.loc, verdict)
             }
         })
         .collect()

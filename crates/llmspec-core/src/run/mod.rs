@@ -20,6 +20,7 @@ use crate::observed::{Observed, StreamEnd};
 use crate::redact::Redactor;
 use crate::spec::interp::{render, render_str};
 use crate::spec::plan::{Body, CaptureSource, Exchange, Plan, Stop, SuitePlan, TestPlan};
+use crate::spec::shard::Shard;
 use crate::vocab::text::trim_middle;
 use crate::vocab::units::format_duration;
 use event::RunSeries;
@@ -53,6 +54,9 @@ pub struct RunOptions {
     pub soak_cap: Option<std::time::Duration>,
     /// `--baseline`: the previous run, for expressions and for the changes reported.
     pub baseline: Option<Arc<crate::metrics::baseline::Baseline>>,
+    /// `--shard k/n`: this process runs its share of the plan, and leaves thresholds of loads
+    /// to the merge of every shard's results.
+    pub shard: Option<Shard>,
 }
 
 pub async fn run(plan: &Plan, mut opts: RunOptions, events: &mut dyn EventSink, redactor: &Redactor) -> Summary {
@@ -84,6 +88,10 @@ pub async fn run(plan: &Plan, mut opts: RunOptions, events: &mut dyn EventSink, 
         let secret_captures = secret_captures(suite);
         let needed = needed_producers(suite, &opts);
         for (test, needed) in suite.tests.iter().zip(needed) {
+            // Another shard's test is not this shard's to report, unless one of ours needs it.
+            if !needed && !on_this_shard(suite, test, &opts) {
+                continue;
+            }
             known.baseline = opts
                 .baseline
                 .as_deref()
@@ -213,7 +221,8 @@ fn register_secret_captures(names: &BTreeSet<String>, captures: &HashMap<String,
 /// Tests the selection leaves out but whose captures a selected test uses: they run anyway
 /// (selecting one tool-call case must not leave its model discovery behind).
 fn needed_producers(suite: &SuitePlan, opts: &RunOptions) -> Vec<bool> {
-    let mut run: Vec<bool> = suite.tests.iter().map(|t| filtered_out(t, opts).is_none()).collect();
+    let mut run: Vec<bool> =
+        suite.tests.iter().map(|t| filtered_out(t, opts).is_none() && on_this_shard(suite, t, opts)).collect();
     let mut needed = vec![false; run.len()];
     for i in (0..suite.tests.len()).rev() {
         if !run[i] {
@@ -229,6 +238,16 @@ fn needed_producers(suite: &SuitePlan, opts: &RunOptions) -> Vec<bool> {
         }
     }
     needed
+}
+
+/// Whether this process runs the test: always, unless the run is sharded. A load belongs to
+/// every shard that has a part of it.
+fn on_this_shard(suite: &SuitePlan, test: &TestPlan, opts: &RunOptions) -> bool {
+    match (&opts.shard, &test.load) {
+        (None, _) => true,
+        (Some(shard), Some(load)) => shard.part(load).is_some(),
+        (Some(shard), None) => shard.owns(suite, test),
+    }
 }
 
 /// The first `require` condition that does not hold, as a skip reason. The conditions were
@@ -275,7 +294,13 @@ async fn run_load(
     known: &Known,
 ) -> Vec<TestOutcome> {
     let (Some(plan), Some(exchange)) = (&test.load, &test.exchange) else { return vec![] };
-    let mut plan = plan.clone();
+    let mut plan = match &opts.shard {
+        Some(shard) => match shard.part(plan) {
+            Some(part) => part,
+            None => return vec![],
+        },
+        None => plan.clone(),
+    };
     if let (true, Some(cap), Stop::Duration(d)) = (plan.soak, opts.soak_cap, plan.stop) {
         plan.stop = Stop::Duration(d.min(cap));
     }
@@ -288,6 +313,8 @@ async fn run_load(
         Ok(p) => p,
         Err(e) => return not_sent(test, e),
     };
+    // One shard reads the server's gauges: they describe the whole load already.
+    let samplers = if opts.shard.is_some_and(|s| s.index > 0) { vec![] } else { samplers };
     let start = Instant::now();
     let sampling = sample::start(samplers, client.clone(), start);
     let mut on_progress =
@@ -320,7 +347,17 @@ async fn run_load(
         steps: &steps,
         baseline: previous.and_then(|p| p.aggregate.as_ref()),
     };
-    let thresholds = load::threshold_outcomes(test, &measurements, known);
+    let mut thresholds = load::threshold_outcomes(test, &measurements, known);
+    if let Some(shard) = opts.shard.filter(|s| s.total > 1) {
+        // A part of a load says nothing of the whole: rates and counts are a share, percentiles
+        // those of a sample. Thresholds are judged where the parts meet.
+        for outcome in &mut thresholds {
+            outcome.verdict = Verdict::Skipped(format!(
+                "judged on the whole load: merge the {} shards' --json results with `llmspec merge`",
+                shard.total
+            ));
+        }
+    }
     if let Some(previous) = previous {
         let changes = previous.changes(&properties);
         properties.extend(changes);
@@ -406,6 +443,7 @@ async fn run_test(
         _ => Value::Null,
     };
     let missing = judged.observed.as_ref().map(|o| capture(test, o, &record, captures, known)).unwrap_or_default();
+    let kept = read_later.then(|| Arc::new(record.clone()));
     if read_later {
         known.tests.insert(test.name.clone(), record);
         known.refresh();
@@ -430,6 +468,7 @@ async fn run_test(
         properties,
         transcript: Some(transcript(&outgoing, observed, &exchange.request.secret_headers)),
         warnings,
+        record: kept,
         ..TestOutcome::bare(&test.name, test.loc, judgement.verdict)
     };
     let mut outcomes = vec![outcome];

@@ -8,6 +8,7 @@ use super::diag::Diagnostic;
 use super::interp::{self, InterpError, Scope, Segment};
 use super::limits;
 use super::yaml::{Loc, Node, Size, Value};
+use crate::vocab::random::fnv1a;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 pub const MATRIX: &str = "matrix";
@@ -349,11 +350,6 @@ pub fn short(value: &Node) -> String {
     }
     let head: String = one_line.chars().take(KEPT_PREFIX).collect();
     format!("{}…{:08x}", head.trim_end(), fnv1a(text.as_bytes()) as u32)
-}
-
-/// FNV-1a: a digest that is the same on every machine and every run (std's hasher is not).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// Completes the names of instances whose test references are resolved: the label, then a

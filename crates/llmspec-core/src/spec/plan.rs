@@ -17,6 +17,24 @@ pub struct Plan {
     pub secrets: Vec<String>,
 }
 
+impl Plan {
+    /// A digest of what the run was asked to do: every suite's text and variables (a secret's
+    /// value left out). Shards that report different digests ran different specs.
+    pub fn digest(&self) -> String {
+        let mut text = String::new();
+        for suite in &self.suites {
+            text.push_str(&suite.source.text);
+            for (name, value) in &suite.vars {
+                let value = value.to_string();
+                let secret = self.secrets.iter().any(|s| !s.is_empty() && value.contains(s.as_str()));
+                text.push_str(&format!("\u{0}{name}={}", if secret { "(secret)" } else { &value }));
+            }
+            text.push('\u{0}');
+        }
+        format!("{:016x}", crate::vocab::random::fnv1a(text.as_bytes()))
+    }
+}
+
 #[derive(Debug)]
 pub struct SuitePlan {
     pub name: String,
@@ -156,6 +174,40 @@ pub struct LoadPlan {
     pub soak: bool,
     /// The rows requests are drawn from (`load.dataset`).
     pub dataset: Option<Arc<DatasetPlan>>,
+    /// Which of the requests this process sends (all, unless the run is sharded).
+    pub share: Share,
+}
+
+/// Which of a load's requests this process sends: request `first`, then every `step`-th. One
+/// process sends them all; shard k of n sends k-1, k-1+n, ..., so the shards together send
+/// exactly the unsharded requests under the same indexes (warm-up, dataset rows, examples).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Share {
+    pub first: u64,
+    pub step: u64,
+}
+
+impl Share {
+    pub const ALL: Share = Share { first: 0, step: 1 };
+
+    /// The index of this process's `i`-th request.
+    pub fn nth(self, i: u64) -> u64 {
+        self.first.saturating_add(self.step.max(1).saturating_mul(i))
+    }
+
+    /// How many of `requests` are this process's.
+    pub fn count(self, requests: u64) -> u64 {
+        requests.saturating_sub(self.first).div_ceil(self.step.max(1))
+    }
+
+    /// The indexes this process sends of a load that stops after a count (none for a duration).
+    pub fn indexes(self, stop: Stop) -> impl Iterator<Item = u64> {
+        let n = match stop {
+            Stop::Requests(n) => self.count(n),
+            Stop::Duration(_) => 0,
+        };
+        (0..n).map(move |i| self.nth(i))
+    }
 }
 
 /// The rows a load test draws its requests from, checked against its request.
@@ -267,6 +319,7 @@ impl LoadPlan {
             fit_after: None,
             soak: false,
             dataset: None,
+            share: Share::ALL,
         }
     }
 }
