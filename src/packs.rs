@@ -106,7 +106,7 @@ mod tests {
         on_disk(&root, &root, &mut disk);
         let embedded: BTreeSet<String> =
             FILES.iter().map(|f| f.name.strip_prefix(PREFIX).unwrap().to_string()).collect();
-        assert_eq!(embedded, disk);
+        assert_eq!(embedded, disk, "specs/ and the embedded FILES differ: list every file of specs/ in FILES");
         let packs: BTreeSet<&str> = disk.iter().map(|f| f.split('/').next().unwrap()).collect();
         assert_eq!(packs, PACKS.iter().map(|p| p.name).collect::<BTreeSet<_>>(), "every folder of specs/ is described");
     }
