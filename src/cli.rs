@@ -37,6 +37,31 @@ enum Command {
     Schema,
     /// Serve the built-in OpenAI-compatible simulator (vLLM's behaviour, deterministic).
     Sim(llmspec_sim::SimConfig),
+    /// List the spec packs carried inside llmspec (run one with `llmspec run pack:NAME`).
+    Packs(PacksArgs),
+    /// Write a starter into a deployment repository: a pack's specs, their schema, a README and
+    /// the GitLab and GitHub jobs. Existing files are never overwritten.
+    Init(InitArgs),
+}
+
+#[derive(Args)]
+struct PacksArgs {
+    /// Print the packs as JSON (name, description, files, tests).
+    #[arg(long, conflicts_with = "names")]
+    json: bool,
+    /// Print only the packs' names, one a line (for scripts).
+    #[arg(long)]
+    names: bool,
+}
+
+#[derive(Args)]
+struct InitArgs {
+    /// The repository to write into.
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// The pack to start from (`llmspec packs` lists them).
+    #[arg(long, default_value = crate::packs::DEFAULT)]
+    pack: String,
 }
 
 #[derive(Args)]
@@ -233,6 +258,8 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 
             }
         },
         Command::Run(args) => runtime().map_or(exit::INTERNAL_ERROR, |rt| rt.block_on(run_command(args))),
+        Command::Packs(args) => packs_command(&args),
+        Command::Init(args) => init_command(&args),
         Command::Sim(config) => match llmspec_sim::run_blocking(config) {
             Ok(()) => exit::PASSED,
             Err(e) => {
@@ -240,6 +267,77 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 
                 exit::INTERNAL_ERROR
             }
         },
+    }
+}
+
+fn packs_command(args: &PacksArgs) -> u8 {
+    use crate::packs::{PACKS, PREFIX};
+    let no_env = |_: &str| None;
+    let tls = Default::default();
+    let opts = LoadOptions {
+        vars: &[],
+        secrets: &[],
+        base_url: None,
+        timeout: None,
+        tls: &tls,
+        env: &no_env,
+        embedded: crate::packs::EMBEDDED,
+    };
+    // Counted with every variable at its default, as `llmspec validate pack:NAME` counts them.
+    let tests = |name: &str| {
+        spec::load(&[PathBuf::from(format!("{PREFIX}{name}"))], &opts)
+            .map(|plan| plan.suites.iter().map(|s| s.tests.len()).sum::<usize>())
+            .ok()
+    };
+    if args.names {
+        PACKS.iter().for_each(|p| println!("{}", p.name));
+    } else if args.json {
+        let list: Vec<serde_json::Value> = PACKS
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "name": p.name,
+                    "run_as": format!("{PREFIX}{}", p.name),
+                    "description": p.description,
+                    "files": crate::packs::files(p.name).iter().map(|(f, _)| *f).collect::<Vec<_>>(),
+                    "tests": tests(p.name),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(list));
+    } else {
+        for p in PACKS {
+            let count = tests(p.name).map_or("?".to_string(), |n| n.to_string());
+            let files = crate::packs::files(p.name).len();
+            println!("{PREFIX}{:<14} {files:>3} files {count:>4} tests  {}", p.name, p.description);
+        }
+        println!("\nrun one with `llmspec run pack:NAME`; `llmspec init --pack NAME` copies one into a repository");
+    }
+    exit::PASSED
+}
+
+fn init_command(args: &InitArgs) -> u8 {
+    use crate::init::Refused;
+    match crate::init::init(&args.dir, &args.pack) {
+        Ok(written) => {
+            print!("{}", crate::init::describe(&args.dir, &args.pack, &written));
+            exit::PASSED
+        }
+        Err(Refused::UnknownPack(name)) => {
+            let known: Vec<&str> = crate::packs::PACKS.iter().map(|p| p.name).collect();
+            eprintln!("error: no pack `{name}`; the packs are {}", known.join(", "));
+            exit::SPEC_ERROR
+        }
+        Err(Refused::Exists(files)) => {
+            eprintln!("error: nothing was written, because these files exist (init never overwrites):");
+            files.iter().for_each(|f| eprintln!("  {}", args.dir.join(f).display()));
+            eprintln!("move them away, or run init in another folder");
+            exit::SPEC_ERROR
+        }
+        Err(Refused::Io(message)) => {
+            eprintln!("error: {message}");
+            exit::INTERNAL_ERROR
+        }
     }
 }
 
@@ -263,6 +361,7 @@ fn load(args: &LoadArgs) -> Result<Plan, SpecErrors> {
         timeout: args.timeout,
         tls: &args.tls.options(),
         env: &env,
+        embedded: crate::packs::EMBEDDED,
     };
     spec::load(&args.paths, &opts)
 }

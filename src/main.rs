@@ -1,6 +1,8 @@
 //! The llmspec binary: the command line, with the simulator bundled.
 
 mod cli;
+mod init;
+mod packs;
 mod shard;
 
 fn main() -> std::process::ExitCode {

@@ -13,6 +13,7 @@ mod exec_groups;
 mod expressions;
 mod failures;
 mod hostile;
+mod init;
 mod json_format;
 mod judge;
 mod junit;

@@ -65,6 +65,7 @@ fn fuzz_child() {
         timeout: None,
         tls: &Default::default(),
         env: &no_env,
+        embedded: Default::default(),
     };
     let case_file = current_case_path(Some(std::process::id()));
     let (mut panics, mut accepted) = (vec![], 0u64);

@@ -79,9 +79,14 @@ pub fn llmspec(args: &[&str]) -> Output {
 }
 
 pub fn llmspec_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    llmspec_in(Path::new(env!("CARGO_MANIFEST_DIR")), args, env)
+}
+
+/// Runs the binary in `dir`: away from the repository, no spec file is at hand.
+pub fn llmspec_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_llmspec"))
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(dir)
         .env("NO_COLOR", "1")
         // What a CI engine sets changes what llmspec does (shards): tests choose it themselves.
         .env_remove("CI_NODE_INDEX")

@@ -32,6 +32,8 @@ pub const NO_OPERATOR: &str = "this predicate has no operator: use one of eq, ne
 pub struct Context<'a> {
     /// The spec file's directory: schema files are relative to it.
     pub dir: &'a std::path::Path,
+    /// Where a schema file beside an embedded spec is found.
+    pub embedded: super::embedded::Embedded,
     pub base_url: Option<&'a str>,
     pub timeout: Duration,
     pub headers: &'a [(String, String)],
@@ -584,7 +586,9 @@ fn schema_check(
         (Some(schema), None) => (schema, "inline".to_string()),
         (None, Some(file)) => {
             let path = ctx.dir.join(&file.value);
-            let text = super::files::read_text(&path)
+            let text = ctx
+                .embedded
+                .read_text_of(&path, &super::files::SPEC_FILE)
                 .map_err(|e| problems.push((file.loc, format!("schema file {}: {}", path.display(), e.message))))
                 .ok()?;
             let parsed = super::yaml::parse(&text)

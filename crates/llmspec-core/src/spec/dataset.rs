@@ -7,6 +7,7 @@
 //! malformed row is reported with its file and line, next to every other problem of the spec.
 
 use super::diag::{Diagnostic, Source};
+use super::embedded::Embedded;
 use super::files::{FileKind, Unreadable};
 use super::limits;
 use super::yaml::{self, Loc, Node, Value as YamlValue};
@@ -44,6 +45,8 @@ impl Row {
 pub struct Rows {
     /// The file as messages name it: joined to the spec file's folder, as given.
     pub file: String,
+    /// Where the file was read from, to read it again for messages.
+    pub embedded: Embedded,
     pub rows: Vec<Row>,
     /// Every field name found in any row.
     pub names: BTreeSet<String>,
@@ -61,7 +64,7 @@ impl Rows {
         if found.is_empty() {
             return vec![];
         }
-        let text = super::files::read_text_of(Path::new(&self.file), &DATA_FILE).unwrap_or_default();
+        let text = self.embedded.read_text_of(Path::new(&self.file), &DATA_FILE).unwrap_or_default();
         let source = Arc::new(Source { path: self.file.clone(), text });
         found.into_iter().map(|(line, message)| Diagnostic::new(&source, Loc { line, col: 1 }, message)).collect()
     }
@@ -103,12 +106,13 @@ pub enum ReadError {
 /// instances name it, and a broken one is reported once.
 pub struct DataFiles {
     dir: PathBuf,
+    embedded: Embedded,
     read: HashMap<PathBuf, Option<Arc<Rows>>>,
 }
 
 impl DataFiles {
-    pub fn new(dir: &Path) -> DataFiles {
-        DataFiles { dir: dir.to_path_buf(), read: HashMap::new() }
+    pub fn new(dir: &Path, embedded: Embedded) -> DataFiles {
+        DataFiles { dir: dir.to_path_buf(), embedded, read: HashMap::new() }
     }
 
     /// The rows of the file a spec names at `loc`; its problems go to `problems` (in the
@@ -124,7 +128,7 @@ impl DataFiles {
         if let Some(known) = self.read.get(&path) {
             return known.clone();
         }
-        let rows = match read(&path) {
+        let rows = match read(&path, self.embedded) {
             Ok(rows) => Some(Arc::new(rows)),
             Err(ReadError::File(message)) => {
                 problems.push((loc, message));
@@ -141,13 +145,13 @@ impl DataFiles {
 }
 
 /// Reads the rows of a data file.
-pub fn read(path: &Path) -> Result<Rows, ReadError> {
+pub fn read(path: &Path, embedded: Embedded) -> Result<Rows, ReadError> {
     let file = path.display().to_string();
     let format = Format::of(path).map_err(ReadError::File)?;
-    if !path.exists() {
+    if !embedded.exists(path) {
         return Err(ReadError::File(format!("no such data file: {file}")));
     }
-    let text = match super::files::read_text_of(path, &DATA_FILE) {
+    let text = match embedded.read_text_of(path, &DATA_FILE) {
         Ok(text) => text,
         Err(Unreadable { message, at: None }) => return Err(ReadError::File(format!("data file {file}: {message}"))),
         Err(Unreadable { message, at: Some((loc, text)) }) => {
@@ -166,7 +170,7 @@ pub fn read(path: &Path) -> Result<Rows, ReadError> {
         Ok(rows) if rows.is_empty() => Err(ReadError::File(format!("data file {file} holds no rows"))),
         Ok(rows) => {
             let names = rows.iter().flat_map(|r| r.fields.iter().map(|(n, _)| n.clone())).collect();
-            Ok(Rows { file, rows, names })
+            Ok(Rows { file, embedded, rows, names })
         }
         Err(mut problems) => {
             let more = problems.len().saturating_sub(limits::MAX_PROBLEMS);
@@ -512,7 +516,7 @@ mod tests {
     fn whole_file_problems_are_found_before_any_row_is_read() {
         let dir = std::env::temp_dir().join(format!("llmspec-data-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let message = |path: &Path| match read(path) {
+        let message = |path: &Path| match read(path, Embedded::default()) {
             Err(ReadError::File(m)) => m,
             other => panic!("{other:?}"),
         };
@@ -525,7 +529,7 @@ mod tests {
         assert!(message(&empty).ends_with("holds no rows"));
         let latin = dir.join("latin.csv");
         std::fs::write(&latin, b"a\ncaf\xe9\n").unwrap();
-        match read(&latin) {
+        match read(&latin, Embedded::default()) {
             Err(ReadError::Rows(d)) => {
                 assert_eq!((d[0].loc.line, d[0].loc.col), (2, 4));
                 assert!(d[0].message.contains("a data file is UTF-8 text"), "{}", d[0].message);

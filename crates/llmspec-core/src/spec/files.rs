@@ -1,6 +1,7 @@
 //! Finding spec files and reading them, refusing what is not a spec before it costs anything:
 //! pipes and devices (reading them may never end), files past the size limit, binary files.
 
+use super::embedded::Embedded;
 use super::limits::MAX_FILE_BYTES;
 use super::yaml::Loc;
 use std::collections::HashSet;
@@ -29,10 +30,19 @@ pub struct PathProblem {
 }
 
 /// The files named by `paths`; directories are walked for *.yaml and *.yml, in name order.
-pub fn spec_files(paths: &[PathBuf], problems: &mut Vec<PathProblem>) -> Vec<PathBuf> {
+/// Embedded names (`pack:vllm-medium`) are resolved before the disk.
+pub fn spec_files(paths: &[PathBuf], embedded: Embedded, problems: &mut Vec<PathProblem>) -> Vec<PathBuf> {
     let mut files = vec![];
     for path in paths {
         let problem = |message: String| PathProblem { path: path.clone(), message };
+        if embedded.file(path).is_some() {
+            files.push(path.clone());
+            continue;
+        }
+        if embedded.is_dir(path) {
+            files.extend(embedded.spec_files_under(path));
+            continue;
+        }
         match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() => {
                 let before = files.len();
@@ -44,6 +54,10 @@ pub fn spec_files(paths: &[PathBuf], problems: &mut Vec<PathProblem>) -> Vec<Pat
                 }
             }
             Ok(_) => files.push(path.clone()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && embedded.looks_embedded(path) => {
+                let known = embedded.roots().join(", ");
+                problems.push(problem(format!("no such pack; the packs are {known} (`llmspec packs` describes them)")));
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && path.symlink_metadata().is_err() => {
                 problems.push(problem("no such file or directory".into()));
             }
@@ -93,12 +107,17 @@ impl Walk<'_> {
         for path in paths {
             if path.is_dir() {
                 self.dir(&path);
-            } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+            } else if is_spec_file_name(&path) {
                 self.files.push(path);
             }
         }
         self.ancestors.pop();
     }
+}
+
+/// Whether a file found in a directory is taken for a spec: *.yaml and *.yml.
+pub fn is_spec_file_name(path: &Path) -> bool {
+    matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
 }
 
 /// What kind of file is read, for its bound and for the words of a refusal.
@@ -115,12 +134,6 @@ pub struct FileKind {
 /// Spec files, and the schema files they name.
 pub const SPEC_FILE: FileKind =
     FileKind { noun: "a spec file", text: "UTF-8 YAML", not_binary: "a YAML spec", max_bytes: MAX_FILE_BYTES };
-
-/// The text of a spec (or schema) file: a regular file of at most [`MAX_FILE_BYTES`], UTF-8,
-/// without NUL bytes.
-pub fn read_text(path: &Path) -> Result<String, Unreadable> {
-    read_text_of(path, &SPEC_FILE)
-}
 
 /// The text of a file of `kind`: a regular file of at most `kind.max_bytes`, UTF-8, without
 /// NUL bytes.
@@ -219,12 +232,12 @@ mod tests {
         let dir = temp("binary");
         let nul = dir.join("nul.yaml");
         std::fs::write(&nul, b"suite: s\ntests: [\0]\n").unwrap();
-        let e = read_text(&nul).unwrap_err();
+        let e = read_text_of(&nul, &SPEC_FILE).unwrap_err();
         assert!(e.message.contains("NUL byte"), "{e:?}");
         assert_eq!(e.at.map(|(l, _)| l), Some(Loc { line: 2, col: 9 }));
         let latin = dir.join("latin.yaml");
         std::fs::write(&latin, b"suite: caf\xe9\n").unwrap();
-        let e = read_text(&latin).unwrap_err();
+        let e = read_text_of(&latin, &SPEC_FILE).unwrap_err();
         assert!(e.message.contains("not UTF-8 text (byte 0xe9 here)"), "{e:?}");
         assert_eq!(e.at.map(|(l, _)| l), Some(Loc { line: 1, col: 11 }));
         let _ = std::fs::remove_dir_all(&dir);
@@ -236,7 +249,7 @@ mod tests {
         let big = dir.join("big.yaml");
         let file = std::fs::File::create(&big).unwrap();
         file.set_len(MAX_FILE_BYTES + 1).unwrap();
-        let e = read_text(&big).unwrap_err();
+        let e = read_text_of(&big, &SPEC_FILE).unwrap_err();
         assert!(e.message.contains("more than the 8 MiB a spec file may have"), "{e:?}");
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -244,7 +257,7 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn devices_are_refused_at_once() {
-        let e = read_text(Path::new("/dev/zero")).unwrap_err();
+        let e = read_text_of(Path::new("/dev/zero"), &SPEC_FILE).unwrap_err();
         assert!(e.message.contains("a device, not a spec file"), "{e:?}");
     }
 
@@ -257,7 +270,7 @@ mod tests {
         std::os::unix::fs::symlink("..", dir.join("sub/up")).unwrap();
         std::os::unix::fs::symlink("sub", dir.join("again")).unwrap();
         let mut problems = vec![];
-        let files = spec_files(std::slice::from_ref(&dir), &mut problems);
+        let files = spec_files(std::slice::from_ref(&dir), Embedded::default(), &mut problems);
         assert_eq!(files, vec![dir.join("again/a.yaml")], "{problems:?}");
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].message.contains("leads back to"), "{problems:?}");

@@ -9,6 +9,7 @@ use super::dataset::{DataFiles, Rows};
 use super::de::{DeError, from_node_collecting};
 use super::diag::{Diagnostic, Source};
 use super::draw;
+use super::embedded::Embedded;
 use super::files::{self, Unreadable};
 use super::interp::{Budget, InterpError, Scope};
 use super::limits;
@@ -36,6 +37,8 @@ pub struct LoadOptions<'a> {
     /// `--cacert`, `--cert`, `--key`, `--insecure`: override `defaults.tls`, field by field.
     pub tls: &'a TlsOptions,
     pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// Files carried inside the program (the packs), found under their names before the disk.
+    pub embedded: Embedded,
 }
 
 /// Why a set of spec files could not be loaded: every problem, and every secret value known at
@@ -55,10 +58,10 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions<'_>) -> Result<Plan, SpecError
     let mut secrets: Vec<String> = opts.secrets.iter().map(|(_, v)| v.clone()).filter(|v| !v.is_empty()).collect();
     let mut suite_names: HashMap<String, String> = HashMap::new();
     let mut path_problems = vec![];
-    let files = files::spec_files(paths, &mut path_problems);
+    let files = files::spec_files(paths, opts.embedded, &mut path_problems);
     diagnostics.extend(path_problems.into_iter().map(|p| file_problem(&p.path, p.message)));
     for file in files {
-        let text = match files::read_text(&file) {
+        let text = match opts.embedded.read_text_of(&file, &files::SPEC_FILE) {
             Ok(t) => t,
             Err(Unreadable { message, at: None }) => {
                 diagnostics.push(file_problem(&file, message));
@@ -170,7 +173,7 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
         budget: &budget,
     };
     let dir = Path::new(&source.path).parent().unwrap_or(Path::new(".")).to_path_buf();
-    let mut data_files = DataFiles::new(&dir);
+    let mut data_files = DataFiles::new(&dir, opts.embedded);
     // Problems found inside data files, each at its own file and line.
     let mut data_diagnostics: Vec<Diagnostic> = vec![];
     let mut instances = {
@@ -282,6 +285,7 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
     let tls = opts.tls.over(&suite_tls(defaults.and_then(|d| d.tls.as_ref()), &dir, &mut problems));
     let mut ctx = Context {
         dir: &dir,
+        embedded: opts.embedded,
         base_url,
         timeout,
         headers: &headers,
@@ -568,6 +572,7 @@ pub(crate) mod tests {
             timeout: None,
             tls: &Default::default(),
             env: &no_env,
+            embedded: Default::default(),
         };
         let source = Arc::new(Source { path: "t.yaml".into(), text: text.into() });
         load_suite(&source, &opts)
@@ -667,6 +672,7 @@ pub(crate) mod tests {
             timeout: None,
             tls: &Default::default(),
             env: &env,
+            embedded: Default::default(),
         };
         let text = "suite: s\nsecrets:\n  literal: lit-789\n  key: ${env.API_KEY}\ntests:\n  - name: t\n    request: { GET: /x, timeout: lit-789 }\n";
         let dir = std::env::temp_dir().join(format!("llmspec-secrets-{}", std::process::id()));

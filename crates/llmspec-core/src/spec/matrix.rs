@@ -415,7 +415,7 @@ mod tests {
             row_fields: BTreeSet::new(),
             budget: &budget,
         };
-        let mut files = DataFiles::new(dir);
+        let mut files = DataFiles::new(dir, Default::default());
         let Value::Seq(tests) = parse(text).unwrap().value else { panic!() };
         let mut ex = Expander::new(&mut scope, &mut files);
         let mut instances = ex.expand(tests);

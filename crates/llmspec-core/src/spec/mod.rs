@@ -5,6 +5,7 @@ pub(crate) mod dataset;
 pub(crate) mod de;
 pub mod diag;
 pub(crate) mod draw;
+pub mod embedded;
 pub(crate) mod files;
 pub(crate) mod fill;
 pub(crate) mod interp;
@@ -19,5 +20,6 @@ pub mod shard;
 pub mod yaml;
 
 pub use diag::Diagnostic;
+pub use embedded::{Embedded, EmbeddedFile};
 pub use load::{LoadOptions, SpecErrors, load};
 pub use plan::Plan;
