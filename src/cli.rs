@@ -2,6 +2,8 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use llmspec_core::exit;
+use llmspec_core::merge::ShardResults;
+use llmspec_core::metrics::baseline::Baseline;
 use llmspec_core::redact::Redactor;
 use llmspec_core::report::console::Console;
 use llmspec_core::report::json::JsonResults;
@@ -13,6 +15,7 @@ use llmspec_core::report::{Reporter, Reporters};
 use llmspec_core::run::event::{StopReason, Summary};
 use llmspec_core::run::http::{ReadOptions, TlsOptions};
 use llmspec_core::run::{RunOptions, run};
+use llmspec_core::spec::shard::Shard;
 use llmspec_core::spec::{self, Diagnostic, LoadOptions, Plan, SpecErrors};
 use llmspec_core::vocab::units::format_duration;
 use std::io::IsTerminal;
@@ -39,6 +42,9 @@ enum Command {
     Sim(llmspec_sim::SimConfig),
     /// List the spec packs carried inside llmspec (run one with `llmspec run pack:NAME`).
     Packs(PacksArgs),
+    /// Add up the --json results of a run's shards into the reports of one run: histograms
+    /// merged exactly, thresholds judged again on the whole load.
+    Merge(MergeArgs),
     /// Write a starter into a deployment repository: a pack's specs, their schema, a README and
     /// the GitLab and GitHub jobs. Existing files are never overwritten.
     Init(InitArgs),
@@ -69,12 +75,8 @@ struct LoadArgs {
     /// Spec files, or directories walked for *.yaml and *.yml.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// Set a variable, overriding the suite's `vars` (repeatable).
-    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = key_value)]
-    vars: Vec<(String, String)>,
-    /// Like --var, but the value is never printed (repeatable).
-    #[arg(long = "secret", value_name = "NAME=VALUE", value_parser = key_value)]
-    secrets: Vec<(String, String)>,
+    #[command(flatten)]
+    vars: VarArgs,
     /// Send requests here instead of the suites' `defaults.base_url`.
     #[arg(long, value_name = "URL")]
     base_url: Option<String>,
@@ -83,6 +85,16 @@ struct LoadArgs {
     timeout: Option<Duration>,
     #[command(flatten)]
     tls: TlsArgs,
+}
+
+#[derive(Args)]
+struct VarArgs {
+    /// Set a variable, overriding the suite's `vars` (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = key_value)]
+    vars: Vec<(String, String)>,
+    /// Like --var, but the value is never printed (repeatable).
+    #[arg(long = "secret", value_name = "NAME=VALUE", value_parser = key_value)]
+    secrets: Vec<(String, String)>,
 }
 
 /// TLS settings; each wins over a suite's `defaults.tls`.
@@ -159,25 +171,11 @@ struct RunArgs {
     /// Run only tests whose name matches this regular expression.
     #[arg(long, value_name = "PATTERN")]
     name: Option<String>,
-    /// Write a JUnit XML report to this file.
-    #[arg(long, value_name = "FILE")]
-    junit: Option<PathBuf>,
-    /// Write every verdict and aggregate (with mergeable histograms) as JSON to this file.
-    #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
-    /// A previous run's --json report: expressions read it as `baseline`, and each metric's
-    /// change against it is reported.
-    #[arg(long, value_name = "FILE")]
-    baseline: Option<PathBuf>,
-    /// Write an SVG plot of each soak or load test here (default: beside --junit or --json).
-    #[arg(long, value_name = "DIR")]
-    plots: Option<PathBuf>,
+    #[command(flatten)]
+    report: ReportArgs,
     /// Stop at the first failed test; the rest are reported as skipped.
     #[arg(long)]
     fail_fast: bool,
-    /// When to colour the console output.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
-    color: ColorChoice,
     /// When to draw a progress bar for load and soak tests (on stderr). `auto`: on a terminal,
     /// never in CI (when `CI` is set).
     #[arg(long, value_enum, default_value_t = ProgressChoice::Auto)]
@@ -195,6 +193,38 @@ struct RunArgs {
     limits: ReadLimitArgs,
     #[command(flatten)]
     sharding: crate::shard::ShardArgs,
+}
+
+/// The reports of a run, and of a merge of its shards: the same either way.
+#[derive(Args)]
+struct ReportArgs {
+    /// Write a JUnit XML report to this file.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Write every verdict and aggregate (with mergeable histograms) as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// A previous run's --json report: expressions read it as `baseline`, and each metric's
+    /// change against it is reported.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+    /// Write an SVG plot of each soak or load test here (default: beside --junit or --json).
+    #[arg(long, value_name = "DIR")]
+    plots: Option<PathBuf>,
+    /// When to colour the console output.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+}
+
+#[derive(Args)]
+struct MergeArgs {
+    /// The --json results of every shard of one run (`llmspec run --shard k/n --json ...`).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    #[command(flatten)]
+    vars: VarArgs,
+    #[command(flatten)]
+    report: ReportArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -259,6 +289,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 
         },
         Command::Run(args) => runtime().map_or(exit::INTERNAL_ERROR, |rt| rt.block_on(run_command(args))),
         Command::Packs(args) => packs_command(&args),
+        Command::Merge(args) => merge_command(&args),
         Command::Init(args) => init_command(&args),
         Command::Sim(config) => match llmspec_sim::run_blocking(config) {
             Ok(()) => exit::PASSED,
@@ -353,17 +384,27 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
 }
 
 fn load(args: &LoadArgs) -> Result<Plan, SpecErrors> {
+    load_specs(&args.paths, &args.vars, args.base_url.as_deref(), args.timeout, &args.tls.options())
+}
+
+fn load_specs(
+    paths: &[PathBuf],
+    vars: &VarArgs,
+    base_url: Option<&str>,
+    timeout: Option<Duration>,
+    tls: &TlsOptions,
+) -> Result<Plan, SpecErrors> {
     let env = |name: &str| std::env::var(name).ok();
     let opts = LoadOptions {
-        vars: &args.vars,
-        secrets: &args.secrets,
-        base_url: args.base_url.as_deref(),
-        timeout: args.timeout,
-        tls: &args.tls.options(),
+        vars: &vars.vars,
+        secrets: &vars.secrets,
+        base_url,
+        timeout,
+        tls,
         env: &env,
         embedded: crate::packs::EMBEDDED,
     };
-    spec::load(&args.paths, &opts)
+    spec::load(paths, &opts)
 }
 
 fn print_diagnostics(diagnostics: &[Diagnostic], sanitizer: &Sanitizer) {
@@ -390,7 +431,7 @@ async fn run_command(mut args: RunArgs) -> u8 {
     } else {
         None
     };
-    let redactor = Arc::new(Redactor::new(args.load.secrets.iter().map(|(_, v)| v.clone())));
+    let redactor = Arc::new(Redactor::new(args.load.vars.secrets.iter().map(|(_, v)| v.clone())));
     let sanitizer = Sanitizer::new(redactor.clone());
     let plan = match load(&args.load) {
         Ok(plan) => plan,
@@ -398,22 +439,14 @@ async fn run_command(mut args: RunArgs) -> u8 {
             for secret in &errors.secrets {
                 redactor.add_header_value(secret);
             }
-            print_diagnostics(&errors.diagnostics, &sanitizer);
-            if let Some(path) = &args.junit {
-                let mut junit = Junit::new(path.clone(), sanitizer.clone());
-                junit.spec_errors(&errors.diagnostics);
-                if let Err(e) = junit.finish() {
-                    eprintln!("error: {}", sanitizer.text(&e));
-                }
-            }
-            return exit::SPEC_ERROR;
+            return spec_errors(&errors, args.report.junit.as_ref(), &sanitizer);
         }
     };
     for secret in &plan.secrets {
         redactor.add_header_value(secret);
     }
     let name = args.name.as_deref().map(regex::Regex::new).transpose();
-    let baseline = args.baseline.as_deref().map(llmspec_core::metrics::baseline::Baseline::read).transpose();
+    let baseline = args.report.baseline.as_deref().map(Baseline::read).transpose();
     let shard = crate::shard::resolve(&args.sharding, &|name| std::env::var(name).ok());
     let now = std::time::SystemTime::now();
     let wait = args
@@ -429,18 +462,13 @@ async fn run_command(mut args: RunArgs) -> u8 {
         .or_else(|| shard.as_ref().err().cloned())
         .or_else(|| wait.as_ref().err().cloned());
     if let Some(problem) = usage {
-        return usage_error(&problem, args.junit.as_ref(), &sanitizer);
+        return usage_error(&problem, args.report.junit.as_ref(), &sanitizer);
     }
     let name = name.ok().flatten();
     let shard = shard.ok().flatten().map(|(shard, from)| {
         eprintln!("shard {}/{} (from {from}): functional tests divided by name, loads by their requests, concurrency and rate", shard.index + 1, shard.total);
         shard
     });
-    let color = match args.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-    };
     let stop = match watch_signals() {
         Ok(stop) => stop,
         Err(e) => {
@@ -453,24 +481,8 @@ async fn run_command(mut args: RunArgs) -> u8 {
     if let Some(target) = progress_target(args.progress) {
         reporters.add(ProgressBars::new(target, sanitizer.clone()));
     }
-    reporters.add(Console::new(std::io::stdout(), color, sanitizer.clone()));
-    if let Some(path) = &args.junit {
-        reporters.add(Junit::new(path.clone(), sanitizer.clone()));
-    }
-    if let Some(path) = &args.json {
-        let spec_paths: Vec<String> = args.load.paths.iter().map(|p| p.display().to_string()).collect();
-        reporters.add(JsonResults::new(path.clone(), sanitizer.clone()).with_run(&plan, &spec_paths, shard));
-    }
-    let beside =
-        |p: &PathBuf| p.parent().map(|d| if d.as_os_str().is_empty() { PathBuf::from(".") } else { d.to_path_buf() });
-    let plot_dir = args
-        .plots
-        .clone()
-        .or_else(|| args.junit.as_ref().and_then(beside))
-        .or_else(|| args.json.as_ref().and_then(beside));
-    if let Some(dir) = plot_dir {
-        reporters.add(Plots::new(dir, sanitizer.clone()));
-    }
+    let spec_paths: Vec<String> = args.load.paths.iter().map(|p| p.display().to_string()).collect();
+    add_reports(&mut reporters, &args.report, &sanitizer, (&plan, &spec_paths, shard));
     let options = RunOptions {
         tags: args.tags,
         skip_tags: args.skip_tags,
@@ -497,11 +509,49 @@ async fn run_command(mut args: RunArgs) -> u8 {
         None => {}
     }
     let summary = run(&plan, options, &mut reporters, &redactor).await;
+    finish(reporters, &summary, &sanitizer)
+}
+
+/// The console and the files the report options ask for. `run` names the run in the JSON
+/// results: its plan, the spec paths given, its shard.
+fn add_reports(
+    reporters: &mut Reporters,
+    args: &ReportArgs,
+    sanitizer: &Sanitizer,
+    run: (&Plan, &[String], Option<Shard>),
+) {
+    let color = match args.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    reporters.add(Console::new(std::io::stdout(), color, sanitizer.clone()));
+    if let Some(path) = &args.junit {
+        reporters.add(Junit::new(path.clone(), sanitizer.clone()));
+    }
+    if let Some(path) = &args.json {
+        let (plan, paths, shard) = run;
+        reporters.add(JsonResults::new(path.clone(), sanitizer.clone()).with_run(plan, paths, shard));
+    }
+    let beside =
+        |p: &PathBuf| p.parent().map(|d| if d.as_os_str().is_empty() { PathBuf::from(".") } else { d.to_path_buf() });
+    let plot_dir = args
+        .plots
+        .clone()
+        .or_else(|| args.junit.as_ref().and_then(beside))
+        .or_else(|| args.json.as_ref().and_then(beside));
+    if let Some(dir) = plot_dir {
+        reporters.add(Plots::new(dir, sanitizer.clone()));
+    }
+}
+
+/// Writes what the reporters kept, tells what they could not write, and gives the exit code.
+fn finish(reporters: Reporters, summary: &Summary, sanitizer: &Sanitizer) -> u8 {
     let finished = reporters.finish();
     for file in finished.written.iter().filter(|f| f.extension().is_some_and(|e| e == "svg")) {
         eprintln!("plot: {}", sanitizer.name(&file.display().to_string()));
     }
-    let code = exit_code(&summary);
+    let code = exit_code(summary);
     if !finished.errors.is_empty() {
         for e in &finished.errors {
             eprintln!("error: {}", sanitizer.text(e));
@@ -510,6 +560,56 @@ async fn run_command(mut args: RunArgs) -> u8 {
         return if code == exit::PASSED { exit::INTERNAL_ERROR } else { code };
     }
     code
+}
+
+/// Spec problems: told on stderr and in the JUnit file, and nothing is sent.
+fn spec_errors(errors: &SpecErrors, junit: Option<&PathBuf>, sanitizer: &Sanitizer) -> u8 {
+    print_diagnostics(&errors.diagnostics, sanitizer);
+    if let Some(path) = junit {
+        let mut report = Junit::new(path.clone(), sanitizer.clone());
+        report.spec_errors(&errors.diagnostics);
+        if let Err(e) = report.finish() {
+            eprintln!("error: {}", sanitizer.text(&e));
+        }
+    }
+    exit::SPEC_ERROR
+}
+
+/// `llmspec merge`: the shards' results, added up into the reports of one run. The specs are
+/// loaded again from the paths the shards were given, and must be the ones they ran.
+fn merge_command(args: &MergeArgs) -> u8 {
+    let redactor = Arc::new(Redactor::new(args.vars.secrets.iter().map(|(_, v)| v.clone())));
+    let sanitizer = Sanitizer::new(redactor.clone());
+    let shards: Result<Vec<ShardResults>, String> = args.files.iter().map(|f| ShardResults::read(f)).collect();
+    let shards = match shards {
+        Ok(shards) => shards,
+        Err(e) => return usage_error(&e, args.report.junit.as_ref(), &sanitizer),
+    };
+    let paths: Vec<PathBuf> = shards.first().map(|s| s.paths.iter().map(PathBuf::from).collect()).unwrap_or_default();
+    if paths.is_empty() {
+        return usage_error(
+            "the results name no spec paths to load the plan from",
+            args.report.junit.as_ref(),
+            &sanitizer,
+        );
+    }
+    let plan = match load_specs(&paths, &args.vars, None, None, &TlsOptions::default()) {
+        Ok(plan) => plan,
+        Err(errors) => {
+            errors.secrets.iter().for_each(|s| redactor.add_header_value(s));
+            return spec_errors(&errors, args.report.junit.as_ref(), &sanitizer);
+        }
+    };
+    plan.secrets.iter().for_each(|s| redactor.add_header_value(s));
+    let baseline = match args.report.baseline.as_deref().map(Baseline::read).transpose() {
+        Ok(b) => b,
+        Err(e) => return usage_error(&e, args.report.junit.as_ref(), &sanitizer),
+    };
+    let mut reporters = Reporters::default();
+    let spec_paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    add_reports(&mut reporters, &args.report, &sanitizer, (&plan, &spec_paths, None));
+    let summary = llmspec_core::merge::merge(&plan, &shards, baseline.as_ref(), &mut reporters);
+    finish(reporters, &summary, &sanitizer)
 }
 
 /// Each TLS setting is tried before anything is sent: a missing or invalid certificate file is

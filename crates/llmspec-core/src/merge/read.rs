@@ -21,6 +21,8 @@ pub struct ShardResults {
     /// The digest of the plan the shard ran.
     pub plan: String,
     pub shard: Option<Shard>,
+    /// The spec paths the shard was given, to load the same plan again.
+    pub paths: Vec<String>,
     pub stopped_early: Option<String>,
     pub duration: Duration,
     /// Per suite: its duration, and its tests' entries in order.
@@ -57,6 +59,13 @@ impl ShardResults {
                 Some(Shard::one_based(k, n).map_err(|e| format!("{path}: {e}"))?)
             }
         };
+        let paths = run
+            .get("paths")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.as_str().map(str::to_string))
+            .collect();
         let summary = doc.get("summary");
         let stopped_early = summary.and_then(|s| s.get("stopped_early")).and_then(Value::as_str).map(str::to_string);
         let duration = seconds(summary.and_then(|s| s.get("duration_s")));
@@ -66,7 +75,7 @@ impl ShardResults {
             let tests = suite.get("tests").and_then(Value::as_array).cloned().unwrap_or_default();
             suites.insert(name.to_string(), (seconds(suite.get("duration_s")), tests));
         }
-        Ok(ShardResults { path, plan, shard, stopped_early, duration, suites })
+        Ok(ShardResults { path, plan, shard, paths, stopped_early, duration, suites })
     }
 
     pub fn suite_duration(&self, suite: &str) -> Option<Duration> {
