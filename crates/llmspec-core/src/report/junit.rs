@@ -167,7 +167,7 @@ impl Junit {
             // Green for CI, with the detail where readers of a passed case look.
             Verdict::Advisory(_) => {
                 case.add_property(Property::new("advisory", self.r(&outcome.verdict.headline())));
-                system_out.push(format!("advisory: {}", outcome.verdict.headline()));
+                system_out.push(outcome.verdict.headline());
                 system_out.push(verdict_detail(source, outcome));
                 system_out.push(measured);
             }
