@@ -1,11 +1,13 @@
 # What GitLab's test report shows for a JUnit file, computed by GitLab's own parser.
 #
 # Usage: ruby gitlab.rb GITLAB_SRC_DIR REPORT.xml
+#        ruby gitlab.rb GITLAB_SRC_DIR --metrics METRICS.txt
 #
 # GITLAB_SRC_DIR is a directory holding, at their paths in the GitLab repository:
 #   lib/gitlab/xml_converter.rb, lib/gitlab/ci/parsers/parser_error.rb,
 #   lib/gitlab/ci/parsers/test/junit.rb, lib/gitlab/ci/reports/test_case.rb,
 #   lib/gitlab/ci/reports/test_suite.rb
+# and, for --metrics, ee/lib/gitlab/ci/parsers/metrics/generic.rb.
 # Needs ruby, nokogiri and activesupport (Debian: ruby ruby-nokogiri ruby-activesupport).
 # Prints one JSON object per test case: what GitLab keeps of it (and so what it can show).
 require 'json'
@@ -22,6 +24,32 @@ abort('usage: ruby gitlab.rb GITLAB_SRC_DIR REPORT.xml') unless src && report
 ActiveSupport::XmlMini.backend = 'Nokogiri'
 # GitLab's translation helper, as used by its XML converter's error message.
 def _(text) = text
+
+if report == '--metrics'
+  require File.join(File.expand_path(src), 'lib/gitlab/ci/parsers/parser_error.rb')
+  require File.join(File.expand_path(src), 'ee/lib/gitlab/ci/parsers/metrics/generic.rb')
+  # GitLab's error tracker, which the metrics parser calls before it gives up on a file.
+  module Gitlab
+    module Sentry
+      def self.track_and_raise_for_dev_exception(error) = warn("metrics parser: #{error}")
+    end
+  end
+  # What GitLab keeps of the report: name → value, as strings.
+  metrics = Class.new do
+    attr_reader :metrics
+
+    def initialize = @metrics = {}
+    def add_metric(name, value) = @metrics[name] = value
+  end.new
+  begin
+    Gitlab::Ci::Parsers::Metrics::Generic.new.parse!(File.read(ARGV[2]), metrics)
+  rescue StandardError => e
+    puts({ error: e.message }.to_json)
+    exit 1
+  end
+  metrics.metrics.each { |name, value| puts({ name: name, value: value }.to_json) }
+  exit 0
+end
 
 %w[lib/gitlab/xml_converter.rb lib/gitlab/ci/parsers/parser_error.rb lib/gitlab/ci/reports/test_case.rb
    lib/gitlab/ci/reports/test_suite.rb lib/gitlab/ci/parsers/test/junit.rb].each do |file|
