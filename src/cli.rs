@@ -6,11 +6,15 @@ use llmspec_core::merge::ShardResults;
 use llmspec_core::metrics::baseline::Baseline;
 use llmspec_core::redact::Redactor;
 use llmspec_core::report::console::Console;
+use llmspec_core::report::github::GithubAnnotations;
 use llmspec_core::report::json::JsonResults;
 use llmspec_core::report::junit::Junit;
+use llmspec_core::report::location::Locator;
+use llmspec_core::report::openmetrics::OpenMetrics;
 use llmspec_core::report::plot::Plots;
 use llmspec_core::report::progress::{ProgressBars, Target};
 use llmspec_core::report::sanitize::Sanitizer;
+use llmspec_core::report::summary::MarkdownSummary;
 use llmspec_core::report::{Reporter, Reporters};
 use llmspec_core::run::event::{StopReason, Summary};
 use llmspec_core::run::http::{ReadOptions, TlsOptions};
@@ -208,6 +212,13 @@ struct ReportArgs {
     /// change against it is reported.
     #[arg(long, value_name = "FILE")]
     baseline: Option<PathBuf>,
+    /// Write the run as GitHub-flavoured Markdown to this file (also appended to
+    /// $GITHUB_STEP_SUMMARY when that variable is set).
+    #[arg(long, value_name = "FILE")]
+    summary: Option<PathBuf>,
+    /// Write the key metrics as OpenMetrics text to this file (GitLab artifacts:reports:metrics).
+    #[arg(long, value_name = "FILE")]
+    metrics: Option<PathBuf>,
     /// Write an SVG plot of each soak or load test here (default: beside --junit or --json).
     #[arg(long, value_name = "DIR")]
     plots: Option<PathBuf>,
@@ -526,13 +537,6 @@ fn add_reports(
         ColorChoice::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
     reporters.add(Console::new(std::io::stdout(), color, sanitizer.clone()));
-    if let Some(path) = &args.junit {
-        reporters.add(Junit::new(path.clone(), sanitizer.clone()));
-    }
-    if let Some(path) = &args.json {
-        let (plan, paths, shard) = run;
-        reporters.add(JsonResults::new(path.clone(), sanitizer.clone()).with_run(plan, paths, shard));
-    }
     let beside =
         |p: &PathBuf| p.parent().map(|d| if d.as_os_str().is_empty() { PathBuf::from(".") } else { d.to_path_buf() });
     let plot_dir = args
@@ -540,6 +544,24 @@ fn add_reports(
         .clone()
         .or_else(|| args.junit.as_ref().and_then(beside))
         .or_else(|| args.json.as_ref().and_then(beside));
+    let locator = Locator::from_env();
+    if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
+        reporters.add(GithubAnnotations::new(std::io::stdout(), sanitizer.clone(), locator.clone()));
+    }
+    if let Some(path) = &args.junit {
+        reporters.add(Junit::new(path.clone(), sanitizer.clone()).with_plots(plot_dir.clone()));
+    }
+    if let Some(path) = &args.json {
+        let (plan, paths, shard) = run;
+        reporters.add(JsonResults::new(path.clone(), sanitizer.clone()).with_run(plan, paths, shard));
+    }
+    if let Some(path) = &args.summary {
+        let step_summary = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|v| !v.is_empty()).map(PathBuf::from);
+        reporters.add(MarkdownSummary::new(path.clone(), sanitizer.clone(), locator.clone(), step_summary));
+    }
+    if let Some(path) = &args.metrics {
+        reporters.add(OpenMetrics::new(path.clone(), sanitizer.clone()));
+    }
     if let Some(dir) = plot_dir {
         reporters.add(Plots::new(dir, sanitizer.clone()));
     }

@@ -93,7 +93,7 @@ fn a_failing_judge_warns_unless_strict_and_adds_no_test_case() {
     assert_eq!(case_names(&r.junit), ["advisory", "strict", "several"]);
     let advisory = case(&r.junit, "advisory");
     assert!(!advisory.contains("<failure"), "{advisory}");
-    assert!(advisory.contains("<property name=\"advisory\"") && advisory.contains("<system-err>"), "{advisory}");
+    assert!(advisory.contains("<property name=\"advisory\"") && advisory.contains("<system-out>"), "{advisory}");
     assert!(advisory.contains("found the marker WRONG and rules against the answer"), "{advisory}");
     let strict = case(&r.junit, "strict");
     assert!(strict.contains("<failure") && strict.contains("found the marker WRONG"), "{strict}");

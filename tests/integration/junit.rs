@@ -50,7 +50,10 @@ fn the_report_validates_and_carries_every_verdict() {
     assert!(xml.contains(r#"<failure message="$.choices[0].finish_reason: expected == &quot;stop&quot;, got &quot;length&quot;" type="assertion">"#), "{xml}");
     assert!(xml.contains("mixed.yaml:21:9"), "the failure body points at the spec line: {xml}");
     assert!(xml.contains(r#"<error message="cannot connect to http://127.0.0.1:9/health"#), "{xml}");
-    assert!(xml.contains(r#"<skipped message="skipped by the spec: not today"/>"#), "{xml}");
+    assert!(
+        xml.contains(r#"<skipped message="skipped by the spec: not today">skipped by the spec: not today</skipped>"#),
+        "{xml}"
+    );
     for (name, text) in [("console", &out.stdout), ("junit", &xml)] {
         assert!(!text.contains("sk-very-secret-value"), "the secret leaked into the {name} output");
         assert!(!text.contains("custom-header-secret"), "a secret header leaked into the {name} output");
@@ -150,6 +153,76 @@ fn stopped_by_signal(signal: &str, code: i32, reason: &str, word: &str) {
     assert!(!rest.contains("PASSED"), "{rest}");
     assert_valid_junit(&junit);
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert!(xml.contains(&format!(r#"<skipped message="not finished: {reason}"/>"#)), "{xml}");
-    assert!(xml.contains(&format!(r#"<skipped message="not run: {reason}"/>"#)), "{xml}");
+    assert!(
+        xml.contains(&format!(r#"<skipped message="not finished: {reason}">not finished: {reason}</skipped>"#)),
+        "{xml}"
+    );
+    assert!(xml.contains(&format!(r#"<skipped message="not run: {reason}">not run: {reason}</skipped>"#)), "{xml}");
+}
+
+const FOR_CI: &str = r#"suite: for ci
+tests:
+  - name: fails
+    request:
+      POST: /v1/chat/completions
+      json: { messages: [{ role: user, content: hi }], max_tokens: 3 }
+    expect:
+      status: 200
+      json:
+        $.choices[0].finish_reason: stop
+  - name: advisory
+    advisory: true
+    request: { GET: /health }
+    expect: { status: 201 }
+  - name: skipped
+    skip: not today
+    request: { GET: /health }
+"#;
+
+#[test]
+fn ci_reports_name_files_from_the_repository_root_and_reach_github() {
+    let sim = Sim::start();
+    let dir = TempDir::new();
+    std::fs::create_dir_all(dir.path(".git")).unwrap();
+    let spec = dir.write("specs/ci.yaml", FOR_CI);
+    let (junit, summary, metrics, step) =
+        (dir.path("out/r.xml"), dir.path("out/summary.md"), dir.path("out/metrics.txt"), dir.path("step.md"));
+    std::fs::write(&step, "before\n").unwrap();
+    let out = llmspec_env(
+        &[
+            "run",
+            spec.to_str().unwrap(),
+            "--base-url",
+            &sim.url(),
+            "--junit",
+            junit.to_str().unwrap(),
+            "--summary",
+            summary.to_str().unwrap(),
+            "--metrics",
+            metrics.to_str().unwrap(),
+        ],
+        &[("GITHUB_ACTIONS", "true"), ("GITHUB_STEP_SUMMARY", step.to_str().unwrap())],
+    );
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert_valid_junit(&junit);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    // An absolute path typed on the command line, named from the folder holding `.git`.
+    assert!(xml.contains(r#"<testcase name="fails" classname="for ci" time="#), "{xml}");
+    assert!(xml.contains(r#"file="specs/ci.yaml" line="10""#), "the line of the failed expectation: {xml}");
+    assert!(
+        xml.contains(r#"<skipped message="skipped by the spec: not today">skipped by the spec: not today</skipped>"#),
+        "{xml}"
+    );
+    // The advisory's warning, at its expectation, for GitHub.
+    assert!(
+        out.stdout
+            .contains("::warning file=specs/ci.yaml,line=14,title=advisory%3A advisory::status: expected 201, got 200"),
+        "{}",
+        out.stdout
+    );
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.contains("| for ci › fails | specs/ci.yaml:10 |"), "{md}");
+    assert_eq!(std::fs::read_to_string(&step).unwrap(), format!("before\n{md}"));
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    assert!(text.contains(r#"llmspec_tests{verdict="failed"} 1"#) && text.ends_with("# EOF\n"), "{text}");
 }

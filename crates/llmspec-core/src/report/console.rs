@@ -2,9 +2,8 @@
 //! Colour only on a terminal, and never when NO_COLOR is set.
 
 use super::Reporter;
-use super::render::failure_detail;
+use super::render::{aggregate_line, baseline_line, failure_detail, sampled_line};
 use super::sanitize::Sanitizer;
-use crate::metrics::catalog::{ScalarName, SeriesName, Statistic};
 use crate::run::event::{Event, ThresholdResult, Verdict};
 use crate::vocab::units::format_duration;
 use std::io::Write;
@@ -111,65 +110,4 @@ impl<W: Write> Reporter for Console<W> {
         }
         Ok(())
     }
-}
-
-/// The changes of the key metrics against the previous run (`--baseline`), when there is one.
-fn baseline_line(properties: &[(String, String)]) -> Option<String> {
-    const KEY: &[&str] = &[
-        "latency_ms",
-        "ttft_ms",
-        "tpot_ms",
-        "tokens_per_second",
-        "p50_latency_ms",
-        "p99_latency_ms",
-        "p50_ttft_ms",
-        "p99_ttft_ms",
-        "req_per_s",
-        "error_rate",
-        "output_tokens_per_s",
-    ];
-    let shown: Vec<String> = KEY
-        .iter()
-        .filter_map(|k| properties.iter().find(|(p, _)| p.strip_prefix("change_") == Some(*k)))
-        .map(|(k, v)| format!("{} {v}", k.trim_start_matches("change_")))
-        .collect();
-    (!shown.is_empty()).then(|| format!("vs baseline: {}", shown.join(", ")))
-}
-
-/// What the server said of itself meanwhile, beside the client's view:
-/// `sampled: running max 8 (mean 6.2), waiting max 3 (mean 0.9)`.
-fn sampled_line(samples: &std::collections::BTreeMap<String, Vec<(f64, f64)>>) -> Option<String> {
-    let shown: Vec<String> = samples
-        .iter()
-        .filter_map(|(name, points)| {
-            let max = crate::metrics::series::stat(points, Statistic::Max)?;
-            let mean = crate::metrics::series::stat(points, Statistic::Mean)?;
-            let trim = crate::vocab::compare::trim_float;
-            Some(format!("{name} max {} (mean {})", trim(max), trim((mean * 100.0).round() / 100.0)))
-        })
-        .collect();
-    (!shown.is_empty()).then(|| format!("sampled: {}", shown.join(", ")))
-}
-
-/// One line about a load test: how many, how fast, how it went.
-fn aggregate_line(agg: &crate::metrics::aggregate::Aggregate) -> String {
-    let time =
-        |f: Statistic, s: SeriesName| agg.stat(f, s).map(|v| format_duration(std::time::Duration::from_secs_f64(v)));
-    let mut parts = vec![format!(
-        "{} requests ({} errors, {} failed, {} slow), {:.2} req/s",
-        agg.count,
-        agg.errors,
-        agg.failed,
-        agg.slow,
-        agg.scalar(ScalarName::ReqPerS).unwrap_or(0.0)
-    )];
-    for series in [SeriesName::Latency, SeriesName::Ttft, SeriesName::Tpot] {
-        if let (Some(p50), Some(p99)) = (time(Statistic::Median, series), time(Statistic::Percentile(99.0), series)) {
-            parts.push(format!("{series} p50 {p50} p99 {p99}"));
-        }
-    }
-    if let Some(tps) = agg.scalar(ScalarName::OutputTokensPerS).filter(|v| *v > 0.0) {
-        parts.push(format!("{tps:.1} output tokens/s"));
-    }
-    parts.join("; ")
 }

@@ -2,12 +2,16 @@
 //! section, and a reporter that fails never stops the run: its error is kept and told at the end.
 
 pub mod console;
+pub mod github;
 pub mod json;
 pub mod junit;
+pub mod location;
+pub mod openmetrics;
 pub mod plot;
 pub mod progress;
 pub mod render;
 pub mod sanitize;
+pub mod summary;
 #[cfg(test)]
 mod tests;
 

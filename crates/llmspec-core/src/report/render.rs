@@ -3,8 +3,10 @@
 
 use super::sanitize::Sanitizer;
 use crate::expect::Failure;
+use crate::metrics::catalog::{ScalarName, SeriesName, Statistic};
 use crate::run::event::{TestOutcome, Transcript, Verdict};
 use crate::spec::diag::{Source, snippet};
+use crate::vocab::units::format_duration;
 use std::fmt::Write;
 
 /// Bodies shown in a transcript: the start and the end of anything longer.
@@ -14,6 +16,15 @@ const HEADER_CHARS: usize = 500;
 
 /// Every failure with its spec snippet, then the exchange that produced them.
 pub fn failure_detail(source: &Source, outcome: &TestOutcome, s: &Sanitizer) -> String {
+    let mut out = verdict_detail(source, outcome);
+    if let Some(t) = &outcome.transcript {
+        out.push_str(&transcript(t, s));
+    }
+    s.text(&out)
+}
+
+/// Every failure (or the error) with its spec snippet; nothing for a pass or a skip.
+pub fn verdict_detail(source: &Source, outcome: &TestOutcome) -> String {
     let mut out = String::new();
     match &outcome.verdict {
         Verdict::Failed(failures) | Verdict::Advisory(failures) => {
@@ -29,10 +40,7 @@ pub fn failure_detail(source: &Source, outcome: &TestOutcome, s: &Sanitizer) -> 
         }
         _ => {}
     }
-    if let Some(t) = &outcome.transcript {
-        out.push_str(&transcript(t, s));
-    }
-    s.text(&out)
+    out
 }
 
 pub fn one_failure(source: &Source, f: &Failure) -> String {
@@ -77,4 +85,94 @@ fn headers(out: &mut String, headers: &[(String, String)], s: &Sanitizer) {
     for (name, value) in headers {
         let _ = writeln!(out, "  {}: {}", s.name(name), s.excerpt(value, HEADER_CHARS));
     }
+}
+
+/// The changes of the key metrics against the previous run (`--baseline`), when there is one.
+pub fn baseline_line(properties: &[(String, String)]) -> Option<String> {
+    const KEY: &[&str] = &[
+        "latency_ms",
+        "ttft_ms",
+        "tpot_ms",
+        "tokens_per_second",
+        "p50_latency_ms",
+        "p99_latency_ms",
+        "p50_ttft_ms",
+        "p99_ttft_ms",
+        "req_per_s",
+        "error_rate",
+        "output_tokens_per_s",
+    ];
+    let shown: Vec<String> = KEY
+        .iter()
+        .filter_map(|k| properties.iter().find(|(p, _)| p.strip_prefix("change_") == Some(*k)))
+        .map(|(k, v)| format!("{} {v}", k.trim_start_matches("change_")))
+        .collect();
+    (!shown.is_empty()).then(|| format!("vs baseline: {}", shown.join(", ")))
+}
+
+/// What the server said of itself meanwhile, beside the client's view:
+/// `sampled: running max 8 (mean 6.2), waiting max 3 (mean 0.9)`.
+pub fn sampled_line(samples: &std::collections::BTreeMap<String, Vec<(f64, f64)>>) -> Option<String> {
+    let shown: Vec<String> = samples
+        .iter()
+        .filter_map(|(name, points)| {
+            let max = crate::metrics::series::stat(points, Statistic::Max)?;
+            let mean = crate::metrics::series::stat(points, Statistic::Mean)?;
+            let trim = crate::vocab::compare::trim_float;
+            Some(format!("{name} max {} (mean {})", trim(max), trim((mean * 100.0).round() / 100.0)))
+        })
+        .collect();
+    (!shown.is_empty()).then(|| format!("sampled: {}", shown.join(", ")))
+}
+
+/// One line about a load test: how many, how fast, how it went.
+pub fn aggregate_line(agg: &crate::metrics::aggregate::Aggregate) -> String {
+    let time =
+        |f: Statistic, s: SeriesName| agg.stat(f, s).map(|v| format_duration(std::time::Duration::from_secs_f64(v)));
+    let mut parts = vec![format!(
+        "{} requests ({} errors, {} failed, {} slow), {:.2} req/s",
+        agg.count,
+        agg.errors,
+        agg.failed,
+        agg.slow,
+        agg.scalar(ScalarName::ReqPerS).unwrap_or(0.0)
+    )];
+    for series in [SeriesName::Latency, SeriesName::Ttft, SeriesName::Tpot] {
+        if let (Some(p50), Some(p99)) = (time(Statistic::Median, series), time(Statistic::Percentile(99.0), series)) {
+            parts.push(format!("{series} p50 {p50} p99 {p99}"));
+        }
+    }
+    if let Some(tps) = agg.scalar(ScalarName::OutputTokensPerS).filter(|v| *v > 0.0) {
+        parts.push(format!("{tps:.1} output tokens/s"));
+    }
+    parts.join("; ")
+}
+
+/// What a single request measured, by the names of its properties.
+const REQUEST_KEYS: &[&str] = &["status", "latency_ms", "ttft_ms", "tpot_ms", "tokens_per_second", "output_tokens"];
+
+/// A few lines of what a test measured, for readers who see no `<properties>`: a threshold's
+/// value against its limit, a load test's aggregate, a request's key metrics, and the changes
+/// against `--baseline`.
+pub fn measurements(outcome: &TestOutcome) -> Vec<String> {
+    let mut lines = vec![];
+    if let Some(t) = &outcome.threshold {
+        lines.push(match &t.measured {
+            Some(v) => format!("measured {v}, limit {}", t.limit),
+            None => format!("not measured, limit {}", t.limit),
+        });
+    } else if let Some(agg) = &outcome.aggregate {
+        lines.push(aggregate_line(agg));
+    } else {
+        let shown: Vec<String> = REQUEST_KEYS
+            .iter()
+            .filter_map(|k| outcome.properties.iter().find(|(p, _)| p == k))
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        if !shown.is_empty() {
+            lines.push(format!("measured: {}", shown.join(", ")));
+        }
+    }
+    lines.extend(baseline_line(&outcome.properties));
+    lines
 }
