@@ -615,7 +615,9 @@ fn merge_command(args: &MergeArgs) -> u8 {
             &sanitizer,
         );
     }
-    let plan = match load_specs(&paths, &args.vars, None, None, &TlsOptions::default()) {
+    // Nothing is sent: a base URL only lets specs that have none load as they did on the shards.
+    let unused = "http://merge.invalid";
+    let plan = match load_specs(&paths, &args.vars, Some(unused), None, &TlsOptions::default()) {
         Ok(plan) => plan,
         Err(errors) => {
             errors.secrets.iter().for_each(|s| redactor.add_header_value(s));

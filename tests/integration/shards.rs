@@ -101,3 +101,139 @@ fn gitlab_and_kubernetes_say_which_shard() {
     let out = llmspec(&["run", &s, "--base-url", &sim.url(), "--start-at", "noon"]);
     assert_eq!(out.code, 2, "{}", out.stderr);
 }
+
+/// Value → count of one histogram of a load test's aggregate in `--json` results.
+fn histogram(results: &serde_json::Value, test: &str, series: &str) -> BTreeMap<u64, u64> {
+    let tests = results["suites"][0]["tests"].as_array().unwrap();
+    let entry = tests.iter().find(|t| t["name"] == test).unwrap_or_else(|| panic!("no {test}"));
+    let mut counts = BTreeMap::new();
+    for pair in entry["aggregate"]["histograms"][series]["counts"].as_array().unwrap() {
+        *counts.entry(pair[0].as_u64().unwrap()).or_default() += pair[1].as_u64().unwrap();
+    }
+    counts
+}
+
+const RECORDED: [&str; 3] =
+    ["tests/data/merge/shard-1.json", "tests/data/merge/shard-2.json", "tests/data/merge/shard-3.json"];
+
+/// Three shards recorded once (tests/data/merge/): two against a fast server, one against a
+/// slow one. The merge adds every histogram bucket exactly and judges the whole load, which
+/// holds its median but not its 99th percentile.
+#[test]
+fn merging_recorded_shards_is_exact_and_judges_the_whole_load() {
+    let dir = TempDir::new();
+    let merged = dir.path("merged.json");
+    let junit = dir.path("merged.xml");
+    let out = llmspec(&[
+        "merge",
+        RECORDED[2],
+        RECORDED[0],
+        RECORDED[1],
+        "--json",
+        merged.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 1, "a threshold fails on the whole load: {}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("PASS chat load: p50(latency) < 150ms"), "{}", out.stdout);
+    assert!(out.stdout.contains("FAIL chat load: p99(latency) < 150ms"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("PASS health") && out.stdout.contains("PASS models"),
+        "each functional test once: {}",
+        out.stdout
+    );
+    assert_valid_junit(&junit);
+    let merged = results(&merged);
+    let shards: Vec<serde_json::Value> = RECORDED.iter().map(|p| results(std::path::Path::new(p))).collect();
+    for series in ["latency", "e2e", "ttfb", "output_tokens", "tokens_per_second"] {
+        let mut sum: BTreeMap<u64, u64> = BTreeMap::new();
+        for shard in &shards {
+            for (value, count) in histogram(shard, "chat load", series) {
+                *sum.entry(value).or_default() += count;
+            }
+        }
+        assert_eq!(histogram(&merged, "chat load", series), sum, "{series}: every bucket is the sum of the shards'");
+    }
+    let tests = merged["suites"][0]["tests"].as_array().unwrap();
+    let load = tests.iter().find(|t| t["name"] == "chat load").unwrap();
+    assert_eq!(load["aggregate"]["count"], 60);
+    assert_eq!(tests.iter().filter(|t| t["name"] == "health").count(), 1);
+    assert!(merged["run"]["shard"].is_null(), "the merged results are one run's");
+
+    // Each shard alone held the 99th percentile it measured, or did not judge it at all.
+    for shard in &shards {
+        let p99 = shard["suites"][0]["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == "chat load: p99(latency) < 150ms")
+            .cloned();
+        assert_eq!(p99.map(|t| t["verdict"].clone()), Some(serde_json::json!("skipped")));
+    }
+}
+
+#[test]
+fn a_missing_doubled_or_foreign_shard_is_an_error_of_the_merge() {
+    let dir = TempDir::new();
+    let out = llmspec(&["merge", RECORDED[0], RECORDED[2]]);
+    assert_eq!(out.code, 3, "a missing shard leaves the load without a verdict: {}", out.stdout);
+    assert!(out.stdout.contains("shard 2/3 is missing"), "{}", out.stdout);
+    let out = llmspec(&["merge", RECORDED[0], RECORDED[1], RECORDED[2], RECORDED[1]]);
+    assert_eq!(out.code, 3, "{}", out.stdout);
+    assert!(out.stdout.contains("shard 2/3 is given 2 times"), "{}", out.stdout);
+    let text = std::fs::read_to_string(RECORDED[1]).unwrap();
+    let foreign = dir.write("foreign.json", &text.replace("\"plan\": \"", "\"plan\": \"0"));
+    let out = llmspec(&["merge", RECORDED[0], foreign.to_str().unwrap(), RECORDED[2]]);
+    assert_eq!(out.code, 3, "{}", out.stdout);
+    assert!(out.stdout.contains("ran other specs or variables"), "{}", out.stdout);
+    let broken = dir.write("broken.json", "{ not json");
+    let out = llmspec(&["merge", broken.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("is not JSON"), "{}", out.stderr);
+}
+
+/// Shards against live simulators: the merged counts are the requests the servers received,
+/// and a threshold on the whole load flips when one shard's server is slowed.
+#[test]
+fn live_shards_merge_to_the_requests_sent_and_a_slow_shard_flips_the_whole() {
+    let fast = SimProcess::start(&[]);
+    let slow = SimProcess::start(&["--latency", "300ms"]);
+    let dir = TempDir::new();
+    let s = dir.write(
+        "load.yaml",
+        "suite: live\ntests:\n  - name: chat load\n    load: { requests: 45, concurrency: 9 }\n    request:\n      POST: /v1/chat/completions\n      json: { messages: [{ role: user, content: hi }], max_tokens: 4 }\n    expect:\n      status: 200\n      thresholds: [p95(latency) < 200ms, p50(latency) < 200ms]\n",
+    );
+    let s = s.to_str().unwrap().to_string();
+    let run_shards = |slow_shard: Option<u32>| -> Output {
+        let files: Vec<String> =
+            (1..=3).map(|k| dir.path(&format!("s{k}.json")).to_str().unwrap().to_string()).collect();
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (1..=3u32)
+                .map(|k| {
+                    let url = if slow_shard == Some(k) { slow.url() } else { fast.url() };
+                    let (s, file) = (&s, &files[k as usize - 1]);
+                    scope.spawn(move || {
+                        llmspec(&["run", s, "--base-url", &url, "--shard", &format!("{k}/3"), "--json", file])
+                    })
+                })
+                .collect();
+            for h in handles {
+                let out = h.join().unwrap();
+                assert_eq!(out.code, 0, "a shard alone judges no threshold: {}", out.stdout);
+            }
+        });
+        let mut args = vec!["merge".to_string()];
+        args.extend(files);
+        llmspec(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let all_fast = run_shards(None);
+    assert_eq!(all_fast.code, 0, "{}", all_fast.stdout);
+    assert!(all_fast.stdout.contains("45 requests"), "{}", all_fast.stdout);
+    assert_eq!(fast.metric("llmspec_sim:requests_total"), 45.0);
+    let one_slow = run_shards(Some(2));
+    assert_eq!(one_slow.code, 1, "{}", one_slow.stdout);
+    assert!(one_slow.stdout.contains("FAIL chat load: p95(latency) < 200ms"), "{}", one_slow.stdout);
+    assert!(one_slow.stdout.contains("PASS chat load: p50(latency) < 200ms"), "{}", one_slow.stdout);
+    assert_eq!(fast.metric("llmspec_sim:requests_total") + slow.metric("llmspec_sim:requests_total"), 90.0);
+    assert_eq!(slow.metric("llmspec_sim:requests_total"), 15.0, "a third of the requests went to the slow shard");
+}
