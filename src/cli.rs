@@ -4,6 +4,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use llmspec_core::exit;
 use llmspec_core::redact::Redactor;
 use llmspec_core::report::console::Console;
+use llmspec_core::report::html::Html;
 use llmspec_core::report::json::JsonResults;
 use llmspec_core::report::junit::Junit;
 use llmspec_core::report::plot::Plots;
@@ -138,6 +139,9 @@ struct RunArgs {
     /// Write every verdict and aggregate (with mergeable histograms) as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Write a self-contained HTML report (charts, percentiles, every test) to this file.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// A previous run's --json report: expressions read it as `baseline`, and each metric's
     /// change against it is reported.
     #[arg(long, value_name = "FILE")]
@@ -319,6 +323,9 @@ async fn run_command(mut args: RunArgs) -> u8 {
     if let Some(path) = &args.json {
         reporters.add(JsonResults::new(path.clone(), sanitizer.clone()));
     }
+    if let Some(path) = &args.html {
+        reporters.add(Html::new(path.clone(), sanitizer.clone()));
+    }
     let beside =
         |p: &PathBuf| p.parent().map(|d| if d.as_os_str().is_empty() { PathBuf::from(".") } else { d.to_path_buf() });
     let plot_dir = args
@@ -344,6 +351,9 @@ async fn run_command(mut args: RunArgs) -> u8 {
     let finished = reporters.finish();
     for file in finished.written.iter().filter(|f| f.extension().is_some_and(|e| e == "svg")) {
         eprintln!("plot: {}", sanitizer.name(&file.display().to_string()));
+    }
+    if let Some(page) = args.html.as_ref().filter(|p| finished.written.contains(p)) {
+        eprintln!("html report: {}", sanitizer.name(&page.display().to_string()));
     }
     let code = exit_code(&summary);
     if !finished.errors.is_empty() {

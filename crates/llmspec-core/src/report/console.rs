@@ -2,10 +2,10 @@
 //! Colour only on a terminal, and never when NO_COLOR is set.
 
 use super::Reporter;
-use super::render::failure_detail;
+use super::render::{failure_detail, shown_time};
 use super::sanitize::Sanitizer;
 use crate::metrics::catalog::{ScalarName, SeriesName, Statistic};
-use crate::run::event::{Event, ThresholdResult, Verdict};
+use crate::run::event::{Event, Verdict};
 use crate::vocab::units::format_duration;
 use std::io::Write;
 
@@ -88,16 +88,7 @@ impl<W: Write> Reporter for Console<W> {
             }
             Event::TestFinished { suite, outcome } => {
                 self.clear_progress();
-                // A threshold has no duration of its own: show what it measured.
-                let time = match &outcome.threshold {
-                    // A name written with variables does not show the limit they give.
-                    Some(ThresholdResult { measured: Some(v), limit }) if outcome.name.contains("${") => {
-                        format!("measured {v}, limit {limit}")
-                    }
-                    Some(ThresholdResult { measured: Some(v), .. }) => format!("measured {v}"),
-                    Some(ThresholdResult { measured: None, .. }) => "not measured".into(),
-                    None => format_duration(outcome.duration),
-                };
+                let time = shown_time(outcome);
                 let name = self.sanitizer.name(&outcome.name);
                 let (label, text) = match &outcome.verdict {
                     Verdict::Passed => (("32", "PASS"), format!("{name} ({time})")),

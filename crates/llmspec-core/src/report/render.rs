@@ -3,8 +3,9 @@
 
 use super::sanitize::Sanitizer;
 use crate::expect::Failure;
-use crate::run::event::{TestOutcome, Transcript, Verdict};
+use crate::run::event::{TestOutcome, ThresholdResult, Transcript, Verdict};
 use crate::spec::diag::{Source, snippet};
+use crate::vocab::units::format_duration;
 use std::fmt::Write;
 
 /// Bodies shown in a transcript: the start and the end of anything longer.
@@ -14,6 +15,16 @@ const HEADER_CHARS: usize = 500;
 
 /// Every failure with its spec snippet, then the exchange that produced them.
 pub fn failure_detail(source: &Source, outcome: &TestOutcome, s: &Sanitizer) -> String {
+    let mut out = failures(source, outcome, s);
+    if let Some(t) = &outcome.transcript {
+        out.push_str(&transcript(t, s));
+    }
+    out
+}
+
+/// Every failure with its spec snippet, or the error and where it happened; empty for a test
+/// that passed or was skipped.
+pub fn failures(source: &Source, outcome: &TestOutcome, s: &Sanitizer) -> String {
     let mut out = String::new();
     match &outcome.verdict {
         Verdict::Failed(failures) | Verdict::Advisory(failures) => {
@@ -29,10 +40,20 @@ pub fn failure_detail(source: &Source, outcome: &TestOutcome, s: &Sanitizer) -> 
         }
         _ => {}
     }
-    if let Some(t) = &outcome.transcript {
-        out.push_str(&transcript(t, s));
-    }
     s.text(&out)
+}
+
+/// How long a test took; for a threshold, which has no duration of its own, what it measured.
+pub fn shown_time(outcome: &TestOutcome) -> String {
+    match &outcome.threshold {
+        // A name written with variables does not show the limit they give.
+        Some(ThresholdResult { measured: Some(v), limit }) if outcome.name.contains("${") => {
+            format!("measured {v}, limit {limit}")
+        }
+        Some(ThresholdResult { measured: Some(v), .. }) => format!("measured {v}"),
+        Some(ThresholdResult { measured: None, .. }) => "not measured".into(),
+        None => format_duration(outcome.duration),
+    }
 }
 
 pub fn one_failure(source: &Source, f: &Failure) -> String {
