@@ -51,13 +51,18 @@ pub struct Size {
 /// Panels stacked top to bottom over the same time range, `0..t_max` seconds.
 pub fn time_panels(title: &str, t_max: f64, panels: &[Panel<'_>], panel: Size) -> Result<String, String> {
     let count = panels.len().max(1) as u32;
-    let header = 36;
+    // An empty title leaves the room to the page that holds the chart and already names it.
+    let header = if title.is_empty() { 0 } else { 36 };
     let size = (panel.width, header + count * panel.height);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
         root.fill(&WHITE).map_err(draw_error)?;
-        let body = root.titled(title, (FONT, TITLE).into_font().color(&DARK)).map_err(draw_error)?;
+        let body = if title.is_empty() {
+            root.clone()
+        } else {
+            root.titled(title, (FONT, TITLE).into_font().color(&DARK)).map_err(draw_error)?
+        };
         for (area, p) in body.split_evenly((panels.len().max(1), 1)).iter().zip(panels) {
             draw_panel(area, t_max.max(1e-3), p)?;
         }

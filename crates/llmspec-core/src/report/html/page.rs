@@ -139,7 +139,7 @@ fn key_charts(out: &mut String, loads: &[&TestView]) {
             let _ = writeln!(out, "<p class=\"figures\">{}</p>", key_figures(agg));
         }
         if let Some(series) = &t.series {
-            figure(out, "wide", plot::svg(&t.name, series, PAGE_DOTS, 600));
+            figure(out, "wide", plot::svg("", series, PAGE_DOTS, 600));
         }
         out.push_str("</article>\n");
     }

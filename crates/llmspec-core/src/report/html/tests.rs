@@ -194,13 +194,15 @@ fn a_load_test_has_its_time_series_histograms_percentiles_and_thresholds() {
     let html = whole_run("load");
     let charts = &html[html.find("id=\"charts\"").unwrap_or(0)..html.find("id=\"failures\"").unwrap_or(0)];
     assert!(charts.contains("200</b> requests"), "{charts}");
-    assert!(charts.contains("latency over time") && charts.contains("latency (ms)"));
-    assert!(charts.contains("latency: 200 values") && charts.contains("time to first token (TTFT): 200 values"));
-    assert!(charts.contains("<li><span class=\"badge fail\">FAIL</span> <a href=\"#test-7\">p50(ttft) &lt; 5ms</a>"));
-    // One dot per request (200, failed ones in red), bars for both distributions.
-    assert!(charts.matches("<circle").count() >= 200);
-    assert!(charts.matches("<rect").count() >= 40, "histogram bars");
+    assert!(charts.contains("latency of each request") && charts.contains("latency (ms)"));
+    assert!(charts.contains("time since the start (s)") && charts.contains("failed request"));
+    // One dot per request, failed ones in red.
+    assert_eq!(charts.matches("<circle").count(), 200);
     let numbers = &html[html.find("id=\"measurements\"").unwrap_or(0)..html.find("id=\"tests\"").unwrap_or(0)];
+    assert!(numbers.contains("<li><span class=\"badge fail\">FAIL</span> <a href=\"#test-7\">p50(ttft) &lt; 5ms</a>"));
+    assert!(numbers.contains("latency: 200 values") && numbers.contains("time to first token (TTFT): 200 values"));
+    assert!(numbers.contains("inter-token latency (ITL: gap between chunks): 400 gaps"));
+    assert!(numbers.matches("<rect").count() >= 5 * 10, "histogram bars");
     for column in [
         "<th>p50</th>",
         "<th>p90</th>",
