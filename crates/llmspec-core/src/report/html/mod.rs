@@ -129,18 +129,21 @@ impl Reporter for Html {
                 let transcript = outcome.transcript.as_ref().map(|t| transcript(t, s));
                 let (detail, transcript) = (self.within_budget(detail), transcript.map(|t| self.within_budget(t)));
                 let s = &self.sanitizer;
+                // A threshold's outcome follows its load test's and is named after it.
+                let name = s.name(&outcome.name);
                 let judges = match &outcome.threshold {
                     Some(_) => self
                         .suites
                         .last()
                         .and_then(|v| v.tests.iter().rev().find(|t| t.aggregate.is_some()))
+                        .filter(|t| name.starts_with(&format!("{}: ", t.name)))
                         .map(|t| t.id),
                     None => None,
                 };
                 let view = TestView {
                     id: self.tests_seen,
                     suite: s.name(&suite.name),
-                    name: s.name(&outcome.name),
+                    name,
                     file: s.name(&suite.source.path),
                     line: outcome.loc.line,
                     kind,
