@@ -83,10 +83,10 @@ fn banner(out: &mut String, summary: &Summary, tests: usize, loads: usize) {
         let dim = if n == 0 { " zero" } else { "" };
         let _ = write!(out, "<div class=\"tile {class}{dim}\"><b>{n}</b><span>{label}</span></div>");
     }
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<div class=\"tile\"><b>{tests}</b><span>tests</span></div><div class=\"tile\"><b>{loads}</b><span>load and soak</span></div>\
-         <div class=\"tile\"><b>{}</b><span>duration</span></div></section>\n",
+         <div class=\"tile\"><b>{}</b><span>duration</span></div></section>",
         esc(&format_duration(summary.duration))
     );
 }
@@ -106,9 +106,9 @@ fn suite_bars(out: &mut String, suites: &[SuiteView]) {
             let _ = write!(out, "<a class=\"{class}\" href=\"#test-{}\" title=\"{word} {}\"></a>", t.id, esc(&t.name));
         }
         let count = |k: Kind| s.tests.iter().filter(|t| t.kind == k).count();
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "</div></td><td class=\"num\">{} passed, {} failed, {} errors, {} skipped</td></tr>\n",
+            "</div></td><td class=\"num\">{} passed, {} failed, {} errors, {} skipped</td></tr>",
             count(Kind::Passed) + count(Kind::Advisory),
             count(Kind::Failed),
             count(Kind::Error),
@@ -127,9 +127,9 @@ fn key_charts(out: &mut String, loads: &[&TestView]) {
     out.push_str("<section id=\"charts\"><h2>Load and soak tests at a glance</h2><div class=\"grid\">\n");
     for t in loads {
         let (word, class) = t.kind.label();
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<article class=\"card\"><h3><span class=\"badge {class}\">{word}</span> <a href=\"#load-{}\">{}</a> <span class=\"file\">{} · {}</span></h3>\n",
+            "<article class=\"card\"><h3><span class=\"badge {class}\">{word}</span> <a href=\"#load-{}\">{}</a> <span class=\"file\">{} · {}</span></h3>",
             t.id,
             esc(&t.name),
             esc(&t.suite),
