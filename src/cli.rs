@@ -7,6 +7,7 @@ use llmspec_core::metrics::baseline::Baseline;
 use llmspec_core::redact::Redactor;
 use llmspec_core::report::console::Console;
 use llmspec_core::report::github::GithubAnnotations;
+use llmspec_core::report::html::Html;
 use llmspec_core::report::json::JsonResults;
 use llmspec_core::report::junit::Junit;
 use llmspec_core::report::location::Locator;
@@ -208,6 +209,9 @@ struct ReportArgs {
     /// Write every verdict and aggregate (with mergeable histograms) as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Write a self-contained HTML report (charts, percentiles, every test) to this file.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// A previous run's --json report: expressions read it as `baseline`, and each metric's
     /// change against it is reported.
     #[arg(long, value_name = "FILE")]
@@ -562,6 +566,9 @@ fn add_reports(
     if let Some(path) = &args.metrics {
         reporters.add(OpenMetrics::new(path.clone(), sanitizer.clone()));
     }
+    if let Some(path) = &args.html {
+        reporters.add(Html::new(path.clone(), sanitizer.clone()));
+    }
     if let Some(dir) = plot_dir {
         reporters.add(Plots::new(dir, sanitizer.clone()));
     }
@@ -570,8 +577,12 @@ fn add_reports(
 /// Writes what the reporters kept, tells what they could not write, and gives the exit code.
 fn finish(reporters: Reporters, summary: &Summary, sanitizer: &Sanitizer) -> u8 {
     let finished = reporters.finish();
-    for file in finished.written.iter().filter(|f| f.extension().is_some_and(|e| e == "svg")) {
-        eprintln!("plot: {}", sanitizer.name(&file.display().to_string()));
+    for file in &finished.written {
+        match file.extension().and_then(|e| e.to_str()) {
+            Some("svg") => eprintln!("plot: {}", sanitizer.name(&file.display().to_string())),
+            Some("html") => eprintln!("html report: {}", sanitizer.name(&file.display().to_string())),
+            _ => {}
+        }
     }
     let code = exit_code(summary);
     if !finished.errors.is_empty() {

@@ -1,4 +1,4 @@
-//! No secret reaches any output, in any spelling: console, JUnit, JSON, plot files (names and
+//! No secret reaches any output, in any spelling: console, JUnit, JSON, HTML, plot files (names and
 //! contents), spec-load diagnostics. A corpus of secrets, placed where runs really carry them,
 //! is searched for in everything a run writes.
 
@@ -128,6 +128,7 @@ tests:
     let out_dir = dir.path("out");
     let junit = out_dir.join("j.xml");
     let json = out_dir.join("r.json");
+    let html = out_dir.join("report.html");
     let secret = format!("cli={CLI}");
     let out = llmspec(&[
         "run",
@@ -140,13 +141,17 @@ tests:
         json.to_str().unwrap(),
         "--plots",
         out_dir.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
     ]);
     assert_ne!(out.code, 0, "{}", out.stdout);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("capture ***") && page.contains("<svg"), "the page shows the run, masked");
     // The secrets really travelled: the outputs show masks where they were.
     assert!(out.stdout.contains("capture ***"), "{}{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("characters cut] …"), "the request body was cut: {}", out.stdout);
     let files = every_output(&dir, &out.stdout, &out.stderr);
-    assert!(files >= 3, "JUnit, JSON and a plot were written: {files}");
+    assert!(files >= 4, "JUnit, JSON, the HTML page and a plot were written: {files}");
 }
 
 #[test]

@@ -1,8 +1,8 @@
 //! llmspec's spec runner: declarative YAML test specs for OpenAI-compatible LLM servers.
 //!
 //! Data flows one way: `spec` (files → checked plan) → `run` (plan → events) → `report`
-//! (events → console, JUnit, JSON, plots). `merge` is the other source of events: the `--json`
-//! results of a run's shards, added up. `expect` judges what `run` observed. The command line
+//! (events → console, JUnit, JSON, HTML, plots). `merge` is the other source of events: the
+//! `--json` results of a run's shards, added up. `expect` judges what `run` observed. The command line
 //! and the simulator live in their own crates, so this one never depends on a server framework.
 
 pub mod exit;

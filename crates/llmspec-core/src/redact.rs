@@ -1,4 +1,4 @@
-//! Keeps secrets out of every output: console, JUnit, JSON, plots and logs.
+//! Keeps secrets out of every output: console, JUnit, JSON, HTML, plots and logs.
 //!
 //! Redaction works on values, not on field names, so a secret is also caught where a server
 //! echoes it back inside an error message. A secret travels in more than one spelling: escaped

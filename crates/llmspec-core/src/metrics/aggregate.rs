@@ -81,6 +81,15 @@ impl Series {
         (!self.is_empty()).then(|| self.hist.mean() / self.scale)
     }
 
+    /// Every non-empty bucket: (its value in the series' unit, how many values it holds), for
+    /// drawing the distribution.
+    pub fn recorded(&self) -> Vec<(f64, u64)> {
+        self.hist
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to() as f64 / self.scale, u64::from(v.count_at_value())))
+            .collect()
+    }
+
     pub fn merge(&mut self, other: &Series) {
         let _ = self.hist.add(&other.hist);
     }

@@ -2,10 +2,9 @@
 //! Colour only on a terminal, and never when NO_COLOR is set.
 
 use super::Reporter;
-use super::render::{aggregate_line, baseline_line, failure_detail, sampled_line};
+use super::render::{aggregate_line, baseline_line, failure_detail, sampled_line, shown_time};
 use super::sanitize::Sanitizer;
-use crate::run::event::{Event, ThresholdResult, Verdict};
-use crate::vocab::units::format_duration;
+use crate::run::event::{Event, Verdict};
 use std::io::Write;
 
 pub struct Console<W: Write> {
@@ -61,16 +60,7 @@ impl<W: Write> Reporter for Console<W> {
                 self.write_raw(&format!("{title} ({path})\n"));
             }
             Event::TestFinished { suite, outcome } => {
-                // A threshold has no duration of its own: show what it measured.
-                let time = match &outcome.threshold {
-                    // A name written with variables does not show the limit they give.
-                    Some(ThresholdResult { measured: Some(v), limit }) if outcome.name.contains("${") => {
-                        format!("measured {v}, limit {limit}")
-                    }
-                    Some(ThresholdResult { measured: Some(v), .. }) => format!("measured {v}"),
-                    Some(ThresholdResult { measured: None, .. }) => "not measured".into(),
-                    None => format_duration(outcome.duration),
-                };
+                let time = shown_time(outcome);
                 let name = self.sanitizer.name(&outcome.name);
                 let (label, text) = match &outcome.verdict {
                     Verdict::Passed => (("32", "PASS"), format!("{name} ({time})")),

@@ -212,14 +212,9 @@ fn line(outcome: &TestOutcome) -> usize {
     }
 }
 
-/// Where the plot reporter writes a test's picture (its naming, kept in step by a test).
+/// Where the plot reporter writes a test's picture.
 pub fn plot_path(dir: &Path, sanitizer: &Sanitizer, suite: &str, test: &str) -> PathBuf {
-    let name: String = sanitizer
-        .name(&format!("{suite}--{test}"))
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
-        .collect();
-    dir.join(format!("{name}.svg"))
+    dir.join(super::plot::file_name(sanitizer, suite, test))
 }
 
 impl Reporter for Junit {

@@ -1,8 +1,10 @@
 //! Reporters: subscribers to the runner's events. Writing reports is never inside a timed
 //! section, and a reporter that fails never stops the run: its error is kept and told at the end.
 
+pub mod chart;
 pub mod console;
 pub mod github;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod location;

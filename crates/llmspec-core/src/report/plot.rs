@@ -2,11 +2,14 @@
 //! queue length, ...) below. For a one-hour soak, people would rather look than read.
 
 use super::Reporter;
+use super::chart::{self, BLUE, DARK, GREEN, Layer, Mark, Panel, RED, Size};
 use super::sanitize::Sanitizer;
 use crate::metrics::catalog::{SeriesName, Statistic};
 use crate::run::event::{Event, RunSeries};
-use std::fmt::Write;
 use std::path::PathBuf;
+
+/// Requests drawn as dots in a plot file; a longer run shows its first ones.
+const FILE_DOTS: usize = 20_000;
 
 pub struct Plots {
     dir: PathBuf,
@@ -21,21 +24,26 @@ impl Plots {
     }
 }
 
+/// The plot's file name for a test of a suite: `<suite>--<test>.svg`, masked, with every
+/// character but letters, digits, `-` and `_` replaced by `_`. Other reports link to it.
+pub fn file_name(sanitizer: &Sanitizer, suite: &str, test: &str) -> String {
+    // Names are masked before they become a file name: a secret in a test name must not
+    // reach the file system either.
+    let name: String = sanitizer
+        .name(&format!("{suite}--{test}"))
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .collect();
+    format!("{name}.svg")
+}
+
 impl Reporter for Plots {
     fn on(&mut self, event: &Event<'_>) -> Result<(), String> {
         let Event::TestFinished { suite, outcome } = event else { return Ok(()) };
         let Some(series) = &outcome.series else { return Ok(()) };
-        // Names are masked before they become a file name: a secret in a test name must not
-        // reach the file system either.
         let title = self.sanitizer.name(&outcome.name);
-        let name: String = self
-            .sanitizer
-            .name(&format!("{}--{}", suite.name, outcome.name))
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
-            .collect();
-        let path = self.dir.join(format!("{name}.svg"));
-        self.sanitizer.write_file(&path, &svg(&title, series))?;
+        let path = self.dir.join(file_name(&self.sanitizer, &suite.name, &outcome.name));
+        self.sanitizer.write_file(&path, &svg(&title, series, FILE_DOTS, 900)?)?;
         self.written.push(path);
         Ok(())
     }
@@ -45,24 +53,15 @@ impl Reporter for Plots {
     }
 }
 
-const W: f64 = 900.0;
-const PANEL: f64 = 220.0;
-const LEFT: f64 = 70.0;
-const RIGHT: f64 = 20.0;
-
-/// The whole picture: one panel for latency, one per sampled series.
-pub fn svg(title: &str, s: &RunSeries) -> String {
+/// The whole picture: one panel for latency, one per sampled series, `width` pixels wide.
+/// At most `max_dots` requests are drawn, spread evenly over the run.
+pub fn svg(title: &str, s: &RunSeries, max_dots: usize, width: u32) -> Result<String, String> {
     let t_max =
         s.requests.iter().map(|r| r.0 + r.1).chain(s.samples.values().flatten().map(|p| p.0)).fold(1e-3, f64::max);
-    let panels = 1 + s.samples.len();
-    let height = 40.0 + panels as f64 * (PANEL + 40.0);
-    let mut out = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n\
-         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{LEFT}\" y=\"24\" font-size=\"16\">{}</text>\n",
-        escape(title)
-    );
-    let latency: Vec<(f64, f64)> = s.requests.iter().map(|r| (r.0, r.1 * 1e3)).collect();
-    let failed: Vec<(f64, f64)> = s.requests.iter().filter(|r| !r.2).map(|r| (r.0, r.1 * 1e3)).collect();
+    let step = s.requests.len().div_ceil(max_dots.max(1)).max(1);
+    let shown = s.requests.iter().step_by(step);
+    let passed: Vec<(f64, f64)> = shown.clone().filter(|r| r.2).map(|r| (r.0, r.1 * 1e3)).collect();
+    let failed: Vec<(f64, f64)> = shown.filter(|r| !r.2).map(|r| (r.0, r.1 * 1e3)).collect();
     let medians: Vec<(f64, f64)> = s
         .windows
         .iter()
@@ -71,89 +70,67 @@ pub fn svg(title: &str, s: &RunSeries) -> String {
             w.stat(Statistic::Median, SeriesName::Latency).map(|v| ((i as f64 + 0.5) * s.window.as_secs_f64(), v * 1e3))
         })
         .collect();
-    let mut top = 40.0;
-    panel(
-        &mut out,
-        top,
-        t_max,
-        "latency (ms): requests, failed in red, window median as a line",
-        &[(&latency, Style::Dots("#4477aa")), (&failed, Style::Dots("#cc3311")), (&medians, Style::Line("#222222"))],
-    );
+    let sampled = if step > 1 { format!(", one in {step} drawn") } else { String::new() };
+    let mut layers = vec![Layer {
+        label: format!("request ({} in all{sampled})", s.requests.len()),
+        points: &passed,
+        mark: Mark::Dots,
+        color: BLUE,
+    }];
+    if !failed.is_empty() {
+        layers.push(Layer { label: "failed request".into(), points: &failed, mark: Mark::Dots, color: RED });
+    }
+    if !medians.is_empty() {
+        let window = crate::vocab::units::format_duration(s.window);
+        layers.push(Layer {
+            label: format!("median of each {window}"),
+            points: &medians,
+            mark: Mark::Line,
+            color: DARK,
+        });
+    }
+    let mut panels = vec![Panel { title: "latency of each request".into(), y_label: "latency (ms)".into(), layers }];
     for (name, points) in &s.samples {
-        top += PANEL + 40.0;
         let fit = crate::metrics::series::fit(points)
-            .map(|f| format!(" — least-squares slope over all samples {:.3}/h, R² {:.2}", f.slope * 3600.0, f.r2))
+            .map(|f| format!(" — least-squares slope {}/h, R² {:.2}", chart::tick(f.slope * 3600.0), f.r2))
             .unwrap_or_default();
-        panel(&mut out, top, t_max, &format!("{name}{fit}"), &[(points, Style::Line("#228833"))]);
+        panels.push(Panel {
+            title: format!("{name}{fit}"),
+            y_label: name.clone(),
+            layers: vec![Layer { label: name.clone(), points, mark: Mark::Line, color: GREEN }],
+        });
     }
-    out.push_str("</svg>\n");
-    out
+    chart::time_panels(title, t_max, &panels, Size { width, height: 280 })
 }
 
-enum Style {
-    Dots(&'static str),
-    Line(&'static str),
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redact::Redactor;
+    use std::sync::Arc;
 
-fn panel(out: &mut String, top: f64, t_max: f64, label: &str, layers: &[(&Vec<(f64, f64)>, Style)]) {
-    let values = layers.iter().flat_map(|(p, _)| p.iter().map(|q| q.1));
-    let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
-    let (lo, hi) = if lo > hi {
-        (0.0, 1.0)
-    } else if (hi - lo).abs() < 1e-12 {
-        (lo - 1.0, hi + 1.0)
-    } else {
-        (lo.min(0.0).max(lo - (hi - lo) * 0.1), hi + (hi - lo) * 0.05)
-    };
-    let x = |t: f64| LEFT + t / t_max * (W - LEFT - RIGHT);
-    let y = |v: f64| top + 20.0 + (1.0 - (v - lo) / (hi - lo)) * (PANEL - 20.0);
-    let _ = writeln!(out, "<text x=\"{LEFT}\" y=\"{}\">{}</text>", top + 12.0, escape(label));
-    let _ = writeln!(
-        out,
-        "<rect x=\"{LEFT}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#999\"/>",
-        top + 20.0,
-        W - LEFT - RIGHT,
-        PANEL - 20.0
-    );
-    for (v, label_y) in [(hi, y(hi) + 4.0), (lo, y(lo))] {
-        let _ = writeln!(out, "<text x=\"{}\" y=\"{label_y}\" text-anchor=\"end\">{}</text>", LEFT - 6.0, short(v));
+    #[test]
+    fn file_names_are_stable_masked_and_plain() {
+        let s = Sanitizer::new(Arc::new(Redactor::new(["sk-secret".to_string()])));
+        assert_eq!(
+            file_name(&s, "vllm-medium stability", "12 long-run stability"),
+            "vllm-medium_stability--12_long-run_stability.svg"
+        );
+        let masked = file_name(&s, "suite", "uses sk-secret/../x");
+        assert!(!masked.contains("sk-secret") && !masked.contains('/'), "{masked}");
     }
-    let _ = writeln!(
-        out,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}s</text>",
-        W - RIGHT,
-        top + PANEL + 14.0,
-        short(t_max)
-    );
-    for (points, style) in layers {
-        match style {
-            Style::Dots(color) => {
-                for (t, v) in points.iter().take(20_000) {
-                    let _ =
-                        writeln!(out, "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"1.6\" fill=\"{color}\"/>", x(*t), y(*v));
-                }
-            }
-            Style::Line(color) if points.len() > 1 => {
-                let path: Vec<String> = points.iter().map(|(t, v)| format!("{:.1},{:.1}", x(*t), y(*v))).collect();
-                let _ = writeln!(
-                    out,
-                    "<polyline points=\"{}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"/>",
-                    path.join(" ")
-                );
-            }
-            Style::Line(color) => {
-                for (t, v) in points.iter() {
-                    let _ = writeln!(out, "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{color}\"/>", x(*t), y(*v));
-                }
-            }
-        }
+
+    #[test]
+    fn a_long_run_draws_latency_failures_medians_and_each_sample_with_axes() {
+        let requests: Vec<(f64, f64, bool)> = (0..300).map(|i| (i as f64 * 0.1, 0.05, i % 50 != 0)).collect();
+        let mut samples = std::collections::BTreeMap::new();
+        samples.insert("rss_mb".to_string(), (0..30).map(|i| (i as f64, 100.0 + i as f64)).collect());
+        let series = RunSeries { samples, windows: vec![], window: std::time::Duration::from_secs(5), requests };
+        let svg = svg("soak", &series, 100, 900).unwrap_or_default();
+        assert!(svg.starts_with("<svg") && svg.contains("rss_mb"), "{svg}");
+        assert!(svg.contains("latency (ms)") && svg.contains("time since the start (s)"));
+        assert!(svg.contains("failed request") && svg.contains("one in 3 drawn"), "{svg}");
+        assert!(svg.contains("slope 3600/h"), "{svg}");
+        assert!(svg.matches("<circle").count() <= 100 + 1, "dots are capped");
     }
-}
-
-fn short(v: f64) -> String {
-    if v.abs() >= 100.0 { format!("{v:.0}") } else { format!("{v:.2}") }
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }

@@ -4,7 +4,7 @@
 use super::sanitize::Sanitizer;
 use crate::expect::Failure;
 use crate::metrics::catalog::{ScalarName, SeriesName, Statistic};
-use crate::run::event::{TestOutcome, Transcript, Verdict};
+use crate::run::event::{TestOutcome, ThresholdResult, Transcript, Verdict};
 use crate::spec::diag::{Source, snippet};
 use crate::vocab::units::format_duration;
 use std::fmt::Write;
@@ -41,6 +41,19 @@ pub fn verdict_detail(source: &Source, outcome: &TestOutcome) -> String {
         _ => {}
     }
     out
+}
+
+/// How long a test took; for a threshold, which has no duration of its own, what it measured.
+pub fn shown_time(outcome: &TestOutcome) -> String {
+    match &outcome.threshold {
+        // A name written with variables does not show the limit they give.
+        Some(ThresholdResult { measured: Some(v), limit }) if outcome.name.contains("${") => {
+            format!("measured {v}, limit {limit}")
+        }
+        Some(ThresholdResult { measured: Some(v), .. }) => format!("measured {v}"),
+        Some(ThresholdResult { measured: None, .. }) => "not measured".into(),
+        None => format_duration(outcome.duration),
+    }
 }
 
 pub fn one_failure(source: &Source, f: &Failure) -> String {
