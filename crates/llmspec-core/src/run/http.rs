@@ -1,7 +1,10 @@
 //! One HTTP exchange: send a rendered request, read the answer, time it.
 
+mod resolve;
 mod reuse;
 mod tls;
+
+pub use resolve::{HostResolver, ResolveError};
 
 pub use tls::TlsOptions;
 
@@ -123,6 +126,7 @@ pub struct TransportError(pub String);
 pub fn client(tls: &TlsOptions) -> Result<reqwest::Client, String> {
     let builder = reqwest::Client::builder()
         .user_agent(concat!("llmspec/", env!("CARGO_PKG_VERSION")))
+        .dns_resolver(std::sync::Arc::new(HostResolver::default()))
         .connector_layer(reuse::NoteConnections);
     tls.apply(builder)?.build().map_err(|e| format!("cannot set up the HTTP client: {}", root_cause(&e)))
 }
