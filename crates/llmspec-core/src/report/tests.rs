@@ -41,6 +41,7 @@ fn outcome(name: &str, verdict: Verdict) -> TestOutcome {
         warnings: vec![],
         series: None,
         threshold: None,
+        sweep: None,
     }
 }
 

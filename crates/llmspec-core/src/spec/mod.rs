@@ -15,6 +15,7 @@ pub(crate) mod matrix;
 pub(crate) mod model;
 pub(crate) mod plan;
 pub mod schema;
+mod sweep;
 pub mod yaml;
 
 pub use diag::Diagnostic;

@@ -156,6 +156,55 @@ pub struct LoadPlan {
     pub soak: bool,
     /// The rows requests are drawn from (`load.dataset`).
     pub dataset: Option<Arc<DatasetPlan>>,
+    /// A capacity search: the load is run once per step, each step with its own load value
+    /// and `stop`; `concurrency` or `rate` above are replaced by the step's.
+    pub sweep: Option<SweepPlan>,
+}
+
+/// What a capacity search raises, step by step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SweepAxis {
+    /// Requests in flight (closed loop).
+    Concurrency,
+    /// Requests started per second (open loop).
+    Rate,
+}
+
+impl SweepAxis {
+    pub fn name(self) -> &'static str {
+        match self {
+            SweepAxis::Concurrency => "concurrency",
+            SweepAxis::Rate => "rate",
+        }
+    }
+
+    /// A step's load as a person reads it: `8`, `4/s`.
+    pub fn show(self, value: f64) -> String {
+        match self {
+            SweepAxis::Concurrency => crate::vocab::compare::trim_float(value),
+            SweepAxis::Rate => format!("{}/s", crate::vocab::compare::trim_float(value)),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SweepPlan {
+    pub axis: SweepAxis,
+    /// The load of each step, rising; whole numbers for concurrency.
+    pub levels: Vec<f64>,
+    /// How long each step lasts (its warm-up included).
+    pub step: Stop,
+}
+
+impl LoadPlan {
+    /// The plan of one step of a sweep: the step's load in place of the sweep's.
+    pub fn at_step(&self, sweep: &SweepPlan, level: f64) -> LoadPlan {
+        let (concurrency, rate) = match sweep.axis {
+            SweepAxis::Concurrency => (Some(level as usize), None),
+            SweepAxis::Rate => (self.concurrency, Some(level)),
+        };
+        LoadPlan { stop: sweep.step, concurrency, rate, sweep: None, ..self.clone() }
+    }
 }
 
 /// The rows a load test draws its requests from, checked against its request.
@@ -267,6 +316,7 @@ impl LoadPlan {
             fit_after: None,
             soak: false,
             dataset: None,
+            sweep: None,
         }
     }
 }
