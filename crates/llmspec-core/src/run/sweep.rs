@@ -128,7 +128,7 @@ fn judge_step(
         .collect();
     let requests_broke = match load::verdict(test, result) {
         Verdict::Passed => None,
-        other => Some(format!("requests: {}", other.headline())),
+        other => Some(other.headline()),
     };
     SweepStep {
         load: level,
@@ -258,6 +258,7 @@ fn annotate(
 ) {
     if t.is_capacity() {
         let context = match (result.breaking(), result.limit_found) {
+            (Some(b), true) if result.knee.is_none() => format!(" (the lowest step, {}, broke)", axis.show(b.load)),
             (Some(b), true) => format!(" (broke at {})", axis.show(b.load)),
             (_, false) if result.knee.is_some() => " (every step held: the limit is higher)".into(),
             _ => String::new(),
