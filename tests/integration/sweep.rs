@@ -260,6 +260,9 @@ tests:
   - name: too many
     load: { sweep: { concurrency: { from: 1, to: 1000, step: 1 }, requests: 4 } }
     request: { GET: /a }
+  - name: too few requests
+    load: { sweep: { concurrency: [1, 8], requests: 4 } }
+    request: { GET: /a }
   - name: in a condition
     load: { sweep: { concurrency: [1, 2], requests: 4 } }
     request: { GET: /a }
@@ -276,6 +279,7 @@ tests:
         "the steps of a sweep rise, one after the other: 2 comes after 4",
         "a sweep sets the length of each step: give `requests` or `duration` under `sweep`, not beside it",
         "a sweep has at most 64 steps",
+        "each step sends 4 requests: a step of concurrency 8 never has that many in flight",
         "capacity() is a bound of its own, not part of a condition",
     ];
     let stderr = out.stderr.replace(path.to_str().unwrap(), "WRONG");

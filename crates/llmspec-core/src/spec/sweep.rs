@@ -71,6 +71,19 @@ pub(super) fn load(raw: Spanned<model::Load>, problems: &mut Vec<Problem>) -> Op
             ));
         }
     }
+    if let (Stop::Requests(n), SweepAxis::Concurrency) = (step, axis) {
+        let highest = levels.last().copied().unwrap_or(0.0);
+        if (n as f64) < highest {
+            problems.push((
+                sweep.loc,
+                format!(
+                    "each step sends {n} requests: a step of concurrency {} never has that many in flight; \
+                     send at least as many requests as the highest concurrency",
+                    axis.show(highest)
+                ),
+            ));
+        }
+    }
     let steps_count = levels.len() as u64;
     match step {
         Stop::Requests(n) if n.saturating_mul(steps_count) > limits::MAX_REQUESTS => problems.push((
