@@ -7,8 +7,7 @@
 use crate::expr::Expression;
 use crate::expr::bindings::Known;
 use crate::metrics::aggregate::Aggregate;
-use crate::metrics::catalog::{ScalarName, SeriesName, Statistic};
-use crate::spec::plan::SweepAxis;
+use crate::metrics::catalog::{ScalarName, SeriesName, Statistic, SweepAxis};
 use crate::vocab::Loc;
 use crate::vocab::compare::{Comparison, Unit, format_quantity};
 use std::collections::BTreeMap;

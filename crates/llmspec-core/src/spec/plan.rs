@@ -5,6 +5,7 @@ use super::yaml::Loc;
 use crate::expect::judge::JudgePlan;
 use crate::expect::threshold::Threshold;
 use crate::expect::{ExpectPlan, JsonQuery};
+pub use crate::metrics::catalog::SweepAxis;
 pub use crate::spec::model::Arrival;
 use regex::Regex;
 use std::sync::Arc;
@@ -159,32 +160,6 @@ pub struct LoadPlan {
     /// A capacity search: the load is run once per step, each step with its own load value
     /// and `stop`; `concurrency` or `rate` above are replaced by the step's.
     pub sweep: Option<SweepPlan>,
-}
-
-/// What a capacity search raises, step by step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SweepAxis {
-    /// Requests in flight (closed loop).
-    Concurrency,
-    /// Requests started per second (open loop).
-    Rate,
-}
-
-impl SweepAxis {
-    pub fn name(self) -> &'static str {
-        match self {
-            SweepAxis::Concurrency => "concurrency",
-            SweepAxis::Rate => "rate",
-        }
-    }
-
-    /// A step's load as a person reads it: `8`, `4/s`.
-    pub fn show(self, value: f64) -> String {
-        match self {
-            SweepAxis::Concurrency => crate::vocab::compare::trim_float(value),
-            SweepAxis::Rate => format!("{}/s", crate::vocab::compare::trim_float(value)),
-        }
-    }
 }
 
 #[derive(Debug, Clone)]
