@@ -263,6 +263,9 @@ tests:
   - name: too few requests
     load: { sweep: { concurrency: [1, 8], requests: 4 } }
     request: { GET: /a }
+  - name: all warm-up
+    load: { warmup: 4, sweep: { rate: [1/s, 2/s], requests: 4 } }
+    request: { GET: /a }
   - name: in a condition
     load: { sweep: { concurrency: [1, 2], requests: 4 } }
     request: { GET: /a }
@@ -280,6 +283,7 @@ tests:
         "a sweep sets the length of each step: give `requests` or `duration` under `sweep`, not beside it",
         "a sweep has at most 64 steps",
         "each step sends 4 requests: a step of concurrency 8 never has that many in flight",
+        "`warmup` (4) applies to each step and leaves none of its 4 requests to measure",
         "capacity() is a bound of its own, not part of a condition",
     ];
     let stderr = out.stderr.replace(path.to_str().unwrap(), "WRONG");

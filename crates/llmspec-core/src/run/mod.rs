@@ -299,7 +299,8 @@ async fn run_load(
             sweep::Context { client, test, feed, stop: opts.stop.clone(), known, captures, sampling: &sampling, start };
         let swept = sweep::run(ctx, &plan, sweep_plan, &mut on_progress).await;
         let series = sampling.stop().await;
-        return sweep::outcomes(test, sweep_plan, swept, series, start.elapsed(), known);
+        let previous = opts.baseline.as_deref().and_then(|b| b.test(&suite.name, &test.name));
+        return sweep::outcomes(test, sweep_plan, swept, series, start.elapsed(), known, previous);
     }
     let context = (known.clone(), captures.clone());
     let result =

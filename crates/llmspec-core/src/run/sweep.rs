@@ -76,10 +76,10 @@ pub async fn run(ctx: Context<'_>, plan: &LoadPlan, sweep: &SweepPlan, progress:
         let samples = within(ctx.sampling.so_far(), started_s, ended_s);
         let step = judge_step(ctx.test, &result, level, (started_s, ended_s), &samples, ctx.known);
         let held = step.held;
-        if let Some((_, _, t)) = result.examples.into_iter().next() {
-            if !held || swept.transcript.is_none() {
-                swept.transcript = Some(t);
-            }
+        if let Some((_, _, t)) = result.examples.into_iter().next()
+            && (!held || swept.transcript.is_none())
+        {
+            swept.transcript = Some(t);
         }
         swept.steps.push(step);
         if !held || swept.cut.is_some() {
@@ -167,6 +167,7 @@ pub fn outcomes(
     series: BTreeMap<String, Vec<(f64, f64)>>,
     duration: Duration,
     known: &Known,
+    previous: Option<&crate::metrics::baseline::Measured>,
 ) -> Vec<TestOutcome> {
     let held: Vec<bool> = swept.steps.iter().map(|s| s.held).collect();
     let (knee, broke) = knee(&held);
@@ -208,6 +209,11 @@ pub fn outcomes(
         }
     }
     let mut properties = shown_step.map(|s| s.aggregate.properties()).unwrap_or_default();
+    // The previous run's knee step against this one's, as for any load test.
+    if let Some(previous) = previous {
+        let changes = previous.changes(&properties);
+        properties.extend(changes);
+    }
     properties.extend(sweep_properties(&result));
     let capacity = result.capacity();
     let steps_values = BTreeMap::new();
@@ -220,7 +226,7 @@ pub fn outcomes(
         samples: &shown_samples,
         fit_after: 0.0,
         steps: &steps_values,
-        baseline: None,
+        baseline: previous.and_then(|p| p.aggregate.as_ref()),
         capacity,
     };
     let mut thresholds = load::threshold_outcomes(test, &m, known);

@@ -63,13 +63,13 @@ pub(super) fn load(raw: Spanned<model::Load>, problems: &mut Vec<Problem>) -> Op
     let levels = levels(axis, &steps, problems)?;
     let step = step?;
     let warmup = l.warmup.unwrap_or(0);
-    if let Stop::Requests(n) = step {
-        if warmup >= n {
-            problems.push((
-                loc,
-                format!("`warmup` ({warmup}) applies to each step and leaves none of its {n} requests to measure"),
-            ));
-        }
+    if let Stop::Requests(n) = step
+        && warmup >= n
+    {
+        problems.push((
+            loc,
+            format!("`warmup` ({warmup}) applies to each step and leaves none of its {n} requests to measure"),
+        ));
     }
     if let (Stop::Requests(n), SweepAxis::Concurrency) = (step, axis) {
         let highest = levels.last().copied().unwrap_or(0.0);
