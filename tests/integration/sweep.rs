@@ -1,10 +1,11 @@
 //! Capacity search (`load.sweep`) against the simulator's batch slots (`x-sim-capacity`):
 //! beyond its capacity every delay grows by in-flight / capacity, so the knee is known.
 //!
-//! Margins are wide for a noisy shared machine: the TTFT asked is 100ms and the bound 130ms, so
-//! a step that holds has 30 % of headroom, and the step past the knee (12 in flight for 8 slots)
-//! is slowed to 150ms at least: the median has to move by 20ms against either to flip a step.
-
+//! Margins are wide for a noisy shared machine. The TTFT asked is 150ms and the bound 190ms: a
+//! step within the 8 slots measures some 155ms, 35ms of headroom. Past the knee, 12 workers for
+//! 8 slots, a request arriving with k in flight waits 150ms × k / 8; the workers stay partly in
+//! step (those answered together send again together), so k at arrival is 9 to 12 and the median
+//! some 210-225ms (1.4-1.5 times), 20ms and more over the bound.
 use crate::support::{TempDir, llmspec};
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -39,7 +40,7 @@ fn case<'a>(tests: &'a [Value], name: &str) -> &'a Value {
 }
 
 const CLOSED: &str = "{ warmup: 12, sweep: { concurrency: [2, 4, 8, 12, 16], requests: 36 } }";
-const SLOTS: &str = r#"x-sim-capacity: "8", x-sim-ttft: 100ms"#;
+const SLOTS: &str = r#"x-sim-capacity: "8", x-sim-ttft: 150ms"#;
 
 #[test]
 fn a_concurrency_sweep_finds_the_simulators_capacity() {
@@ -51,7 +52,7 @@ fn a_concurrency_sweep_finds_the_simulators_capacity() {
         &dir,
         CLOSED,
         SLOTS,
-        &["p50(ttft) < 130ms", "error_rate < 1%", "capacity(concurrency) >= 8", "capacity(concurrency) >= 12"],
+        &["p50(ttft) < 190ms", "error_rate < 1%", "capacity(concurrency) >= 8", "capacity(concurrency) >= 12"],
     );
     let started = Instant::now();
     let out = llmspec(&[
@@ -74,7 +75,7 @@ fn a_concurrency_sweep_finds_the_simulators_capacity() {
         out.stdout
     );
     assert!(out.stdout.contains("FAIL capacity: capacity(concurrency) >= 12"), "{}", out.stdout);
-    assert!(out.stdout.contains("PASS capacity: p50(ttft) < 130ms (measured "), "{}", out.stdout);
+    assert!(out.stdout.contains("PASS capacity: p50(ttft) < 190ms (measured "), "{}", out.stdout);
     assert!(out.stdout.contains("at concurrency 8; "), "the knee's value, then the breaking step's: {}", out.stdout);
 
     let r = results(&json);
@@ -93,13 +94,13 @@ fn a_concurrency_sweep_finds_the_simulators_capacity() {
         assert_eq!(step["load"], load);
         assert_eq!(step["requests"], 24, "36 requests, the first 12 of each step warm it up");
         assert_eq!(step["aggregate"]["count"], 24);
-        assert!(step["p50_ttft_s"].as_f64().unwrap() >= 0.1, "{step}");
+        assert!(step["p50_ttft_s"].as_f64().unwrap() >= 0.15, "{step}");
         assert!(step["ended_s"].as_f64().unwrap() > step["started_s"].as_f64().unwrap());
     }
     assert_eq!(steps[2]["held"], true);
     assert_eq!(steps[3]["held"], false);
     let broken = &steps[3]["thresholds"][0];
-    assert_eq!((broken["threshold"].as_str(), broken["held"].as_bool()), (Some("p50(ttft) < 130ms"), Some(false)));
+    assert_eq!((broken["threshold"].as_str(), broken["held"].as_bool()), (Some("p50(ttft) < 190ms"), Some(false)));
     assert!(broken["measured"].as_str().unwrap().ends_with("ms"), "{broken}");
     assert!(steps[3]["thresholds"][1]["held"].as_bool().unwrap(), "the error rate held at 12");
     assert_eq!(steps[3]["thresholds"].as_array().unwrap().len(), 2, "capacity() is no criterion of a step");
@@ -107,9 +108,9 @@ fn a_concurrency_sweep_finds_the_simulators_capacity() {
     assert_eq!(test["properties"]["knee_concurrency"], "8");
     assert_eq!(test["properties"]["step_4_concurrency"], "12");
     assert_eq!(test["properties"]["step_4_held"], "false");
-    assert!(test["properties"]["step_4_broken"].as_str().unwrap().starts_with("p50(ttft) < 130ms (measured "));
+    assert!(test["properties"]["step_4_broken"].as_str().unwrap().starts_with("p50(ttft) < 190ms (measured "));
 
-    let ttft = case(tests, "p50(ttft) < 130ms");
+    let ttft = case(tests, "p50(ttft) < 190ms");
     assert_eq!(ttft["verdict"], "passed");
     assert_eq!(ttft["properties"]["measured_at"], "concurrency 8");
     assert_eq!(ttft["properties"]["breaking_step"], "concurrency 12");
@@ -129,13 +130,13 @@ fn a_rate_sweep_finds_the_rate_past_which_requests_pile_up() {
     let sim = crate::support::Sim::start();
     let dir = TempDir::new();
     let json = dir.path("r.json");
-    // At 40/s about 4 requests of 100ms are in flight, well within 8 slots; at 160/s some 16
-    // are, each slowed, which keeps more in flight: the TTFT runs away.
+    // At 40/s about 6 requests of 150ms are in flight, within 8 slots; at 80/s some 12 are, each
+    // slowed, which keeps more in flight: the TTFT runs away.
     let s = spec(
         &dir,
         "{ sweep: { rate: { from: 10/s, to: 160/s, factor: 2 }, duration: 1s } }",
         SLOTS,
-        &["p50(ttft) < 130ms", "capacity(rate) >= 40/s", "capacity(rate) >= 160/s"],
+        &["p50(ttft) < 190ms", "capacity(rate) >= 40/s", "capacity(rate) >= 160/s"],
     );
     let out = llmspec(&["run", &s, "--base-url", &sim.url(), "--json", json.to_str().unwrap()]);
     assert_eq!(out.code, 1, "{}", out.stdout);
@@ -144,9 +145,8 @@ fn a_rate_sweep_finds_the_rate_past_which_requests_pile_up() {
     let sweep = &tests[0]["sweep"];
     assert_eq!(sweep["axis"], "rate");
     assert_eq!(sweep["planned"], serde_json::json!([10.0, 20.0, 40.0, 80.0, 160.0]));
-    // 80/s is some 8 in flight, right at the capacity: it may hold or not.
-    let knee = sweep["knee"].as_f64().unwrap();
-    assert!(knee == 40.0 || knee == 80.0, "{sweep}");
+    assert_eq!(sweep["knee"], 40.0, "{sweep}");
+    assert_eq!(sweep["steps"].as_array().unwrap().len(), 4, "80/s broke: {sweep}");
     assert_eq!(case(tests, "capacity(rate) >= 40/s")["verdict"], "passed");
     let failed = case(tests, "capacity(rate) >= 160/s");
     assert_eq!(failed["verdict"], "failed");

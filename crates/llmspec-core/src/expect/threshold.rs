@@ -501,6 +501,50 @@ mod tests {
     }
 
     #[test]
+    fn capacity_bounds_the_knee_of_the_sweep_the_test_has() {
+        let sweep = |axis| Names { sweep: Some(axis), ..Names::default() };
+        let concurrency = sweep(SweepAxis::Concurrency);
+        let c = Threshold::parse("capacity( concurrency ) >= 20", Loc::default(), &concurrency).unwrap();
+        assert_eq!(
+            (c.text.as_str(), c.limit(), c.is_capacity()),
+            ("capacity(concurrency) >= 20", ">= 20".into(), true)
+        );
+        let rate = Threshold::parse("capacity(rate) >= 240/min", Loc::default(), &sweep(SweepAxis::Rate)).unwrap();
+        assert_eq!(rate.limit(), ">= 4/s", "a rate is shown per second, as a sweep writes it");
+        assert!(Threshold::parse("capacity(rate) >= 4", Loc::default(), &sweep(SweepAxis::Rate)).is_ok());
+        assert!(
+            Threshold::parse("capacity(rate) >= 4/s", Loc::default(), &concurrency)
+                .unwrap_err()
+                .contains("this test sweeps `concurrency`")
+        );
+        assert!(
+            Threshold::parse("capacity(concurrency) >= 2", Loc::default(), &Names::default())
+                .unwrap_err()
+                .contains("which this test does not have")
+        );
+        assert!(
+            Threshold::parse("capacity(concurency) >= 2", Loc::default(), &concurrency)
+                .unwrap_err()
+                .contains("did you mean `concurrency`")
+        );
+        assert!(Threshold::parse("capacity(concurrency) >= 2s", Loc::default(), &concurrency).is_err());
+        // A sweep that did not check reports its own problems: capacity() is not judged again.
+        let unchecked = Names { sweep_written: true, ..Names::default() };
+        assert!(Threshold::parse("capacity(rate) >= 1/s", Loc::default(), &unchecked).is_ok());
+
+        let agg = Aggregate::default();
+        let (samples, steps) = (BTreeMap::new(), BTreeMap::new());
+        let at = |capacity| Measurements { capacity, ..measure(&agg, &samples, &steps) };
+        assert_eq!(c.evaluate(&at(Some(32.0)), &Known::default()), Ok("32".into()));
+        assert_eq!(c.evaluate(&at(Some(16.0)), &Known::default()), Err("16".into()));
+        assert_eq!(c.evaluate(&at(None), &Known::default()), Err("not measured: no step of the sweep held".into()));
+        assert_eq!(
+            rate.evaluate(&Measurements { capacity: Some(4.0), ..at(None) }, &Known::default()),
+            Ok("4/s".into())
+        );
+    }
+
+    #[test]
     fn soak_and_step_values() {
         let agg = Aggregate::default();
         let leak: Vec<(f64, f64)> = (0..60).map(|i| (i as f64, 100.0 + i as f64 / 60.0)).collect();
