@@ -291,3 +291,62 @@ tests:
         assert!(stderr.contains(e), "{e}\n{stderr}");
     }
 }
+
+#[test]
+fn an_interrupted_search_claims_no_knee_and_judges_no_threshold() {
+    let sim = crate::support::Sim::start();
+    let dir = TempDir::new();
+    let json = dir.path("r.json");
+    let spec = dir.write(
+        "slow.yaml",
+        r#"suite: slow
+tests:
+  - name: health
+    request: { GET: /health }
+  - name: capacity
+    load: { sweep: { concurrency: [1, 2], requests: 4 } }
+    request:
+      POST: /v1/chat/completions
+      stream: true
+      headers: { x-sim-ttft: 20s }
+      json: { messages: [{ role: user, content: hi }], max_tokens: 4 }
+    expect:
+      thresholds: [p50(ttft) < 30s, capacity(concurrency) >= 1]
+"#,
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_llmspec"))
+        .args(["run", spec.to_str().unwrap(), "--base-url", &sim.url(), "--json", json.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    // Interrupt once the first test has passed: the sweep's first request is then in flight.
+    let mut first = String::new();
+    let mut reader = std::io::BufReader::new(&mut stdout);
+    while !first.contains("PASS health") {
+        let before = first.len();
+        std::io::BufRead::read_line(&mut reader, &mut first).unwrap();
+        assert!(first.len() > before, "the first test did not pass: {first}");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let started = Instant::now();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5), "the search stops promptly");
+    assert_eq!(status.code(), Some(130), "{rest}");
+    assert!(rest.contains("knee: none, the search was cut short (interrupted at concurrency 1)"), "{rest}");
+    let r = results(&json);
+    let tests = r["suites"][0]["tests"].as_array().unwrap();
+    assert_eq!(tests[0]["name"], "health");
+    let sweep = &tests[1]["sweep"];
+    assert_eq!((sweep["cut"].as_str(), &sweep["knee"]), (Some("interrupted at concurrency 1"), &Value::Null));
+    assert_eq!(sweep["limit_found"], false);
+    for name in ["p50(ttft) < 30s", "capacity(concurrency) >= 1"] {
+        let case = case(tests, name);
+        assert_eq!(case["verdict"], "skipped", "{case}");
+        assert!(case["message"].as_str().unwrap().starts_with("not judged: the search was cut short"), "{case}");
+    }
+}

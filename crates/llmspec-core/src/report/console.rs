@@ -82,7 +82,11 @@ impl<W: Write> Reporter for Console<W> {
                 };
                 self.print("  ", Some(label), &text);
                 if let Some(agg) = &outcome.aggregate {
-                    let at_knee = if outcome.sweep.is_some() { "at the knee: " } else { "" };
+                    let at_knee = match &outcome.sweep {
+                        Some(s) if s.knee.is_some() => "at the knee: ",
+                        Some(_) => "at the lowest step: ",
+                        None => "",
+                    };
                     self.print("    ", None, &format!("{at_knee}{}", aggregate_line(agg)));
                 }
                 if let Some(sweep) = &outcome.sweep {
@@ -185,6 +189,9 @@ fn sweep_table(sweep: &crate::run::event::SweepResult) -> String {
     let ms =
         |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format_duration(std::time::Duration::from_secs_f64(v)));
     let knee = match (sweep.capacity(), sweep.breaking()) {
+        _ if sweep.cut.is_some() => {
+            format!("knee: none, the search was cut short ({})", sweep.cut.as_deref().unwrap_or_default())
+        }
         (Some(k), Some(b)) => format!("knee: {} {} (broke at {})", axis.name(), axis.show(k), axis.show(b.load)),
         (Some(k), None) if sweep.limit_found => format!("knee: {} {}", axis.name(), axis.show(k)),
         (Some(k), None) => {

@@ -146,6 +146,7 @@ fn sweep_json(sweep: &crate::run::event::SweepResult) -> Value {
         "knee": sweep.capacity(),
         "knee_step": sweep.knee,
         "limit_found": sweep.limit_found,
+        "cut": sweep.cut,
         "steps": steps,
     })
 }

@@ -92,6 +92,9 @@ pub struct SweepResult {
     /// A step broke, so the knee is the limit. `false` when every planned step held (the limit
     /// is above the last step) or when the search was cut short.
     pub limit_found: bool,
+    /// Why the search ended before it could conclude (a signal, a request task that panicked):
+    /// then no knee is claimed and no threshold is judged.
+    pub cut: Option<String>,
 }
 
 impl SweepResult {

@@ -177,6 +177,7 @@ pub fn outcomes(
         knee: if swept.cut.is_some() { None } else { knee },
         limit_found: broke && swept.cut.is_none(),
         steps: swept.steps,
+        cut: swept.cut.clone(),
     });
     let axis = sweep.axis;
     let at = |step: &SweepStep| format!("{} {}", axis.name(), axis.show(step.load));
@@ -231,7 +232,15 @@ pub fn outcomes(
     };
     let mut thresholds = load::threshold_outcomes(test, &m, known);
     for (outcome, t) in thresholds.iter_mut().zip(&test.thresholds) {
-        annotate(outcome, t, &result, shown, axis);
+        match &result.cut {
+            // A search cut short says nothing of the deployment's limit.
+            Some(why) => {
+                outcome.verdict = Verdict::Skipped(format!("not judged: the search was cut short ({why})"));
+                outcome.threshold = Some(ThresholdResult { limit: t.limit(), measured: None });
+                outcome.properties.retain(|(k, _)| k != "measured");
+            }
+            None => annotate(outcome, t, &result, shown, axis),
+        }
     }
     let outcome = TestOutcome {
         duration,
