@@ -23,7 +23,7 @@ use tokio::task::JoinSet;
 /// Requests whose failures are shown in full; the rest are counted.
 const EXAMPLES: usize = 3;
 /// Requests kept individually for the plot; a longer run keeps the first ones.
-const MAX_TIMELINE: usize = 200_000;
+pub(crate) const MAX_TIMELINE: usize = 200_000;
 
 /// Soak windows default to a sixth of the run: enough to see a trend, each with enough requests.
 pub fn default_window(plan: &LoadPlan) -> Duration {

@@ -67,7 +67,7 @@ pub async fn run(ctx: Context<'_>, plan: &LoadPlan, sweep: &SweepPlan, progress:
         )
         .await;
         let ended_s = start.elapsed().as_secs_f64();
-        swept.timeline.extend(result.timeline.iter().map(|&(t, latency, passed)| (started_s + t, latency, passed)));
+        append_timeline(&mut swept.timeline, &result.timeline, started_s, load::MAX_TIMELINE);
         if let Some(panic) = &result.panicked {
             swept.cut = Some(format!("internal error: a request task panicked ({panic}); the counts are incomplete"));
         } else if result.interrupted {
@@ -87,6 +87,13 @@ pub async fn run(ctx: Context<'_>, plan: &LoadPlan, sweep: &SweepPlan, progress:
         }
     }
     swept
+}
+
+/// A step's requests on the search's clock; the whole search keeps as many for the plot as one
+/// load does (`cap`), the first ones.
+fn append_timeline(timeline: &mut Vec<(f64, f64, bool)>, step: &[(f64, f64, bool)], started_s: f64, cap: usize) {
+    let room = cap.saturating_sub(timeline.len());
+    timeline.extend(step.iter().take(room).map(|&(t, latency, passed)| (started_s + t, latency, passed)));
 }
 
 /// The samples taken while a step ran.
@@ -201,13 +208,11 @@ pub fn outcomes(
         }]),
         (None, Some(_)) => Verdict::Passed,
     };
-    if let (None, false, Some(last)) = (&swept.cut, result.limit_found, result.steps.last()) {
-        if result.knee.is_some() {
-            warnings.push(format!(
-                "the search did not find the limit: every step held, up to {}; add higher steps to find it",
-                at(last)
-            ));
-        }
+    if let (None, false, Some(last), Some(_)) = (&swept.cut, result.limit_found, result.steps.last(), result.knee) {
+        warnings.push(format!(
+            "the search did not find the limit: every step held, up to {}; add higher steps to find it",
+            at(last)
+        ));
     }
     let mut properties = shown_step.map(|s| s.aggregate.properties()).unwrap_or_default();
     // The previous run's knee step against this one's, as for any load test.
@@ -364,6 +369,16 @@ mod tests {
         assert_eq!(knee(&[true, false]), (Some(0), true));
         // A step after a broken one is never run; were it, it would not move the knee.
         assert_eq!(knee(&[true, false, true]), (Some(0), true));
+    }
+
+    #[test]
+    fn the_requests_of_every_step_share_one_clock_and_one_bound() {
+        let mut timeline = vec![];
+        append_timeline(&mut timeline, &[(0.0, 0.1, true), (0.5, 0.2, true)], 0.0, 3);
+        append_timeline(&mut timeline, &[(0.25, 0.3, false), (0.75, 0.4, true)], 2.0, 3);
+        assert_eq!(timeline, [(0.0, 0.1, true), (0.5, 0.2, true), (2.25, 0.3, false)]);
+        append_timeline(&mut timeline, &[(0.0, 0.5, true)], 4.0, 3);
+        assert_eq!(timeline.len(), 3);
     }
 
     #[test]
