@@ -50,6 +50,12 @@ tests:
     expect:
       status: 200
       thresholds: [p99(latency) < 5s]
+  - name: sweep
+    load: { sweep: { concurrency: [1, 2], requests: 2 } }
+    request: { POST: /v1/chat/completions, stream: true, json: { messages: [{ role: user, content: hi }], max_tokens: 3 } }
+    expect:
+      status: 200
+      thresholds: [p99(latency) < 5s, capacity(concurrency) >= 1]
   - name: soak
     soak: { duration: 600ms, interval: 100ms, window: 200ms }
     sample:
@@ -65,6 +71,8 @@ tests:
     let soak = &doc["suites"][0]["tests"].as_array().unwrap().iter().find(|t| t["name"] == "soak").cloned().unwrap();
     assert!(!soak["series"]["windows"].as_array().unwrap().is_empty(), "{soak}");
     assert!(!soak["series"]["samples"]["running"].as_array().unwrap().is_empty(), "{soak}");
+    let sweep = &doc["suites"][0]["tests"].as_array().unwrap().iter().find(|t| t["name"] == "sweep").cloned().unwrap();
+    assert_eq!(sweep["sweep"]["steps"].as_array().unwrap().len(), 2, "{sweep}");
     let mut names = BTreeSet::new();
     field_names(&doc, &mut names);
     let page = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/json-format.md")).unwrap();

@@ -152,8 +152,15 @@ fn the_seed_performance_tests_pass_on_a_fast_server_and_fail_per_threshold_on_a_
     });
     let dir = TempDir::new();
     let junit = dir.path("perf.xml");
-    let env =
-        [("LOAD_REQUESTS", "4"), ("LOAD_CONCURRENCY", "2"), ("THROUGHPUT_MAX_TOKENS", "40"), ("LOAD_MAX_TOKENS", "40")];
+    let env = [
+        ("LOAD_REQUESTS", "4"),
+        ("LOAD_CONCURRENCY", "2"),
+        ("THROUGHPUT_MAX_TOKENS", "40"),
+        ("LOAD_MAX_TOKENS", "40"),
+        ("CAPACITY_FROM", "1"),
+        ("CAPACITY_TO", "2"),
+        ("CAPACITY_REQUESTS", "2"),
+    ];
     let out = llmspec_env(
         &[
             "run",
@@ -173,6 +180,8 @@ fn the_seed_performance_tests_pass_on_a_fast_server_and_fail_per_threshold_on_a_
         "10 throughput: p50(ttft) &lt; ${ttft_max}",
         "11 concurrent load: p50(latency) &lt; ${p50_max}",
         "11 concurrent load: p50(ttft) &lt; ${ttft_max}",
+        "11 capacity under load: p50(ttft) &lt; ${ttft_max}",
+        "11 capacity under load: capacity(concurrency) &gt;= ${capacity_min}",
     ] {
         let at =
             xml.find(&format!(r#"<testcase name="{failing}""#)).unwrap_or_else(|| panic!("no case {failing}: {xml}"));
@@ -274,7 +283,14 @@ fn the_seed_load_latency_is_compared_with_a_single_request() {
     // fast under load as alone, so the latency under load is about the baseline.
     let sim = Sim::with(SimConfig { ttft: Duration::from_millis(300), ..SimConfig::default() });
     let condition = "11 concurrent load: p50(latency) < load_latency_factor * max([tests[\"11 single-request baseline\"].metrics.latency, seconds(baseline_floor)])";
-    let small = [("LOAD_REQUESTS", "4"), ("LOAD_CONCURRENCY", "2")];
+    let small = [
+        ("LOAD_REQUESTS", "4"),
+        ("LOAD_CONCURRENCY", "2"),
+        ("CAPACITY_FROM", "1"),
+        ("CAPACITY_TO", "2"),
+        ("CAPACITY_REQUESTS", "2"),
+        ("CAPACITY_MIN", "2"),
+    ];
     let run = |factor: &str| {
         let mut env = small.to_vec();
         env.push(("LOAD_LATENCY_FACTOR", factor));

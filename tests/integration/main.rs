@@ -30,5 +30,6 @@ mod spec_fuzz;
 mod spec_language;
 mod spec_limits;
 mod streaming;
+mod sweep;
 mod tls;
 mod transport;

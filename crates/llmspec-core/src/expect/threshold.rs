@@ -7,7 +7,7 @@
 use crate::expr::Expression;
 use crate::expr::bindings::Known;
 use crate::metrics::aggregate::Aggregate;
-use crate::metrics::catalog::{ScalarName, SeriesName, Statistic};
+use crate::metrics::catalog::{ScalarName, SeriesName, Statistic, SweepAxis};
 use crate::vocab::Loc;
 use crate::vocab::compare::{Comparison, Unit, format_quantity};
 use std::collections::BTreeMap;
@@ -26,6 +26,8 @@ pub enum Expr {
     Drift(SeriesName),
     /// `recovery`: a value a step recorded with `as:`.
     Step(String),
+    /// `capacity(concurrency)`: the highest load of a sweep at which every threshold held.
+    Capacity(SweepAxis),
 }
 
 /// Names a threshold may use besides the built-in ones.
@@ -33,6 +35,11 @@ pub enum Expr {
 pub struct Names {
     pub samples: Vec<String>,
     pub steps: Vec<String>,
+    /// What the test's sweep raises, when it has one: `capacity()` of that only.
+    pub sweep: Option<SweepAxis>,
+    /// The test has a sweep that did not check: its problems are reported, so `capacity()` is
+    /// not judged against it again.
+    pub sweep_written: bool,
 }
 
 /// Everything a threshold can be computed from.
@@ -47,6 +54,9 @@ pub struct Measurements<'a> {
     pub steps: &'a BTreeMap<String, f64>,
     /// The same test's aggregate in the previous run (`--baseline`).
     pub baseline: Option<&'a Aggregate>,
+    /// A sweep's knee: the highest load at which every threshold held; `None` when no step
+    /// held or the test is no sweep.
+    pub capacity: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -137,6 +147,7 @@ impl Threshold {
                 let function = function.trim();
                 let is_sample = sample_names.contains(&arg);
                 match function {
+                    "capacity" => capacity(arg, names)?,
                     "slope" => {
                         if !is_sample {
                             return Err(format!("slope() applies to a sampled series (under `sample:`), not `{arg}`"));
@@ -189,11 +200,18 @@ impl Threshold {
         // `goodput_rate >= 95` cannot silently mean 9,500 %.
         let per_second_as_number =
             unit == Unit::PerSecond && bound.unit == Unit::Plain && !matches!(expr, Expr::Slope(_));
+        if matches!(expr, Expr::Capacity(SweepAxis::Concurrency)) && bound.unit != Unit::Plain {
+            return Err(format!(
+                "`{lhs}` is a number of requests in flight, bounded by a number, e.g. `>= 20`, not `{}`",
+                rhs.trim()
+            ));
+        }
         if bound.unit != unit && !per_second_as_number {
             let want = match unit {
                 Unit::Seconds => "a duration, e.g. `< 2s`",
                 Unit::Fraction => "a percentage, e.g. `< 0.1%` (a share is always written with %)",
                 Unit::PerSecond if matches!(expr, Expr::Slope(_)) => "a rate of change, e.g. `< 50/h`",
+                Unit::PerSecond if matches!(expr, Expr::Capacity(_)) => "a rate, e.g. `>= 4/s`",
                 Unit::PerSecond => "a rate, e.g. `> 4/s` or `> 240/min`",
                 Unit::Plain => "a number, e.g. `> 50`",
             };
@@ -206,6 +224,7 @@ impl Threshold {
             Expr::Drift(n) => format!("drift({n})"),
             Expr::Scalar(n) => n.to_string(),
             Expr::Step(n) => n.clone(),
+            Expr::Capacity(axis) => format!("capacity({})", axis.name()),
         };
         let quantity = rhs.trim().trim_start_matches(['<', '>', '=', '!']).trim();
         let text = format!("{name} {} {quantity}", bound.op.symbol());
@@ -223,6 +242,11 @@ impl Threshold {
     /// What must hold, for reports: `< 5s`, or `true` for a condition.
     pub fn limit(&self) -> String {
         match &self.rule {
+            // A sweep's load is shown as the sweep writes it (`>= 4/s`), not in the unit of
+            // slow rates (`/h`).
+            Rule::Bound { bound, expr: Expr::Capacity(axis), .. } => {
+                format!("{} {}", bound.op.symbol(), axis.show(bound.rhs))
+            }
             Rule::Bound { bound, .. } => bound.to_string(),
             Rule::Condition(_) => "true".into(),
         }
@@ -245,6 +269,7 @@ impl Threshold {
             Rule::Condition(c) => return evaluate_condition(c, m, known),
         };
         let shown = |v: f64| match expr {
+            Expr::Capacity(axis) => axis.show(v),
             Expr::Slope(name) => match fit(m, name) {
                 Some(f) => format!("{} (R² {:.2}, {} samples)", format_quantity(v, unit), f.r2, f.points),
                 None => format_quantity(v, unit),
@@ -260,6 +285,7 @@ impl Threshold {
 
     pub fn show(&self, v: f64) -> String {
         match &self.rule {
+            Rule::Bound { expr: Expr::Capacity(axis), .. } => axis.show(v),
             Rule::Bound { unit, .. } => format_quantity(v, *unit),
             Rule::Condition(_) => crate::vocab::compare::trim_float(v),
         }
@@ -283,6 +309,7 @@ fn not_measured(expr: &Expr) -> &'static str {
         Expr::Slope(_) => "not measured: fewer than 2 samples after the warm-up window",
         Expr::Drift(_) => "not measured: no time windows with samples",
         Expr::Step(_) => "not measured: the step did not complete",
+        Expr::Capacity(_) => "not measured: no step of the sweep held",
         _ => "not measured: no request produced this value",
     }
 }
@@ -314,6 +341,7 @@ fn evaluate_condition(c: &Expression, m: &Measurements<'_>, known: &Known) -> Re
         fit_after: 0.0,
         steps: m.steps,
         baseline: None,
+        capacity: None,
     });
     let measure_call = |call: &crate::expr::MeasuredCall| -> Result<f64, String> {
         let (on, what) = match (&previous, call.baseline) {
@@ -359,6 +387,41 @@ fn measure(expr: &Expr, m: &Measurements<'_>) -> Option<f64> {
             (first > 0.0).then(|| (last - first) / first)
         }
         Expr::Step(name) => m.steps.get(name).copied(),
+        Expr::Capacity(_) => m.capacity,
+    }
+}
+
+/// `capacity(concurrency)` or `capacity(rate)`, in a test that sweeps that.
+fn capacity(arg: &str, names: &Names) -> Result<(Expr, Unit), String> {
+    let axis = match arg {
+        "concurrency" => SweepAxis::Concurrency,
+        "rate" => SweepAxis::Rate,
+        other => {
+            return Err(crate::vocab::suggest::unknown("capacity", other, &["concurrency", "rate"], ""));
+        }
+    };
+    match names.sweep {
+        Some(swept) if swept != axis => Err(format!(
+            "capacity({}) is measured by a sweep of `{}`; this test sweeps `{}`: bound capacity({})",
+            axis.name(),
+            axis.name(),
+            swept.name(),
+            swept.name()
+        )),
+        None if !names.sweep_written => Err(format!(
+            "capacity({}) is the highest load at which every threshold held: it is measured by a `load.sweep` \
+             of `{}`, which this test does not have",
+            axis.name(),
+            axis.name()
+        )),
+        _ => Ok((Expr::Capacity(axis), if axis == SweepAxis::Rate { Unit::PerSecond } else { Unit::Plain })),
+    }
+}
+
+impl Threshold {
+    /// The highest load at which a sweep held, not a measure of one step's requests.
+    pub fn is_capacity(&self) -> bool {
+        matches!(&self.rule, Rule::Bound { expr: Expr::Capacity(_), .. })
     }
 }
 
@@ -377,7 +440,7 @@ mod tests {
     use std::time::Duration;
 
     fn parse(t: &str) -> Result<Threshold, String> {
-        let names = Names { samples: vec!["rss_mb".into()], steps: vec!["recovery".into()] };
+        let names = Names { samples: vec!["rss_mb".into()], steps: vec!["recovery".into()], ..Names::default() };
         Threshold::parse(t, Loc::default(), &names)
     }
 
@@ -386,7 +449,7 @@ mod tests {
         samples: &'a BTreeMap<String, Vec<(f64, f64)>>,
         steps: &'a BTreeMap<String, f64>,
     ) -> Measurements<'a> {
-        Measurements { aggregate: agg, windows: &[], samples, fit_after: 10.0, steps, baseline: None }
+        Measurements { aggregate: agg, windows: &[], samples, fit_after: 10.0, steps, baseline: None, capacity: None }
     }
 
     #[test]
@@ -435,6 +498,50 @@ mod tests {
         );
         assert!(parse("error_rate < 0.001").is_err());
         assert!(parse("p50(latency) < 2/s").is_err());
+    }
+
+    #[test]
+    fn capacity_bounds_the_knee_of_the_sweep_the_test_has() {
+        let sweep = |axis| Names { sweep: Some(axis), ..Names::default() };
+        let concurrency = sweep(SweepAxis::Concurrency);
+        let c = Threshold::parse("capacity( concurrency ) >= 20", Loc::default(), &concurrency).unwrap();
+        assert_eq!(
+            (c.text.as_str(), c.limit(), c.is_capacity()),
+            ("capacity(concurrency) >= 20", ">= 20".into(), true)
+        );
+        let rate = Threshold::parse("capacity(rate) >= 240/min", Loc::default(), &sweep(SweepAxis::Rate)).unwrap();
+        assert_eq!(rate.limit(), ">= 4/s", "a rate is shown per second, as a sweep writes it");
+        assert!(Threshold::parse("capacity(rate) >= 4", Loc::default(), &sweep(SweepAxis::Rate)).is_ok());
+        assert!(
+            Threshold::parse("capacity(rate) >= 4/s", Loc::default(), &concurrency)
+                .unwrap_err()
+                .contains("this test sweeps `concurrency`")
+        );
+        assert!(
+            Threshold::parse("capacity(concurrency) >= 2", Loc::default(), &Names::default())
+                .unwrap_err()
+                .contains("which this test does not have")
+        );
+        assert!(
+            Threshold::parse("capacity(concurency) >= 2", Loc::default(), &concurrency)
+                .unwrap_err()
+                .contains("did you mean `concurrency`")
+        );
+        assert!(Threshold::parse("capacity(concurrency) >= 2s", Loc::default(), &concurrency).is_err());
+        // A sweep that did not check reports its own problems: capacity() is not judged again.
+        let unchecked = Names { sweep_written: true, ..Names::default() };
+        assert!(Threshold::parse("capacity(rate) >= 1/s", Loc::default(), &unchecked).is_ok());
+
+        let agg = Aggregate::default();
+        let (samples, steps) = (BTreeMap::new(), BTreeMap::new());
+        let at = |capacity| Measurements { capacity, ..measure(&agg, &samples, &steps) };
+        assert_eq!(c.evaluate(&at(Some(32.0)), &Known::default()), Ok("32".into()));
+        assert_eq!(c.evaluate(&at(Some(16.0)), &Known::default()), Err("16".into()));
+        assert_eq!(c.evaluate(&at(None), &Known::default()), Err("not measured: no step of the sweep held".into()));
+        assert_eq!(
+            rate.evaluate(&Measurements { capacity: Some(4.0), ..at(None) }, &Known::default()),
+            Ok("4/s".into())
+        );
     }
 
     #[test]

@@ -432,6 +432,12 @@ impl<'a> Checker<'a> {
             (n, None, [series]) if (is_statistic(n) || n == "slope" || n == "drift") && self.names_series(series) => {
                 self.measured_call(e.id, n, series, false)
             }
+            ("capacity", None, _) => self.problem(
+                e.id,
+                "capacity() is a bound of its own, not part of a condition: write `capacity(concurrency) >= 20`, \
+                 with a variable as `${name}`"
+                    .into(),
+            ),
             ("slope" | "drift", None, _) => {
                 self.problem(e.id, format!("`{name}` applies to a series of a load or soak test, e.g. {name}(latency)"))
             }

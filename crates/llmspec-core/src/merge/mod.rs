@@ -50,8 +50,9 @@ pub fn merge(plan: &Plan, shards: &[ShardResults], baseline: Option<&Baseline>, 
                 baseline.and_then(|b| b.test(&suite.name, &test.name)).map_or(Value::Null, |m| m.as_json());
             known.refresh();
             let merged = match &test.load {
-                Some(_) => merged_load(suite, test, shards, &known, baseline),
-                None => owned_results(suite, test, shards, total_shards),
+                // A capacity search ran whole on the first shard, which judged it.
+                Some(load) if load.sweep.is_none() => merged_load(suite, test, shards, &known, baseline),
+                _ => owned_results(suite, test, shards, total_shards),
             };
             for outcome in &merged {
                 if let Some(record) = &outcome.record {
@@ -225,6 +226,7 @@ fn merged_load(
         fit_after: plan.and_then(|p| p.fit_after).unwrap_or(window).as_secs_f64(),
         steps: &steps,
         baseline: previous.and_then(|p| p.aggregate.as_ref()),
+        capacity: None,
     };
     let thresholds = load::threshold_outcomes(test, &measurements, known);
     let mut properties = aggregate.properties();

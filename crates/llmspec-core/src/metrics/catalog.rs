@@ -236,6 +236,32 @@ impl fmt::Display for Statistic {
     }
 }
 
+/// What a capacity search raises, step by step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SweepAxis {
+    /// Requests in flight (closed loop).
+    Concurrency,
+    /// Requests started per second (open loop).
+    Rate,
+}
+
+impl SweepAxis {
+    pub fn name(self) -> &'static str {
+        match self {
+            SweepAxis::Concurrency => "concurrency",
+            SweepAxis::Rate => "rate",
+        }
+    }
+
+    /// A step's load as a person reads it: `8`, `4/s`.
+    pub fn show(self, value: f64) -> String {
+        match self {
+            SweepAxis::Concurrency => crate::vocab::compare::trim_float(value),
+            SweepAxis::Rate => format!("{}/s", crate::vocab::compare::trim_float(value)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

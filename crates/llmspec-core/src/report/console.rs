@@ -2,7 +2,7 @@
 //! Colour only on a terminal, and never when NO_COLOR is set.
 
 use super::Reporter;
-use super::render::{aggregate_line, baseline_line, failure_detail, sampled_line, shown_time};
+use super::render::{aggregate_line, baseline_line, failure_detail, sampled_line, shown_time, sweep_table};
 use super::sanitize::Sanitizer;
 use crate::run::event::{Event, Verdict};
 use std::io::Write;
@@ -71,7 +71,15 @@ impl<W: Write> Reporter for Console<W> {
                 };
                 self.print("  ", Some(label), &text);
                 if let Some(agg) = &outcome.aggregate {
-                    self.print("    ", None, &aggregate_line(agg));
+                    let at_knee = match &outcome.sweep {
+                        Some(s) if s.knee.is_some() => "at the knee: ",
+                        Some(_) => "at the lowest step: ",
+                        None => "",
+                    };
+                    self.print("    ", None, &format!("{at_knee}{}", aggregate_line(agg)));
+                }
+                if let Some(sweep) = &outcome.sweep {
+                    self.print("    ", None, &sweep_table(sweep));
                 }
                 if let Some(sampled) = outcome.series.as_deref().and_then(|s| sampled_line(&s.samples)) {
                     self.print("    ", None, &sampled);

@@ -110,6 +110,9 @@ impl Reporter for JsonResults {
                         "requests": s.requests,
                     });
                 }
+                if let Some(sweep) = &outcome.sweep {
+                    test["sweep"] = sweep_json(sweep);
+                }
                 if let Some((_, _, tests)) = self.current.as_mut() {
                     tests.push(test);
                 }
@@ -147,4 +150,47 @@ impl Reporter for JsonResults {
         self.sanitizer.write_file(&self.path, &text)?;
         Ok(vec![self.path.clone()])
     }
+}
+
+/// A capacity search: each step's load, figures and thresholds, and the knee (docs/json-format.md).
+fn sweep_json(sweep: &crate::run::event::SweepResult) -> Value {
+    use crate::metrics::catalog::{ScalarName, SeriesName, Statistic};
+    let steps: Vec<Value> = sweep
+        .steps
+        .iter()
+        .map(|step| {
+            let agg = &step.aggregate;
+            let stat = |f: Statistic, s: SeriesName| agg.stat(f, s);
+            json!({
+                "load": step.load,
+                "started_s": step.started_s,
+                "ended_s": step.ended_s,
+                "held": step.held,
+                "requests": agg.count,
+                "errors": agg.errors,
+                "failed": agg.failed,
+                "p50_latency_s": stat(Statistic::Median, SeriesName::Latency),
+                "p99_latency_s": stat(Statistic::Percentile(99.0), SeriesName::Latency),
+                "p50_ttft_s": stat(Statistic::Median, SeriesName::Ttft),
+                "p99_ttft_s": stat(Statistic::Percentile(99.0), SeriesName::Ttft),
+                "req_per_s": agg.scalar(ScalarName::ReqPerS),
+                "output_tokens_per_s": agg.scalar(ScalarName::OutputTokensPerS),
+                "thresholds": step.thresholds.iter().map(|t| json!({
+                    "threshold": t.text, "limit": t.limit, "measured": t.measured, "held": t.held,
+                })).collect::<Vec<_>>(),
+                "requests_broke": step.requests_broke,
+                "warnings": step.warnings,
+                "aggregate": agg.to_json(),
+            })
+        })
+        .collect();
+    json!({
+        "axis": sweep.axis.name(),
+        "planned": sweep.planned,
+        "knee": sweep.capacity(),
+        "knee_step": sweep.knee,
+        "limit_found": sweep.limit_found,
+        "cut": sweep.cut,
+        "steps": steps,
+    })
 }

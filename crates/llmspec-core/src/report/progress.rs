@@ -49,6 +49,11 @@ impl ProgressBars {
     }
 
     fn bar_for(&mut self, test: &str, progress: &Progress) -> &ProgressBar {
+        // Each step of a sweep has a bar of its own: its counts start again.
+        let test = &match &progress.step {
+            Some(step) => format!("{test} · {step}"),
+            None => test.to_string(),
+        };
         if self.current.as_ref().is_none_or(|(name, _)| name != test) {
             self.clear();
             let length = match (progress.total, progress.planned) {
@@ -206,6 +211,7 @@ mod tests {
             p50_latency: Some(0.25),
             elapsed: Duration::from_secs(2),
             planned: None,
+            step: None,
         };
         let _ = bars.on(&Event::Progress { suite: &suite, test: "steady load", progress: &progress });
         let _ = bars.finish();
@@ -227,6 +233,7 @@ mod tests {
             p50_latency: None,
             elapsed: Duration::from_secs(90),
             planned: Some(Duration::from_secs(600)),
+            step: None,
         };
         let _ = bars.on(&Event::Progress { suite: &suite, test: "soak", progress: &progress });
         let drawn = screen.drawn().join("\n");
@@ -234,5 +241,29 @@ mod tests {
         let summary = crate::run::event::Summary::default();
         let _ = bars.on(&Event::RunFinished { summary: &summary });
         assert_eq!(screen.drawn().last().map(String::as_str), Some("<clear>"), "a verdict line clears the bar");
+    }
+
+    #[test]
+    fn each_step_of_a_sweep_has_its_own_bar_named_by_its_load() {
+        let screen = Screen::default();
+        let mut bars = bars(&screen);
+        let suite = crate::report::tests::suite();
+        for (step, done) in [("concurrency 4 (step 2 of 5)", 30), ("concurrency 8 (step 3 of 5)", 10)] {
+            let progress = Progress {
+                done,
+                total: Some(40),
+                errors: 0,
+                p50_latency: None,
+                elapsed: Duration::from_secs(1),
+                planned: None,
+                step: Some(step.into()),
+            };
+            let _ = bars.on(&Event::Progress { suite: &suite, test: "capacity", progress: &progress });
+        }
+        let drawn = screen.drawn().join("\n");
+        assert!(drawn.contains("capacity · concurrency 4 (step 2 of 5)"), "{drawn}");
+        assert!(drawn.contains("<clear>"), "the first step's bar is cleared for the next: {drawn}");
+        let current = bars.current.as_ref().map(|(name, bar)| (name.clone(), bar.position()));
+        assert_eq!(current, Some(("capacity · concurrency 8 (step 3 of 5)".into(), 10)), "a new bar, from 10 of 40");
     }
 }

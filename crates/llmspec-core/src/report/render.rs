@@ -138,6 +138,57 @@ pub fn sampled_line(samples: &std::collections::BTreeMap<String, Vec<(f64, f64)>
     (!shown.is_empty()).then(|| format!("sampled: {}", shown.join(", ")))
 }
 
+/// A sweep's steps, one line each, and its knee:
+/// `knee: concurrency 8 (broke at 12)`, then `   12   48 req   0 err  p50 75ms ...  broke: ...`.
+pub fn sweep_table(sweep: &crate::run::event::SweepResult) -> String {
+    let axis = sweep.axis;
+    let ms =
+        |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format_duration(std::time::Duration::from_secs_f64(v)));
+    let knee = match (sweep.capacity(), sweep.breaking()) {
+        _ if sweep.cut.is_some() => {
+            format!("knee: none, the search was cut short ({})", sweep.cut.as_deref().unwrap_or_default())
+        }
+        (Some(k), Some(b)) => format!("knee: {} {} (broke at {})", axis.name(), axis.show(k), axis.show(b.load)),
+        (Some(k), None) if sweep.limit_found => format!("knee: {} {}", axis.name(), axis.show(k)),
+        (Some(k), None) => {
+            format!("knee: {} {} or more: every step held, the limit was not found", axis.name(), axis.show(k))
+        }
+        (None, Some(b)) => format!("knee: none, the lowest step ({} {}) broke", axis.name(), axis.show(b.load)),
+        (None, None) => "knee: none".into(),
+    };
+    let mut lines = vec![
+        knee,
+        format!(
+            "{:>12} {:>8} {:>6} {:>10} {:>10} {:>10} {:>10} {:>8}  {}",
+            axis.name(),
+            "requests",
+            "errors",
+            "p50 lat",
+            "p99 lat",
+            "p50 ttft",
+            "p99 ttft",
+            "req/s",
+            "held"
+        ),
+    ];
+    for step in &sweep.steps {
+        let agg = &step.aggregate;
+        let held = if step.held { "yes".to_string() } else { format!("no: {}", step.broken().join("; ")) };
+        lines.push(format!(
+            "{:>12} {:>8} {:>6} {:>10} {:>10} {:>10} {:>10} {:>8.2}  {held}",
+            axis.show(step.load),
+            agg.count,
+            agg.errors + agg.failed,
+            ms(agg.stat(Statistic::Median, SeriesName::Latency)),
+            ms(agg.stat(Statistic::Percentile(99.0), SeriesName::Latency)),
+            ms(agg.stat(Statistic::Median, SeriesName::Ttft)),
+            ms(agg.stat(Statistic::Percentile(99.0), SeriesName::Ttft)),
+            agg.scalar(ScalarName::ReqPerS).unwrap_or(0.0),
+        ));
+    }
+    lines.join("\n")
+}
+
 /// One line about a load test: how many, how fast, how it went.
 pub fn aggregate_line(agg: &crate::metrics::aggregate::Aggregate) -> String {
     let time =

@@ -47,6 +47,7 @@ fn outcome(name: &str, verdict: Verdict) -> TestOutcome {
         series: None,
         threshold: None,
         record: None,
+        sweep: None,
     }
 }
 

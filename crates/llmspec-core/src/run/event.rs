@@ -58,6 +58,8 @@ pub struct TestOutcome {
     /// What later expressions read of this test (`tests["name"]`), when one does: kept in the
     /// JSON results so that a merge of shards judges them the same.
     pub record: Option<std::sync::Arc<serde_json::Value>>,
+    /// A capacity search (`load.sweep`): every step's aggregate and thresholds, and the knee.
+    pub sweep: Option<std::sync::Arc<SweepResult>>,
 }
 
 impl TestOutcome {
@@ -75,8 +77,84 @@ impl TestOutcome {
             series: None,
             threshold: None,
             record: None,
+            sweep: None,
         }
     }
+}
+
+/// What a capacity search found, step by step.
+#[derive(Debug, Clone)]
+pub struct SweepResult {
+    pub axis: crate::spec::plan::SweepAxis,
+    /// The load of every planned step, run or not, rising.
+    pub planned: Vec<f64>,
+    /// The steps run, in order. When a step broke, it is the last one: the search stops there.
+    pub steps: Vec<SweepStep>,
+    /// Index into `steps` of the knee: the highest step at which every threshold and every
+    /// request's checks held. `None` when the first step already broke.
+    pub knee: Option<usize>,
+    /// A step broke, so the knee is the limit. `false` when every planned step held (the limit
+    /// is above the last step) or when the search was cut short.
+    pub limit_found: bool,
+    /// Why the search ended before it could conclude (a signal, a request task that panicked):
+    /// then no knee is claimed and no threshold is judged.
+    pub cut: Option<String>,
+}
+
+impl SweepResult {
+    /// The knee's load: `capacity(concurrency)` or `capacity(rate)`.
+    pub fn capacity(&self) -> Option<f64> {
+        self.knee.and_then(|k| self.steps.get(k)).map(|s| s.load)
+    }
+
+    /// The step where the search stopped because something broke.
+    pub fn breaking(&self) -> Option<&SweepStep> {
+        self.steps.last().filter(|s| !s.held)
+    }
+}
+
+/// One step of a sweep: its load, what it measured and what held.
+#[derive(Debug, Clone)]
+pub struct SweepStep {
+    /// Requests in flight, or requests started per second.
+    pub load: f64,
+    /// When the step started and ended, in seconds since the sweep started (the times of
+    /// `RunSeries::requests` and of the samples).
+    pub started_s: f64,
+    pub ended_s: f64,
+    /// The step's requests after its warm-up.
+    pub aggregate: std::sync::Arc<crate::metrics::aggregate::Aggregate>,
+    /// Every threshold held and the requests passed their checks.
+    pub held: bool,
+    /// Each threshold of the test (but `capacity()`) as measured at this step.
+    pub thresholds: Vec<StepThreshold>,
+    /// Why the requests themselves broke the step (failed checks, no answers), when they did.
+    pub requests_broke: Option<String>,
+    /// Doubts about the step's measurement (a client that could not keep the rate).
+    pub warnings: Vec<String>,
+}
+
+impl SweepStep {
+    /// What broke the step, one entry per threshold or per request failure: empty when it held.
+    pub fn broken(&self) -> Vec<String> {
+        let thresholds = self.thresholds.iter().filter(|t| !t.held).map(|t| match &t.measured {
+            Some(m) => format!("{} (measured {m})", t.text),
+            None => format!("{} (not measured)", t.text),
+        });
+        thresholds.chain(self.requests_broke.clone()).collect()
+    }
+}
+
+/// A threshold as measured at one step of a sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepThreshold {
+    /// As written (normalised), the name of its JUnit case.
+    pub text: String,
+    /// The bound, e.g. `< 65ms`.
+    pub limit: String,
+    /// The value at this step; none when nothing was measured.
+    pub measured: Option<String>,
+    pub held: bool,
 }
 
 /// A threshold's own facts: it has no duration, but a limit and, when something was measured,

@@ -23,7 +23,7 @@ use tokio::task::JoinSet;
 /// Requests whose failures are shown in full; the rest are counted.
 const EXAMPLES: usize = 3;
 /// Requests kept individually for the plot; a longer run keeps the first ones.
-const MAX_TIMELINE: usize = 200_000;
+pub(crate) const MAX_TIMELINE: usize = 200_000;
 
 /// Soak windows default to a sixth of the run: enough to see a trend, each with enough requests.
 pub fn default_window(plan: &LoadPlan) -> Duration {
@@ -47,6 +47,7 @@ struct Sample {
 }
 
 /// Where the collector stands, for a progress display.
+#[derive(Debug, Clone)]
 pub struct Progress {
     pub done: u64,
     /// The requests planned, when the test stops after a count.
@@ -56,6 +57,9 @@ pub struct Progress {
     pub elapsed: Duration,
     /// How long the test runs, when it stops after a duration (a soak).
     pub planned: Option<Duration>,
+    /// The step of a sweep under way, e.g. `concurrency 8 (step 4 of 6)`; the counts above
+    /// are the step's.
+    pub step: Option<String>,
 }
 
 pub struct LoadResult {
@@ -74,7 +78,7 @@ pub struct LoadResult {
 struct Shared {
     client: reqwest::Client,
     test: Arc<TestPlan>,
-    feed: Feed,
+    feed: Arc<Feed>,
     known: Known,
     captures: std::collections::HashMap<String, Value>,
     examples: AtomicUsize,
@@ -136,7 +140,7 @@ fn more(stop: Stop, index: u64, start: Instant) -> bool {
 pub async fn run(
     client: reqwest::Client,
     test: Arc<TestPlan>,
-    feed: Feed,
+    feed: Arc<Feed>,
     plan: &LoadPlan,
     mut stop: watch::Receiver<Option<super::event::StopReason>>,
     progress: &mut dyn FnMut(&Progress),
@@ -209,6 +213,7 @@ pub async fn run(
                 p50_latency: result.aggregate.stat(Statistic::Median, SeriesName::Latency),
                 elapsed: start.elapsed(),
                 planned,
+                step: None,
             }),
             _ = stop.wait_for(|s| s.is_some()) => {
                 result.interrupted = true;
@@ -254,7 +259,7 @@ fn spawn_closed(tasks: &mut JoinSet<TaskEnd>, shared: &Arc<Shared>, plan: &LoadP
             (shared.clone(), next.clone(), next_conversation.clone(), plan.stop, plan.share);
         tasks.spawn(async move {
             loop {
-                if matches!(shared.feed, Feed::Conversations { .. }) {
+                if matches!(*shared.feed, Feed::Conversations { .. }) {
                     let n = share.nth(next_conversation.fetch_add(1, Ordering::Relaxed));
                     let Some(conversation) = shared.feed.conversation(n) else { break };
                     if !shared.converse(conversation, &next, (stop, share), start).await {

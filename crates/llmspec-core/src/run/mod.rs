@@ -10,6 +10,7 @@ pub(crate) mod sample;
 pub mod sse;
 pub(crate) mod steps;
 pub(crate) mod stream;
+pub(crate) mod sweep;
 
 use crate::expect::threshold::Measurements;
 use crate::expect::{self, Check, Failure};
@@ -319,6 +320,15 @@ async fn run_load(
     let sampling = sample::start(samplers, client.clone(), start);
     let mut on_progress =
         |progress: &load::Progress| events.emit(&Event::Progress { suite, test: &test.name, progress });
+    let feed = Arc::new(feed);
+    if let Some(sweep_plan) = &plan.sweep {
+        let ctx =
+            sweep::Context { client, test, feed, stop: opts.stop.clone(), known, captures, sampling: &sampling, start };
+        let swept = sweep::run(ctx, &plan, sweep_plan, &mut on_progress).await;
+        let series = sampling.stop().await;
+        let previous = opts.baseline.as_deref().and_then(|b| b.test(&suite.name, &test.name));
+        return sweep::outcomes(test, sweep_plan, swept, series, start.elapsed(), known, previous);
+    }
     let context = (known.clone(), captures.clone());
     let result =
         load::run(client.clone(), test.clone(), feed, &plan, opts.stop.clone(), &mut on_progress, context).await;
@@ -346,6 +356,7 @@ async fn run_load(
         fit_after: plan.fit_after.unwrap_or(window).as_secs_f64(),
         steps: &steps,
         baseline: previous.and_then(|p| p.aggregate.as_ref()),
+        capacity: None,
     };
     let mut thresholds = load::threshold_outcomes(test, &measurements, known);
     if let Some(shard) = opts.shard.filter(|s| s.total > 1) {
@@ -426,6 +437,7 @@ async fn run_test(
             fit_after: 0.0,
             steps: &steps,
             baseline: None,
+            capacity: None,
         };
         thresholds = load::threshold_outcomes(test, &m, known);
     }

@@ -144,6 +144,11 @@ pub fn start(samplers: Vec<Sampler>, client: reqwest::Client, start: Instant) ->
 }
 
 impl Sampling {
+    /// What was sampled until now, while the samplers go on.
+    pub fn so_far(&self) -> Series {
+        self.series.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
     pub async fn stop(self) -> Series {
         let _ = self.stop.send(true);
         for t in self.tasks {

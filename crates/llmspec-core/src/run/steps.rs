@@ -183,6 +183,7 @@ pub async fn run(
         fit_after: 0.0,
         steps: &values,
         baseline: None,
+        capacity: None,
     };
     let mut outcomes = vec![outcome];
     outcomes.extend(super::load::threshold_outcomes(test, &m, known));

@@ -77,6 +77,7 @@ pub fn test(
     let steps: Vec<StepPlan> = raw.steps.into_iter().filter_map(|s| step(s, ctx, problems)).collect();
     let captures: Vec<CapturePlan> =
         raw.capture.into_iter().filter_map(|(name, c)| capture(name, c, ctx, problems)).collect();
+    let sweep_written = raw.load.as_ref().is_some_and(|l| l.value.sweep.is_some());
     let many = [raw.repeat.is_some(), raw.load.is_some(), raw.soak.is_some()].iter().filter(|b| **b).count();
     let load = match (raw.repeat, raw.load, raw.soak) {
         _ if many > 1 => {
@@ -103,6 +104,8 @@ pub fn test(
     let names = Names {
         samples: samples.iter().map(|s| s.name.clone()).collect(),
         steps: steps.iter().filter_map(|s| s.as_name.clone()).collect(),
+        sweep: load.as_ref().and_then(|l| l.sweep.as_ref()).map(|s| s.axis),
+        sweep_written,
     };
     let thresholds = raw_thresholds
         .into_iter()
@@ -320,6 +323,9 @@ fn sample(
 }
 
 fn load(raw: Spanned<model::Load>, problems: &mut Vec<Problem>) -> Option<LoadPlan> {
+    if raw.value.sweep.is_some() {
+        return super::sweep::load(raw, problems);
+    }
     let l = raw.value;
     let stop = match (l.requests, l.duration) {
         (Some(0), None) => {

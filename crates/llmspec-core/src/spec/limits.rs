@@ -75,3 +75,8 @@ pub const MAX_DATA_ROWS: usize = 100_000;
 /// Most turns in one conversation of a multi-turn dataset. Every turn sends the whole
 /// conversation so far, so what is sent grows with the square of the turns.
 pub const MAX_TURNS: usize = 256;
+
+/// Most steps of a capacity search (`load.sweep`). Doubling from 1 reaches the highest
+/// concurrency in 14 steps; 64 leaves room for fine linear steps, and each step keeps its own
+/// aggregate (about 1.25 MB of histograms) for the report.
+pub const MAX_SWEEP_STEPS: usize = 64;

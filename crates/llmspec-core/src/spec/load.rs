@@ -215,7 +215,8 @@ pub fn load_suite(source: &Arc<Source>, opts: &LoadOptions<'_>) -> Result<(Suite
         let test = &mut instance.node;
         threshold_texts.push(written_thresholds(test));
         let own_steps = step_names(test);
-        let bounds = ThresholdNames { samples: sample_names(test), steps: own_steps.clone() };
+        let bounds =
+            ThresholdNames { samples: sample_names(test), steps: own_steps.clone(), ..ThresholdNames::default() };
         if let Value::Map(entries) = &mut test.value {
             for (key, value) in entries.iter_mut() {
                 // Expressions are not templates: `${name}` in one is a name, read when it runs.

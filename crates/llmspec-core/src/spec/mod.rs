@@ -17,6 +17,7 @@ pub(crate) mod model;
 pub(crate) mod plan;
 pub mod schema;
 pub mod shard;
+mod sweep;
 pub mod yaml;
 
 pub use diag::Diagnostic;

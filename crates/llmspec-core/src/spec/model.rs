@@ -413,6 +413,106 @@ pub struct Load {
     /// each worker sends their turns one after the other, carrying the answers over.
     #[serde(default)]
     pub dataset: Option<Spanned<LoadDataset>>,
+    /// A capacity search: raise the load step by step until a threshold breaks, and report the
+    /// highest step at which every threshold held (`capacity(concurrency)`, `capacity(rate)`).
+    /// Replaces `requests`, `duration` and, for a concurrency sweep, `concurrency`; `warmup`
+    /// applies to every step.
+    #[serde(default)]
+    pub sweep: Option<Spanned<Sweep>>,
+}
+
+/// The steps of a capacity search and how long each lasts. Steps run in rising order; the
+/// search stops at the first step where a threshold, or a request's checks, do not hold.
+#[derive(Deserialize, JsonSchema, Debug)]
+#[serde(deny_unknown_fields)]
+#[schemars(transform = crate::spec::schema::rules::sweep)]
+pub struct Sweep {
+    /// Requests in flight at each step (closed loop), rising: `[1, 2, 4, 8, 16]`, or
+    /// `{ from: 1, to: 64, factor: 2 }`.
+    #[serde(default)]
+    #[schemars(with = "Option<crate::spec::schema::fields::ConcurrencySteps>")]
+    pub concurrency: Option<Spanned<SweepSteps>>,
+    /// Requests started per unit of time at each step (open loop), rising: `[1/s, 2/s, 4/s]`,
+    /// or `{ from: 1/s, to: 16/s, factor: 2 }`. `load.concurrency` caps the requests in flight.
+    #[serde(default)]
+    #[schemars(with = "Option<crate::spec::schema::fields::RateSteps>")]
+    pub rate: Option<Spanned<SweepSteps>>,
+    /// Each step sends this many requests (its warm-up included).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = super::limits::MAX_REQUESTS))]
+    pub requests: Option<u64>,
+    /// Or each step lasts this long, e.g. `30s`.
+    #[serde(default)]
+    #[schemars(with = "Option<crate::spec::schema::fields::PositiveDuration>")]
+    pub duration: Option<Spanned<String>>,
+}
+
+/// The load of each step: a list, or a range from `from` to `to` (included) by `factor` or by
+/// `step`. Values are kept as written (a number or a rate) and read by `spec::check`.
+#[derive(Debug)]
+pub enum SweepSteps {
+    List(Vec<String>),
+    Range { from: String, to: String, factor: Option<f64>, step: Option<String> },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SweepRange {
+    from: Level,
+    to: Level,
+    #[serde(default)]
+    factor: Option<f64>,
+    #[serde(default)]
+    step: Option<Level>,
+}
+
+/// One load value as written: a number or a text such as `4/s`.
+struct Level(String);
+
+impl<'de> Deserialize<'de> for Level {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Level;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number or a rate such as `4/s`")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Level, E> {
+                Ok(Level(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Level, E> {
+                Ok(Level(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Level, E> {
+                Ok(Level(v.to_string()))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Level, E> {
+                Ok(Level(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for SweepSteps {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = SweepSteps;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of steps, or a mapping with `from`, `to` and `factor` or `step`")
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<SweepSteps, A::Error> {
+                let levels = Vec::<Level>::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(SweepSteps::List(levels.into_iter().map(|l| l.0).collect()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<SweepSteps, A::Error> {
+                let r = SweepRange::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(SweepSteps::Range { from: r.from.0, to: r.to.0, factor: r.factor, step: r.step.map(|s| s.0) })
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A load test's dataset: a file name, or a mapping with the order to draw rows in.

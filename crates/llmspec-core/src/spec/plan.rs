@@ -5,6 +5,7 @@ use super::yaml::Loc;
 use crate::expect::judge::JudgePlan;
 use crate::expect::threshold::Threshold;
 use crate::expect::{ExpectPlan, JsonQuery};
+pub use crate::metrics::catalog::SweepAxis;
 pub use crate::spec::model::Arrival;
 use regex::Regex;
 use std::sync::Arc;
@@ -176,6 +177,9 @@ pub struct LoadPlan {
     pub dataset: Option<Arc<DatasetPlan>>,
     /// Which of the requests this process sends (all, unless the run is sharded).
     pub share: Share,
+    /// A capacity search: the load is run once per step, each step with its own load value
+    /// and `stop`; `concurrency` or `rate` above are replaced by the step's.
+    pub sweep: Option<SweepPlan>,
 }
 
 /// Which of a load's requests this process sends: request `first`, then every `step`-th. One
@@ -207,6 +211,26 @@ impl Share {
             Stop::Duration(_) => 0,
         };
         (0..n).map(move |i| self.nth(i))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SweepPlan {
+    pub axis: SweepAxis,
+    /// The load of each step, rising; whole numbers for concurrency.
+    pub levels: Vec<f64>,
+    /// How long each step lasts (its warm-up included).
+    pub step: Stop,
+}
+
+impl LoadPlan {
+    /// The plan of one step of a sweep: the step's load in place of the sweep's.
+    pub fn at_step(&self, sweep: &SweepPlan, level: f64) -> LoadPlan {
+        let (concurrency, rate) = match sweep.axis {
+            SweepAxis::Concurrency => (Some(level as usize), None),
+            SweepAxis::Rate => (self.concurrency, Some(level)),
+        };
+        LoadPlan { stop: sweep.step, concurrency, rate, sweep: None, ..self.clone() }
     }
 }
 
@@ -320,6 +344,7 @@ impl LoadPlan {
             soak: false,
             dataset: None,
             share: Share::ALL,
+            sweep: None,
         }
     }
 }

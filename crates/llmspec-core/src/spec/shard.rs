@@ -37,9 +37,10 @@ impl Shard {
     }
 
     /// Whether this shard runs a test that sends one request (or a few steps). Lifecycle tests
-    /// (restarts, commands) act on the deployment itself: they run on the first shard only.
+    /// (restarts, commands) act on the deployment itself, and capacity searches judge each step
+    /// as it runs: they run on the first shard only.
     pub fn owns(&self, suite: &SuitePlan, test: &TestPlan) -> bool {
-        if !test.steps.is_empty() {
+        if !test.steps.is_empty() || test.load.as_ref().is_some_and(|l| l.sweep.is_some()) {
             return self.index == 0;
         }
         self.index == owner(&suite.name, &test.name, self.total)
@@ -49,6 +50,11 @@ impl Shard {
     /// concurrency, and its own arrivals at a share of the rate. None when the part is empty
     /// (fewer requests or workers than shards).
     pub fn part(&self, plan: &LoadPlan) -> Option<LoadPlan> {
+        // A capacity search runs whole on the first shard: each step's knee is judged as it
+        // runs, so its steps cannot wait for the other shards' parts.
+        if plan.sweep.is_some() {
+            return (self.index == 0).then(|| plan.clone());
+        }
         let (k, n) = (u64::from(self.index), u64::from(self.total));
         if let Stop::Requests(requests) = plan.stop {
             if k >= requests {

@@ -70,6 +70,86 @@ definition! {
     })
 }
 
+/// The steps of a concurrency sweep: a rising list of whole numbers, or a range.
+pub struct ConcurrencySteps;
+
+impl JsonSchema for ConcurrencySteps {
+    fn schema_name() -> Cow<'static, str> {
+        "ConcurrencySteps".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let level = json_schema!({"type": "integer", "minimum": 1, "maximum": crate::spec::limits::MAX_CONCURRENCY});
+        sweep_steps(
+            "Requests in flight at each step, rising: a list such as `[1, 2, 4, 8]`, or `from`, `to` and \
+            `factor` (multiplied) or `step` (added); `to` is always the last step.",
+            level.clone(),
+            level,
+        )
+    }
+}
+
+/// The steps of a rate sweep: a rising list of rates, or a range.
+pub struct RateSteps;
+
+impl JsonSchema for RateSteps {
+    fn schema_name() -> Cow<'static, str> {
+        "RateSteps".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let rate = generator.subschema_for::<Rate>();
+        sweep_steps(
+            "Requests started per unit of time at each step, rising: a list such as `[1/s, 2/s, 4/s]`, or \
+            `from`, `to` and `factor` (multiplied) or `step` (added); `to` is always the last step.",
+            rate.clone(),
+            rate,
+        )
+    }
+}
+
+fn sweep_steps(description: &str, level: Schema, step: Schema) -> Schema {
+    let max = crate::spec::limits::MAX_SWEEP_STEPS;
+    json_schema!({
+        "description": description,
+        "anyOf": [
+            {"type": "array", "items": level, "minItems": 1, "maxItems": max},
+            {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["from", "to"],
+                "properties": {
+                    "from": {"description": "The first step's load.", "allOf": [level]},
+                    "to": {"description": "The last step's load.", "allOf": [level]},
+                    "factor": {"description": "Each step's load is the previous one's times this (above 1).", "type": "number", "exclusiveMinimum": 1},
+                    "step": {"description": "Each step's load is the previous one's plus this.", "allOf": [step]}
+                },
+                "oneOf": [{"required": ["factor"]}, {"required": ["step"]}]
+            }
+        ]
+    })
+}
+
+definition! {
+    /// A bound on the highest load of a concurrency sweep at which every threshold held.
+    ConcurrencyCapacity => json_schema!({
+        "description": "The highest concurrency of the sweep at which every threshold held, bounded by a number: \
+            `capacity(concurrency) >= 20`. Only in a test with `load.sweep.concurrency`.",
+        "type": "string",
+        "pattern": grammar::capacity_threshold(Unit::Plain),
+        "patternErrorMessage": "a bound such as `capacity(concurrency) >= 20`"
+    })
+}
+
+definition! {
+    /// A bound on the highest rate of a rate sweep at which every threshold held.
+    RateCapacity => json_schema!({
+        "description": "The highest rate of the sweep at which every threshold held, bounded by a rate: \
+            `capacity(rate) >= 4/s`. Only in a test with `load.sweep.rate`.",
+        "type": "string",
+        "pattern": grammar::capacity_threshold(Unit::PerSecond),
+        "patternErrorMessage": "a bound such as `capacity(rate) >= 4/s`"
+    })
+}
+
 definition! {
     /// A bound on a time.
     DurationBound => json_schema!({
@@ -170,7 +250,8 @@ impl JsonSchema for Threshold {
         let description = format!(
             "A bound on the aggregate of the test's requests, `value op quantity` (docs/thresholds.md). The value \
              is `function(series)` with function {} or `pNN` (`p99`, `p99.9`) and series {}; a number of the run: \
-             {}; `drift(series)`; a sampled series' {} or `slope`; or a step's `as` name. The quantity is a \
+             {}; `drift(series)`; a sampled series' {} or `slope`; a step's `as` name; or, in a sweep, `capacity(concurrency)` or \
+             `capacity(rate)`. The quantity is a \
              duration for times (`5s`), a percentage for shares (`0.1%`), a rate for per-second values (`4/s`), \
              a number for counts. Any other text with an operator is a condition in CEL (docs/expressions.md).",
             quoted(&series_functions),
@@ -182,6 +263,8 @@ impl JsonSchema for Threshold {
             generator.subschema_for::<ThresholdBound>(),
             generator.subschema_for::<SampledThreshold>(),
             generator.subschema_for::<StepThreshold>(),
+            generator.subschema_for::<ConcurrencyCapacity>(),
+            generator.subschema_for::<RateCapacity>(),
             generator.subschema_for::<ThresholdCondition>(),
         ];
         json_schema!({
@@ -194,6 +277,7 @@ impl JsonSchema for Threshold {
                 "success_rate == 100%",
                 "req_per_s >= 4/s",
                 "drift(latency) < 20%",
+                "capacity(concurrency) >= 20",
                 "p99(ttft) < 4 * p50(ttft)"
             ]
         })

@@ -23,6 +23,8 @@ const PERCENTILE: &str = r"p0*(?:100(?:\.0*)?|[0-9]{1,2}(?:\.[0-9]*)?|\.[0-9]+)"
 const NAME: &str = r"[A-Za-z0-9_.]+(?: +[A-Za-z0-9_.]+)*";
 /// A `${...}` reference is replaced before the value is read, so nothing can be said about it.
 const REFERENCE: &str = r"\$\{";
+/// A quantity given by one variable, `${capacity_min}`, which the spec replaces when it loads.
+const ONE_REFERENCE: &str = r"\$\{[^}]*\}";
 
 const UNITS: [Unit; 4] = [Unit::Seconds, Unit::Fraction, Unit::PerSecond, Unit::Plain];
 
@@ -161,6 +163,17 @@ pub fn threshold_bound() -> String {
     }
     forms.push(bound(&call("drift", &either(SeriesName::NAMES)), &quantity(Unit::Fraction)));
     whole(&either(forms))
+}
+
+/// A bound over the highest load of a sweep at which every threshold held: a number of
+/// requests in flight (`capacity(concurrency) >= 20`), or a rate (`capacity(rate) >= 4/s`,
+/// also as a plain number per second).
+pub fn capacity_threshold(unit: Unit) -> String {
+    let (axis, quantity) = match unit {
+        Unit::PerSecond => ("rate", either([quantity(Unit::PerSecond), quantity(Unit::Plain), ONE_REFERENCE.into()])),
+        _ => ("concurrency", either([quantity(Unit::Plain), ONE_REFERENCE.into()])),
+    };
+    whole(&bound(&call("capacity", axis), &quantity))
 }
 
 /// A bound over a series the test samples (`max(rss_mb) < 2000`, `slope(rss_mb) < 50/h`).

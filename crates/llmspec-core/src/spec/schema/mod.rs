@@ -118,6 +118,10 @@ mod tests {
         Samples,
         /// Steps, one recorded `as: recovery`.
         Steps,
+        /// A sweep of concurrency.
+        ConcurrencySweep,
+        /// A sweep of rate.
+        RateSweep,
     }
 
     fn suite_with(context: Context, threshold: &str) -> Value {
@@ -130,6 +134,16 @@ mod tests {
                 "request": {"GET": "http://127.0.0.1/a"}
             }),
             Context::Steps => json!({"name": "t", "steps": [{"sleep": "1s", "as": "recovery"}]}),
+            Context::ConcurrencySweep => json!({
+                "name": "t",
+                "load": {"sweep": {"concurrency": [1, 2, 4], "requests": 10}},
+                "request": {"GET": "http://127.0.0.1/a"}
+            }),
+            Context::RateSweep => json!({
+                "name": "t",
+                "load": {"sweep": {"rate": {"from": "1/s", "to": "8/s", "factor": 2}, "duration": "10s"}},
+                "request": {"GET": "http://127.0.0.1/a"}
+            }),
         };
         let mut test = test;
         test["expect"] = json!({"thresholds": [threshold]});
@@ -139,8 +153,12 @@ mod tests {
     fn names(context: Context) -> Names {
         match context {
             Context::Nothing => Names::default(),
-            Context::Samples => Names { samples: vec!["rss_mb".into()], steps: vec![] },
-            Context::Steps => Names { samples: vec![], steps: vec!["recovery".into()] },
+            Context::Samples => Names { samples: vec!["rss_mb".into()], ..Names::default() },
+            Context::Steps => Names { steps: vec!["recovery".into()], ..Names::default() },
+            Context::ConcurrencySweep => {
+                Names { sweep: Some(crate::spec::plan::SweepAxis::Concurrency), ..Names::default() }
+            }
+            Context::RateSweep => Names { sweep: Some(crate::spec::plan::SweepAxis::Rate), ..Names::default() },
         }
     }
 
@@ -177,6 +195,15 @@ mod tests {
         "mean(rss_mb) < 100",
         "recovery < 30s",
         "recovery <= 2m",
+        "capacity(concurrency) >= 20",
+        "capacity ( concurrency )>=20",
+        "capacity(rate) >= 4/s",
+        "capacity(rate) > 240/min",
+        "capacity(rate) >= 4",
+        "capacity(concurrency) >= 4/s",
+        "capacity(concurrency) >= 20%",
+        "capacity(rate) >= 2s",
+        "capacity(latency) >= 2",
         "p99(ttft) < 4 * p50(ttft)",
         "success_rate == 1.0 && count >= 20",
         "p99(latncy) < 5s",
@@ -209,7 +236,9 @@ mod tests {
     #[test]
     fn thresholds_agree_with_the_parser() {
         let validator = jsonschema::validator_for(&schema()).unwrap();
-        for context in [Context::Nothing, Context::Samples, Context::Steps] {
+        for context in
+            [Context::Nothing, Context::Samples, Context::Steps, Context::ConcurrencySweep, Context::RateSweep]
+        {
             for text in THRESHOLDS.iter().filter(|t| !depends_on_names(context, t)) {
                 let origin = crate::expr::Origin { loc: Default::default(), plain: false };
                 let parsed = Threshold::compile(text, origin, &names(context), &crate::expr::Names::default()).is_ok();

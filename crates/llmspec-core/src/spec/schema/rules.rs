@@ -75,6 +75,14 @@ pub fn test(schema: &mut Schema) {
     let unless = |bound: &str| json!({"anyOf": [definition("ThresholdBound"), {"not": definition(bound)}]});
     add(schema, only_with(json!({"not": given_map("sample")}), every_threshold(unless("SampledThreshold"))));
     add(schema, only_with(json!({"not": given_list("steps")}), every_threshold(unless("StepThreshold"))));
+    // `capacity(concurrency)` is measured by a concurrency sweep only, `capacity(rate)` by a
+    // rate sweep only.
+    for (axis, capacity) in [("concurrency", "ConcurrencyCapacity"), ("rate", "RateCapacity")] {
+        let sweeps = json!({"required": ["load"], "properties": {"load": {
+            "required": ["sweep"], "properties": {"sweep": given(axis)}
+        }}});
+        add(schema, only_with(json!({"not": sweeps}), every_threshold(unless(capacity))));
+    }
 }
 
 pub fn request(schema: &mut Schema) {
@@ -89,8 +97,18 @@ pub fn step(schema: &mut Schema) {
 }
 
 pub fn load(schema: &mut Schema) {
+    add(schema, exactly_one(vec![given("requests"), given("duration"), given("sweep")]));
+    let rate_sweep = json!({"required": ["sweep"], "properties": {"sweep": given("rate")}});
+    add(schema, only_with(given("arrival"), json!({"anyOf": [given("rate"), rate_sweep]})));
+    // A concurrency sweep sets the concurrency of each step; a rate sweep, the rate.
+    let concurrency_sweep = json!({"required": ["sweep"], "properties": {"sweep": given("concurrency")}});
+    add(schema, not_together(concurrency_sweep, json!({"anyOf": [given("concurrency"), given("rate")]})));
+    add(schema, not_together(rate_sweep, given("rate")));
+}
+
+pub fn sweep(schema: &mut Schema) {
+    add(schema, exactly_one(vec![given("concurrency"), given("rate")]));
     add(schema, exactly_one(vec![given("requests"), given("duration")]));
-    add(schema, only_with(given("arrival"), given("rate")));
 }
 
 pub fn soak(schema: &mut Schema) {
