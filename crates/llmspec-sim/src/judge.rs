@@ -43,7 +43,7 @@ mod tests {
             "temperature": 0, "seed": 1, "max_tokens": 256,
             "response_format": {"type": "json_schema", "json_schema": {"name": "v", "strict": true, "schema": schema}},
         });
-        let client = reqwest::Client::builder().no_proxy().build().expect("client");
+        let client = crate::tests::client_builder().build().expect("client");
         let request = client.post(format!("{base}/v1/chat/completions")).header("content-type", "application/json");
         let response = request.body(body.to_string()).send().await.expect("answer");
         assert_eq!(response.status(), 200);

@@ -15,8 +15,15 @@ async fn start(cfg: SimConfig) -> SimHandle {
     spawn(cfg).await.expect("simulator binds")
 }
 
+/// A plain-HTTP client; reqwest is built without a TLS crypto provider of its own, so the
+/// process's is installed first, as llmspec does.
+pub(crate) fn client_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder().no_proxy()
+}
+
 fn client() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(20)).build().expect("client")
+    client_builder().timeout(Duration::from_secs(20)).build().expect("client")
 }
 
 async fn send(
@@ -985,7 +992,7 @@ async fn fault_slow_headers_answers_late_and_gives_up_with_the_client() {
     .await;
     assert_eq!(evs.last().map(String::as_str), Some("[DONE]"));
 
-    let impatient = reqwest::Client::builder().no_proxy().timeout(Duration::from_millis(300)).build().expect("client");
+    let impatient = client_builder().timeout(Duration::from_millis(300)).build().expect("client");
     let gave_up = impatient
         .post(format!("{}/v1/chat/completions", sim.base_url()))
         .header("content-type", "application/json")
@@ -1055,7 +1062,7 @@ fn every_fault_has_a_name_the_flag_accepts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_concurrent_streams() {
     let sim = start(config()).await;
-    let client = reqwest::Client::builder().no_proxy().build().expect("client");
+    let client = client_builder().build().expect("client");
     let url = format!("{}/v1/chat/completions", sim.base_url());
     let t0 = Instant::now();
     let tasks: Vec<_> = (0..1000)

@@ -5,6 +5,7 @@
 use crate::vocab::compare::trim_float_str;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+pub use plotters::style::RGBColor;
 
 pub const BLUE: RGBColor = RGBColor(0x44, 0x77, 0xaa);
 pub const RED: RGBColor = RGBColor(0xcc, 0x33, 0x11);
@@ -48,8 +49,26 @@ pub struct Size {
     pub height: u32,
 }
 
+/// A vertical line across every panel at `x`, named in the legend: a sweep's knee.
+pub struct Marker {
+    pub x: f64,
+    pub label: String,
+}
+
 /// Panels stacked top to bottom over the same time range, `0..t_max` seconds.
 pub fn time_panels(title: &str, t_max: f64, panels: &[Panel<'_>], panel: Size) -> Result<String, String> {
+    stacked(title, ("time since the start (s)", 0.0..t_max.max(1e-3)), panels, panel, None)
+}
+
+/// Panels stacked top to bottom over one shared x axis (`x` names it and gives its range), with
+/// an optional marker line across them.
+pub fn stacked(
+    title: &str,
+    x: (&str, std::ops::Range<f64>),
+    panels: &[Panel<'_>],
+    panel: Size,
+    marker: Option<&Marker>,
+) -> Result<String, String> {
     let count = panels.len().max(1) as u32;
     // An empty title leaves the room to the page that holds the chart and already names it.
     let header = if title.is_empty() { 0 } else { 36 };
@@ -64,14 +83,19 @@ pub fn time_panels(title: &str, t_max: f64, panels: &[Panel<'_>], panel: Size) -
             root.titled(title, (FONT, TITLE).into_font().color(&DARK)).map_err(draw_error)?
         };
         for (area, p) in body.split_evenly((panels.len().max(1), 1)).iter().zip(panels) {
-            draw_panel(area, t_max.max(1e-3), p)?;
+            draw_panel(area, (x.0, x.1.clone()), p, marker)?;
         }
         root.present().map_err(draw_error)?;
     }
     Ok(svg)
 }
 
-fn draw_panel(area: &DrawingArea<SVGBackend<'_>, Shift>, t_max: f64, p: &Panel<'_>) -> Result<(), String> {
+fn draw_panel(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    (x_label, x_range): (&str, std::ops::Range<f64>),
+    p: &Panel<'_>,
+    marker: Option<&Marker>,
+) -> Result<(), String> {
     let (lo, hi) = value_range(p.layers.iter().flat_map(|l| l.points.iter().map(|q| q.1)));
     let mut chart = ChartBuilder::on(area)
         .caption(&p.title, (FONT, CAPTION).into_font().color(&DARK))
@@ -79,7 +103,7 @@ fn draw_panel(area: &DrawingArea<SVGBackend<'_>, Shift>, t_max: f64, p: &Panel<'
         .margin_right(24)
         .x_label_area_size(46)
         .y_label_area_size(78)
-        .build_cartesian_2d(0.0..t_max, lo..hi)
+        .build_cartesian_2d(x_range, lo..hi)
         .map_err(draw_error)?;
     chart
         .configure_mesh()
@@ -87,7 +111,7 @@ fn draw_panel(area: &DrawingArea<SVGBackend<'_>, Shift>, t_max: f64, p: &Panel<'
         .bold_line_style(GRID)
         .x_labels(10)
         .y_labels(6)
-        .x_desc("time since the start (s)")
+        .x_desc(x_label)
         .y_desc(p.y_label.as_str())
         .x_label_formatter(&|v| tick(*v))
         .y_label_formatter(&|v| tick(*v))
@@ -116,10 +140,16 @@ fn draw_panel(area: &DrawingArea<SVGBackend<'_>, Shift>, t_max: f64, p: &Panel<'
             }
         }
     }
-    if p.layers.len() > 1 {
+    if let Some(m) = marker {
+        let legend = |(x, y): (i32, i32)| PathElement::new(vec![(x, y), (x + 14, y)], RED.stroke_width(2));
+        let line = LineSeries::new([(m.x, lo), (m.x, hi)], RED.stroke_width(2));
+        chart.draw_series(line).map_err(draw_error)?.label(&m.label).legend(legend);
+    }
+    if p.layers.len() + usize::from(marker.is_some()) > 1 {
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            // A sweep's figures rise to the right, where its broken step is: the legend goes left.
+            .position(if marker.is_some() { SeriesLabelPosition::UpperLeft } else { SeriesLabelPosition::UpperRight })
             .background_style(WHITE.mix(0.85))
             .border_style(GRID)
             .label_font((FONT, LABEL))

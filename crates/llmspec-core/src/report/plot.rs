@@ -1,11 +1,12 @@
 //! An SVG picture of a long run: request latency over time above, each sampled series (memory,
-//! queue length, ...) below. For a one-hour soak, people would rather look than read.
+//! queue length, ...) below. For a one-hour soak, people would rather look than read. A capacity
+//! search gets a second picture: latency, TTFT and throughput against the load, with its knee.
 
 use super::Reporter;
 use super::chart::{self, BLUE, DARK, GREEN, Layer, Mark, Panel, RED, Size};
 use super::sanitize::Sanitizer;
 use crate::metrics::catalog::{SeriesName, Statistic};
-use crate::run::event::{Event, RunSeries};
+use crate::run::event::{Event, RunSeries, SweepResult};
 use std::path::PathBuf;
 
 /// Requests drawn as dots in a plot file; a longer run shows its first ones.
@@ -37,6 +38,11 @@ pub fn file_name(sanitizer: &Sanitizer, suite: &str, test: &str) -> String {
     format!("{name}.svg")
 }
 
+/// The file of a capacity search's knee picture, beside its time picture.
+pub fn knee_file_name(sanitizer: &Sanitizer, suite: &str, test: &str) -> String {
+    file_name(sanitizer, suite, test).replace(".svg", "--knee.svg")
+}
+
 impl Reporter for Plots {
     fn on(&mut self, event: &Event<'_>) -> Result<(), String> {
         let Event::TestFinished { suite, outcome } = event else { return Ok(()) };
@@ -45,6 +51,11 @@ impl Reporter for Plots {
         let path = self.dir.join(file_name(&self.sanitizer, &suite.name, &outcome.name));
         self.sanitizer.write_file(&path, &svg(&title, series, FILE_DOTS, 900)?)?;
         self.written.push(path);
+        if let Some(sweep) = &outcome.sweep {
+            let path = self.dir.join(knee_file_name(&self.sanitizer, &suite.name, &outcome.name));
+            self.sanitizer.write_file(&path, &knee_svg(&format!("{title}: capacity"), sweep, 900)?)?;
+            self.written.push(path);
+        }
         Ok(())
     }
 
@@ -101,6 +112,75 @@ pub fn svg(title: &str, s: &RunSeries, max_dots: usize, width: u32) -> Result<St
         });
     }
     chart::time_panels(title, t_max, &panels, Size { width, height: 280 })
+}
+
+/// A capacity search against its load: median and 99th percentile of latency and of TTFT, and
+/// the throughput, one point per step, with the knee marked and a broken step's points in red.
+pub fn knee_svg(title: &str, sweep: &SweepResult, width: u32) -> Result<String, String> {
+    let at = |f: &dyn Fn(&crate::metrics::aggregate::Aggregate) -> Option<f64>, held: bool| -> Vec<(f64, f64)> {
+        sweep.steps.iter().filter(|s| s.held == held).filter_map(|s| f(&s.aggregate).map(|v| (s.load, v))).collect()
+    };
+    let ms = |series: SeriesName, statistic: Statistic| {
+        move |a: &crate::metrics::aggregate::Aggregate| a.stat(statistic, series).map(|v| v * 1e3)
+    };
+    let per_s = |a: &crate::metrics::aggregate::Aggregate| a.scalar(crate::metrics::catalog::ScalarName::ReqPerS);
+    let series =
+        [("latency", SeriesName::Latency, "latency (ms)"), ("time to first token", SeriesName::Ttft, "TTFT (ms)")];
+    let mut data: Vec<(String, String, Vec<(String, Vec<(f64, f64)>, chart::RGBColor, Mark)>)> = vec![];
+    for (name, s, unit) in series {
+        let p50 = at(&ms(s, Statistic::Median), true);
+        let p99 = at(&ms(s, Statistic::Percentile(99.0)), true);
+        let broke: Vec<(f64, f64)> = at(&ms(s, Statistic::Median), false)
+            .into_iter()
+            .chain(at(&ms(s, Statistic::Percentile(99.0)), false))
+            .collect();
+        if p50.is_empty() && broke.is_empty() {
+            continue;
+        }
+        data.push((
+            format!("{name} at each step"),
+            unit.into(),
+            vec![
+                ("p50".into(), p50, BLUE, Mark::Line),
+                ("p99".into(), p99, DARK, Mark::Line),
+                ("the step that broke (p50, p99)".into(), broke, RED, Mark::Dots),
+            ],
+        ));
+    }
+    data.push((
+        "throughput at each step".into(),
+        "requests/s".into(),
+        vec![
+            ("req/s".into(), at(&per_s, true), GREEN, Mark::Line),
+            ("the step that broke".into(), at(&per_s, false), RED, Mark::Dots),
+        ],
+    ));
+    let panels: Vec<Panel<'_>> = data
+        .iter()
+        .map(|(title, unit, layers)| Panel {
+            title: title.clone(),
+            y_label: unit.clone(),
+            layers: layers
+                .iter()
+                .filter(|l| !l.1.is_empty())
+                .map(|(label, points, color, mark)| Layer { label: label.clone(), points, mark: *mark, color: *color })
+                .collect(),
+        })
+        .collect();
+    let axis = sweep.axis;
+    let top = sweep.planned.iter().chain(sweep.steps.iter().map(|s| &s.load)).fold(1e-3_f64, |a, b| a.max(*b));
+    let marker = sweep.capacity().map(|k| chart::Marker {
+        x: k,
+        label: match sweep.limit_found {
+            true => format!("knee: {} {}", axis.name(), axis.show(k)),
+            false => format!("{} {}: every step held", axis.name(), axis.show(k)),
+        },
+    });
+    let unit = match axis {
+        crate::metrics::catalog::SweepAxis::Concurrency => "concurrency (requests in flight)",
+        crate::metrics::catalog::SweepAxis::Rate => "rate (requests started per second)",
+    };
+    chart::stacked(title, (unit, 0.0..top * 1.05), &panels, Size { width, height: 260 }, marker.as_ref())
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ pub struct MarkdownSummary {
     failures: Vec<String>,
     thresholds: Vec<String>,
     load: Vec<String>,
+    capacity: Vec<String>,
     advisories: Vec<String>,
     changes: Vec<String>,
     document: Option<String>,
@@ -46,6 +47,7 @@ impl MarkdownSummary {
             failures: vec![],
             thresholds: vec![],
             load: vec![],
+            capacity: vec![],
             advisories: vec![],
             changes: vec![],
             document: None,
@@ -94,8 +96,13 @@ impl MarkdownSummary {
             let measured = self.cell(t.measured.as_deref().unwrap_or("not measured"));
             self.thresholds.push(format!("| {test} | {at} | {measured} | {} | {mark} |", self.cell(&t.limit)));
         }
-        if let Some(agg) = &outcome.aggregate {
-            self.load.push(load_row(&test, agg));
+        match &outcome.sweep {
+            Some(sweep) => self.capacity.extend(capacity_rows(&test, sweep, |t| self.cell(t))),
+            None => {
+                if let Some(agg) = &outcome.aggregate {
+                    self.load.push(load_row(&test, agg));
+                }
+            }
         }
         if let Some(line) = baseline_line(&outcome.properties) {
             self.changes.push(format!("| {test} | {} |", self.cell(line.trim_start_matches("vs baseline: "))));
@@ -122,13 +129,18 @@ impl MarkdownSummary {
             let _ = writeln!(out, "| {label} | {n} |");
         }
         let _ = writeln!(out, "\nDuration: {}\n", format_duration(summary.duration));
-        let sections: [(&str, &str, &mut Vec<String>); 5] = [
+        let sections: [(&str, &str, &mut Vec<String>); 6] = [
             ("Failures", "| Test | Spec | Check | Expected | Actual |\n|---|---|---|---|---|", &mut self.failures),
             ("Thresholds", "| Test | Spec | Measured | Limit | |\n|---|---|--:|---|---|", &mut self.thresholds),
             (
                 "Load and soak tests",
                 "| Test | Requests | Errors | Req/s | Latency p50 / p95 / p99 | TTFT p50 / p95 / p99 | Output tokens/s |\n|---|--:|--:|--:|---|---|--:|",
                 &mut self.load,
+            ),
+            (
+                "Capacity searches",
+                "| Test | Load | Requests | Errors | Latency p50 / p99 | TTFT p50 / p99 | Req/s | |\n|---|--:|--:|--:|---|---|--:|---|",
+                &mut self.capacity,
             ),
             ("Advisories", "| Test | Spec | What did not hold |\n|---|---|---|", &mut self.advisories),
             ("Changes against the baseline", "| Test | Change |\n|---|---|", &mut self.changes),
@@ -174,28 +186,58 @@ impl Reporter for MarkdownSummary {
     }
 }
 
+/// A capacity search, one row per step: its load, its figures, and whether it held, broke (and
+/// why) or is the knee.
+fn capacity_rows(test: &str, sweep: &crate::run::event::SweepResult, cell: impl Fn(&str) -> String) -> Vec<String> {
+    sweep
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, step)| {
+            let agg = &step.aggregate;
+            let mark = match (sweep.knee == Some(i), step.held) {
+                (true, _) if sweep.limit_found => "✅ knee".to_string(),
+                (true, _) => "✅ held (every step held: the limit is higher)".to_string(),
+                (false, true) => "✅ held".to_string(),
+                (false, false) => format!("❌ broke: {}", cell(&step.broken().join("; "))),
+            };
+            format!(
+                "| {test} | {} | {} | {} | {} | {} | {:.2} | {mark} |",
+                sweep.axis.show(step.load),
+                agg.count,
+                agg.errors + agg.failed,
+                spread(agg, SeriesName::Latency, &[50.0, 99.0]),
+                spread(agg, SeriesName::Ttft, &[50.0, 99.0]),
+                agg.scalar(ScalarName::ReqPerS).unwrap_or(0.0),
+            )
+        })
+        .collect()
+}
+
 /// A load or soak test's key figures: how many, how fast, the spread of latency and TTFT.
 fn load_row(test: &str, agg: &Aggregate) -> String {
-    let spread = |series: SeriesName| {
-        let shown: Vec<String> = [50.0, 95.0, 99.0]
-            .iter()
-            .map(|p| {
-                agg.stat(Statistic::Percentile(*p), series)
-                    .map_or("–".to_string(), |v| format_duration(std::time::Duration::from_secs_f64(v.max(0.0))))
-            })
-            .collect();
-        shown.join(" / ")
-    };
     let rate = |name: ScalarName| agg.scalar(name).map_or("–".to_string(), |v| format!("{v:.2}"));
     format!(
         "| {test} | {} | {} | {} | {} | {} | {} |",
         agg.count,
         agg.errors + agg.failed,
         rate(ScalarName::ReqPerS),
-        spread(SeriesName::Latency),
-        spread(SeriesName::Ttft),
+        spread(agg, SeriesName::Latency, &[50.0, 95.0, 99.0]),
+        spread(agg, SeriesName::Ttft, &[50.0, 95.0, 99.0]),
         rate(ScalarName::OutputTokensPerS)
     )
+}
+
+/// `12ms / 40ms / 75ms`: the percentiles of one distribution, `–` where nothing was measured.
+fn spread(agg: &Aggregate, series: SeriesName, percentiles: &[f64]) -> String {
+    let shown: Vec<String> = percentiles
+        .iter()
+        .map(|p| {
+            agg.stat(Statistic::Percentile(*p), series)
+                .map_or("–".to_string(), |v| format_duration(std::time::Duration::from_secs_f64(v.max(0.0))))
+        })
+        .collect();
+    shown.join(" / ")
 }
 
 /// Markdown that shows `text` as it is: no emphasis, link, code span, HTML or table break.

@@ -90,6 +90,7 @@ struct TestView {
     warnings: Vec<String>,
     aggregate: Option<Arc<Aggregate>>,
     series: Option<Arc<RunSeries>>,
+    sweep: Option<Arc<crate::run::event::SweepResult>>,
     /// The load test a threshold judges: the test with an aggregate just before it.
     judges: Option<usize>,
 }
@@ -155,6 +156,7 @@ impl Reporter for Html {
                     warnings: outcome.warnings.iter().map(|w| s.text(w)).collect(),
                     aggregate: outcome.aggregate.clone(),
                     series: outcome.series.clone(),
+                    sweep: outcome.sweep.clone(),
                     judges,
                 };
                 self.tests_seen += 1;

@@ -138,6 +138,9 @@ fn key_charts(out: &mut String, loads: &[&TestView]) {
         if let Some(agg) = &t.aggregate {
             let _ = writeln!(out, "<p class=\"figures\">{}</p>", key_figures(agg));
         }
+        if let Some(sweep) = &t.sweep {
+            figure(out, "wide", plot::knee_svg("", sweep, 600));
+        }
         if let Some(series) = &t.series {
             figure(out, "wide", plot::svg("", series, PAGE_DOTS, 600));
         }
