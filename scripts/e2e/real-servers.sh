@@ -35,10 +35,15 @@ for server in "${servers[@]}"; do
   export VLLM_API_BASE="$url"
   # The quick profile, without the other server's own conformance cases.
   "$bin" run specs/vllm-medium specs/conformance --tag quick --skip-tag "$other" \
-    --junit "$out/$server.junit.xml" --json "$out/$server.json" > "$out/$server.log" 2>&1 || true
+    --junit "$out/$server.junit.xml" --json "$out/$server.json" --summary "$out/$server.summary.md" \
+    --metrics "$out/$server.metrics.txt" --html "$out/$server.html" > "$out/$server.log" 2>&1 || true
   t3=$(date +%s)
   "$script" stop "$port" >/dev/null 2>&1 || true
   trap - EXIT
+  # Every report was written, from a real server's answers.
+  for report in junit.xml json summary.md metrics.txt html; do
+    [ -s "$out/$server.$report" ] || { echo "$server: no $server.$report was written" >&2; exit 1; }
+  done
   python3 scripts/e2e/verdicts.py "$out/$server.json" > "$out/$server.verdicts"
   echo "$server: install $((t1-t0))s, start $((t2-t1))s, packs $((t3-t2))s"
   if [ "${UPDATE:-0}" = 1 ]; then

@@ -8,7 +8,7 @@
 //! public one that would learn the names of private deployments.
 
 use hickory_resolver::TokioResolver;
-use hickory_resolver::config::{LookupIpStrategy, NameServerConfig, ResolverConfig};
+use hickory_resolver::config::{LookupIpStrategy, NameServerConfig, ResolveHosts, ResolverConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -67,7 +67,11 @@ fn new_resolver() -> Result<TokioResolver, String> {
             TokioRuntimeProvider::default(),
         )
     });
-    builder.options_mut().ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
+    // A name /etc/hosts knows is answered from it at once: asking for both families together
+    // would also ask the name servers for the family the file lacks, and wait on them (15 s
+    // when none answers, as in a container without resolv.conf).
+    builder.options_mut().ip_strategy = LookupIpStrategy::Ipv4thenIpv6;
+    builder.options_mut().use_hosts_file = ResolveHosts::Always;
     builder.build().map_err(|e| format!("cannot set up name resolution: {e}"))
 }
 
