@@ -626,7 +626,8 @@ fn merge_command(args: &MergeArgs) -> u8 {
             &sanitizer,
         );
     }
-    // Nothing is sent: a base URL only lets specs that have none load as they did on the shards.
+    // Nothing is sent: a base URL (which wins over the specs', as --base-url does) lets every
+    // spec load as it did on the shards; it is not part of the plan's digest.
     let unused = "http://merge.invalid";
     let plan = match load_specs(&paths, &args.vars, Some(unused), None, &TlsOptions::default()) {
         Ok(plan) => plan,

@@ -66,9 +66,16 @@ pub fn start_time(text: &str) -> Result<SystemTime, String> {
     let usage = |why: String| {
         format!("--start-at `{text}`: {why}; write a UTC time such as 2026-11-30T14:05:00Z, optionally +3m")
     };
-    // The date has dashes of its own: a delay follows the last `+` after the time.
+    // The date has dashes of its own: a delay follows the last `+` after the time, when what
+    // follows is a duration (`+02:00`, an offset, is not: only UTC is taken).
     let (time, delay) = match text.rfind('+') {
-        Some(at) if at > 10 => (&text[..at], Some(&text[at + 1..])),
+        Some(at) if at > 10 => {
+            let suffix = &text[at + 1..];
+            if llmspec_core::vocab::units::parse_duration(suffix).is_err() {
+                return Err(usage(format!("`+{suffix}` is not a delay (only UTC times are taken, ending in Z)")));
+            }
+            (&text[..at], Some(suffix))
+        }
         _ => (text, None),
     };
     let mut start = humantime::parse_rfc3339_weak(time).map_err(|e| usage(e.to_string()))?;
@@ -128,6 +135,8 @@ mod tests {
         assert_eq!(start_time("2026-11-30T14:05:00Z+3m"), Ok(base + Duration::from_secs(180)));
         assert!(start_time("tomorrow").is_err());
         assert!(start_time("2026-11-30T14:05:00Z+soon").is_err());
+        let offset = start_time("2026-11-30T14:05:00+02:00").unwrap_err();
+        assert!(offset.contains("UTC"), "an offset is refused with the form to write: {offset}");
         assert_eq!(wait_for(base, base - Duration::from_secs(30)), Ok(Ok(Duration::from_secs(30))));
         assert_eq!(wait_for(base, base + Duration::from_secs(5)), Ok(Err(Duration::from_secs(5))));
         assert!(wait_for(base + Duration::from_secs(2 * 86400), base).is_err());

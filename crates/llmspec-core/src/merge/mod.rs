@@ -51,7 +51,10 @@ pub fn merge(plan: &Plan, shards: &[ShardResults], baseline: Option<&Baseline>, 
             known.refresh();
             let merged = match &test.load {
                 // A capacity search ran whole on the first shard, which judged it.
-                Some(load) if load.sweep.is_none() => merged_load(suite, test, shards, &known, baseline),
+                Some(load) if load.sweep.is_none() => {
+                    let outcomes = merged_load(suite, test, shards, &known, baseline);
+                    if test.advisory { outcomes.into_iter().map(crate::run::advise).collect() } else { outcomes }
+                }
                 _ => owned_results(suite, test, shards, total_shards),
             };
             for outcome in &merged {
@@ -138,9 +141,8 @@ fn merge_suite() -> SuitePlan {
 /// shard that ran it because one of its tests needed it.
 fn owned_results(suite: &SuitePlan, test: &TestPlan, shards: &[ShardResults], total: u32) -> Vec<TestOutcome> {
     let owner = (0..total).find(|&index| Shard { index, total }.owns(suite, test));
-    let from_owner =
-        shards.iter().find(|s| s.shard.map(|s| s.index) == owner).map(|s| s.outcomes(&suite.name, &test.name));
-    let any = || shards.iter().map(|s| s.outcomes(&suite.name, &test.name)).find(|o| !o.is_empty());
+    let from_owner = shards.iter().find(|s| s.shard.map(|s| s.index) == owner).map(|s| s.outcomes(&suite.name, test));
+    let any = || shards.iter().map(|s| s.outcomes(&suite.name, test)).find(|o| !o.is_empty());
     from_owner.filter(|o| !o.is_empty()).or_else(any).unwrap_or_default()
 }
 
@@ -154,9 +156,7 @@ fn merged_load(
 ) -> Vec<TestOutcome> {
     let parts: Vec<(Option<Shard>, TestOutcome)> = shards
         .iter()
-        .filter_map(|s| {
-            s.outcomes(&suite.name, &test.name).into_iter().find(|o| o.name == test.name).map(|o| (s.shard, o))
-        })
+        .filter_map(|s| s.outcomes(&suite.name, test).into_iter().find(|o| o.name == test.name).map(|o| (s.shard, o)))
         .collect();
     let Some((_, first)) = parts.first() else { return vec![] };
     if parts.iter().all(|(_, o)| matches!(o.verdict, Verdict::Skipped(_))) {
@@ -170,6 +170,7 @@ fn merged_load(
     let mut window = Duration::ZERO;
     let mut warnings: Vec<String> = vec![];
     let mut unfinished = None;
+    let mut examples: Vec<crate::expect::Failure> = vec![];
     for (shard, part) in &parts {
         if let Some(a) = &part.aggregate {
             aggregate.merge(a);
@@ -193,8 +194,17 @@ fn merged_load(
                 warnings.push(w);
             }
         }
-        if let (Verdict::Error(why), None) = (&part.verdict, &unfinished) {
-            unfinished = Some(format!("{}{why}", label(*shard)));
+        match &part.verdict {
+            // A part that panicked has incomplete counts; an interrupted one is a problem of the
+            // merge already (its shard stopped early). Every other verdict is judged on the whole.
+            Verdict::Error(why) if unfinished.is_none() && why.starts_with("internal error") => {
+                unfinished = Some(format!("{}{why}", label(*shard)));
+            }
+            // The failed requests each part showed as examples.
+            Verdict::Failed(f) => {
+                examples.extend(f.iter().filter(|f| f.check != crate::expect::Check::Requests).cloned())
+            }
+            _ => {}
         }
     }
     requests.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -203,9 +213,8 @@ fn merged_load(
         parts.iter().filter_map(|(_, o)| o.aggregate.as_ref().map(|a| a.duration)).fold(Duration::ZERO, Duration::max);
     let verdict = match unfinished {
         Some(why) => Verdict::Error(why),
-        None => load::verdict(
-            test,
-            &load::LoadResult {
+        None => {
+            let whole = load::LoadResult {
                 aggregate: aggregate.clone(),
                 windows: vec![],
                 timeline: vec![],
@@ -213,8 +222,15 @@ fn merged_load(
                 warnings: vec![],
                 interrupted: false,
                 panicked: None,
-            },
-        ),
+            };
+            match load::verdict(test, &whole) {
+                Verdict::Failed(mut failures) => {
+                    failures.extend(examples);
+                    Verdict::Failed(failures)
+                }
+                other => other,
+            }
+        }
     };
     let plan = test.load.as_ref();
     let previous = baseline.and_then(|b| b.test(&suite.name, &test.name));

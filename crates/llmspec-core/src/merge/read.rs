@@ -11,8 +11,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Results larger than this are not a run's: a year-long soak keeps its timeline bounded.
-pub const MAX_RESULTS_BYTES: u64 = 1 << 30;
+/// Results larger than this are not a run's: a soak keeps its timeline bounded (200,000 requests
+/// and its windows take tens of MB), and every shard's results are held at once.
+pub const MAX_RESULTS_BYTES: u64 = 256 << 20;
 
 /// One shard's results, indexed by suite.
 pub struct ShardResults {
@@ -82,15 +83,16 @@ impl ShardResults {
         self.suites.get(suite).map(|(d, _)| *d)
     }
 
-    /// The outcomes of a test: its own, then its thresholds (`name: condition`).
-    pub fn outcomes(&self, suite: &str, test: &str) -> Vec<TestOutcome> {
+    /// The outcomes of a test: its own, then its thresholds (`name: condition`), by their exact
+    /// names: a test named `a` never takes the results of one named `a: b`.
+    pub fn outcomes(&self, suite: &str, test: &crate::spec::plan::TestPlan) -> Vec<TestOutcome> {
         let Some((_, tests)) = self.suites.get(suite) else { return vec![] };
-        let threshold_prefix = format!("{test}: ");
+        let names: Vec<String> = std::iter::once(test.name.clone())
+            .chain(test.thresholds.iter().map(|t| format!("{}: {}", test.name, t.text)))
+            .collect();
         tests
             .iter()
-            .filter(|t| {
-                t.get("name").and_then(Value::as_str).is_some_and(|n| n == test || n.starts_with(&threshold_prefix))
-            })
+            .filter(|t| t.get("name").and_then(Value::as_str).is_some_and(|n| names.iter().any(|m| m == n)))
             .map(outcome)
             .collect()
     }

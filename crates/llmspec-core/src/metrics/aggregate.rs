@@ -187,15 +187,18 @@ impl Aggregate {
         }
     }
 
+    /// Adds another aggregate's counts and distributions, saturating: the other may have been
+    /// read from a file.
     pub fn merge(&mut self, other: &Aggregate) {
-        self.count += other.count;
-        self.good += other.good;
-        self.slow += other.slow;
-        self.failed += other.failed;
-        self.errors += other.errors;
-        self.output_tokens += other.output_tokens;
+        self.count = self.count.saturating_add(other.count);
+        self.good = self.good.saturating_add(other.good);
+        self.slow = self.slow.saturating_add(other.slow);
+        self.failed = self.failed.saturating_add(other.failed);
+        self.errors = self.errors.saturating_add(other.errors);
+        self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);
         for (k, v) in &other.status {
-            *self.status.entry(*k).or_default() += v;
+            let mine = self.status.entry(*k).or_default();
+            *mine = mine.saturating_add(*v);
         }
         for (name, s) in &other.series {
             if let Some(mine) = self.series.get_mut(name) {
@@ -204,7 +207,7 @@ impl Aggregate {
         }
         self.duration = self.duration.max(other.duration);
         self.client_cpu = match (self.client_cpu, other.client_cpu) {
-            (Some(a), Some(b)) => Some(a + b),
+            (Some(a), Some(b)) => Some(a.saturating_add(b)),
             (a, b) => a.or(b),
         };
         self.client_peak_rss = self.client_peak_rss.max(other.client_peak_rss);
@@ -305,8 +308,10 @@ impl Aggregate {
         for (k, c) in v.get("status")?.as_object()? {
             a.status.insert(k.parse().ok()?, c.as_u64()?);
         }
-        a.duration = Duration::from_secs_f64(v.get("duration_s")?.as_f64()?);
-        a.client_cpu = v.get("client_cpu_s").and_then(Value::as_f64).map(Duration::from_secs_f64);
+        // Results read back may come from anywhere: a negative, infinite or huge number is refused,
+        // never a panic.
+        a.duration = Duration::try_from_secs_f64(v.get("duration_s")?.as_f64()?).ok()?;
+        a.client_cpu = v.get("client_cpu_s").and_then(Value::as_f64).and_then(|s| Duration::try_from_secs_f64(s).ok());
         a.client_peak_rss = v.get("client_peak_rss_bytes").and_then(Value::as_u64);
         for (name, s) in v.get("histograms")?.as_object()? {
             let slot = SeriesName::parse(name).and_then(|name| a.series.get_mut(&name));

@@ -231,7 +231,10 @@ fn needed_producers(suite: &SuitePlan, opts: &RunOptions) -> Vec<bool> {
         }
         for name in suite.tests[i].references() {
             if let Some(j) = (0..i).rev().find(|&j| suite.tests[j].provides().any(|p| p == name)) {
-                if !run[j] {
+                // A lifecycle step acts on the deployment: only the first shard runs it. What it
+                // records feeds the server samples, which only the first shard reads.
+                let acts = !suite.tests[j].steps.is_empty() && opts.shard.is_some_and(|s| s.index > 0);
+                if !run[j] && !acts {
                     run[j] = true;
                     needed[j] = true;
                 }
@@ -239,6 +242,11 @@ fn needed_producers(suite: &SuitePlan, opts: &RunOptions) -> Vec<bool> {
         }
     }
     needed
+}
+
+/// This process runs one part of a run split over several.
+fn sharded(opts: &RunOptions) -> bool {
+    opts.shard.is_some_and(|s| s.total > 1)
 }
 
 /// Whether this process runs the test: always, unless the run is sharded. A load belongs to
@@ -266,7 +274,7 @@ fn unmet_requirement(test: &TestPlan, known: &Known) -> Option<String> {
 }
 
 /// An advisory test's failures are warnings.
-fn advise(mut outcome: TestOutcome) -> TestOutcome {
+pub(crate) fn advise(mut outcome: TestOutcome) -> TestOutcome {
     if let Verdict::Failed(f) = outcome.verdict {
         outcome.verdict = Verdict::Advisory(f);
     }
@@ -305,17 +313,18 @@ async fn run_load(
     if let (true, Some(cap), Stop::Duration(d)) = (plan.soak, opts.soak_cap, plan.stop) {
         plan.stop = Stop::Duration(d.min(cap));
     }
+    // One shard reads the server's gauges: they describe the whole load already.
+    let samples: &[crate::spec::plan::SamplePlan] =
+        if opts.shard.is_some_and(|s| s.index > 0) { &[] } else { &test.samples };
     let prepared =
         feed::Feed::prepare(exchange, plan.dataset.as_deref(), captures, redactor, &opts.read).and_then(|f| {
-            let samplers = sample::Sampler::prepare(&test.samples, captures, opts.allow_exec)?;
+            let samplers = sample::Sampler::prepare(samples, captures, opts.allow_exec)?;
             Ok((f, samplers))
         });
     let (feed, samplers) = match prepared {
         Ok(p) => p,
         Err(e) => return not_sent(test, e),
     };
-    // One shard reads the server's gauges: they describe the whole load already.
-    let samplers = if opts.shard.is_some_and(|s| s.index > 0) { vec![] } else { samplers };
     let start = Instant::now();
     let sampling = sample::start(samplers, client.clone(), start);
     let mut on_progress =
@@ -334,7 +343,15 @@ async fn run_load(
         load::run(client.clone(), test.clone(), feed, &plan, opts.stop.clone(), &mut on_progress, context).await;
     let series = sampling.stop().await;
     let duration = start.elapsed();
-    let verdict = load::verdict(test, &result);
+    let verdict = match load::verdict(test, &result) {
+        // A shard's part can be warm-up requests only: the whole is judged where the parts meet.
+        Verdict::Error(_)
+            if sharded(opts) && result.aggregate.count == 0 && !result.interrupted && result.panicked.is_none() =>
+        {
+            Verdict::Passed
+        }
+        other => other,
+    };
     let mut properties = result.aggregate.properties();
     properties.extend(sample::properties(&series));
     let mut warnings = result.warnings.clone();

@@ -26,9 +26,11 @@ impl Plan {
         for suite in &self.suites {
             text.push_str(&suite.source.text);
             for (name, value) in &suite.vars {
-                let value = value.to_string();
-                let secret = self.secrets.iter().any(|s| !s.is_empty() && value.contains(s.as_str()));
-                text.push_str(&format!("\u{0}{name}={}", if secret { "(secret)" } else { &value }));
+                // A secret is looked for in the text itself, not in its JSON spelling, where
+                // quotes and backslashes would be escaped.
+                let raw = value.as_str().map_or_else(|| value.to_string(), str::to_string);
+                let secret = self.secrets.iter().any(|s| !s.is_empty() && raw.contains(s.as_str()));
+                text.push_str(&format!("\u{0}{name}={}", if secret { "(secret)" } else { &raw }));
             }
             text.push('\u{0}');
         }

@@ -55,19 +55,23 @@ impl Shard {
         if plan.sweep.is_some() {
             return (self.index == 0).then(|| plan.clone());
         }
-        let (k, n) = (u64::from(self.index), u64::from(self.total));
-        if let Stop::Requests(requests) = plan.stop {
-            if k >= requests {
-                return None;
-            }
+        // The shards that take part: no more than the workers, nor than the requests. The
+        // others have no part, and the parts of those that do add up to the whole.
+        let mut active = u64::from(self.total);
+        if let Some(c) = plan.concurrency {
+            active = active.min(c as u64);
         }
-        let concurrency = match plan.concurrency {
-            Some(c) => Some(usize::try_from(split(c as u64, k, n)).ok().filter(|c| *c > 0)?),
-            None => None,
-        };
+        if let Stop::Requests(requests) = plan.stop {
+            active = active.min(requests);
+        }
+        let k = u64::from(self.index);
+        if k >= active {
+            return None;
+        }
+        let concurrency = plan.concurrency.map(|c| split(c as u64, k, active) as usize);
         Some(LoadPlan {
             concurrency,
-            share: Share { first: k, step: n },
+            share: Share { first: k, step: active },
             // Independent Poisson arrivals at rate/n each add up to one Poisson process at rate.
             seed: plan.seed.wrapping_add(k),
             ..plan.clone()
@@ -123,8 +127,21 @@ mod tests {
         sent.sort_unstable();
         assert_eq!(sent, (0..10).collect::<Vec<_>>(), "each request exactly once, with its own index");
         assert_eq!(parts.iter().map(|p| p.seed).collect::<Vec<_>>(), vec![1, 2, 3], "own arrivals per shard");
-        // Two workers cannot be split four ways: two shards have no part.
-        let small = LoadPlan { concurrency: Some(2), ..plan };
-        assert_eq!((0..4).filter_map(|k| Shard { index: k, total: 4 }.part(&small)).count(), 2);
+        // Two workers cannot be split four ways: two shards have no part, and the two that do
+        // send every request between them.
+        let small = LoadPlan { concurrency: Some(2), ..plan.clone() };
+        let parts: Vec<LoadPlan> = (0..4).filter_map(|k| Shard { index: k, total: 4 }.part(&small)).collect();
+        assert_eq!(parts.len(), 2);
+        let mut sent: Vec<u64> = parts.iter().flat_map(|p| p.share.indexes(p.stop)).collect();
+        sent.sort_unstable();
+        assert_eq!(sent, (0..10).collect::<Vec<_>>());
+        // `repeat: 10` is one worker: one shard sends it all.
+        let repeat = LoadPlan { concurrency: Some(1), ..plan.clone() };
+        let parts: Vec<LoadPlan> = (0..4).filter_map(|k| Shard { index: k, total: 4 }.part(&repeat)).collect();
+        assert_eq!(parts.iter().map(|p| p.share.count(10)).collect::<Vec<_>>(), vec![10]);
+        // Fewer requests than shards: each request on a shard of its own.
+        let few = LoadPlan { stop: Stop::Requests(2), concurrency: None, rate: Some(10.0), ..plan };
+        let parts: Vec<LoadPlan> = (0..4).filter_map(|k| Shard { index: k, total: 4 }.part(&few)).collect();
+        assert_eq!(parts.iter().map(|p| (p.share.first, p.share.step)).collect::<Vec<_>>(), vec![(0, 2), (1, 2)]);
     }
 }
