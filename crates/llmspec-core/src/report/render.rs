@@ -227,6 +227,10 @@ pub fn measurements(outcome: &TestOutcome) -> Vec<String> {
         });
     } else if let Some(agg) = &outcome.aggregate {
         lines.push(aggregate_line(agg));
+        // What GitLab and GitHub show of a load test is this text: its server gauges and its
+        // capacity search belong in it, not only in properties they drop.
+        lines.extend(outcome.series.as_deref().and_then(|s| sampled_line(&s.samples)));
+        lines.extend(outcome.sweep.as_deref().map(sweep_table));
     } else {
         let shown: Vec<String> = REQUEST_KEYS
             .iter()
