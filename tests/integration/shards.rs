@@ -237,3 +237,28 @@ fn live_shards_merge_to_the_requests_sent_and_a_slow_shard_flips_the_whole() {
     assert_eq!(fast.metric("llmspec_sim:requests_total") + slow.metric("llmspec_sim:requests_total"), 90.0);
     assert_eq!(slow.metric("llmspec_sim:requests_total"), 15.0, "a third of the requests went to the slow shard");
 }
+
+/// A capacity search runs whole on the first shard; the merged reports show its knee and steps
+/// as that shard's did.
+#[test]
+fn a_merged_capacity_search_keeps_its_steps_and_knee() {
+    let sim = SimProcess::start(&[]);
+    let dir = TempDir::new();
+    let s = dir.write(
+        "sweep.yaml",
+        "suite: swept\ntests:\n  - name: health\n    request: { GET: /health }\n  - name: capacity\n    load: { sweep: { concurrency: [1, 2], requests: 4 } }\n    request:\n      POST: /v1/chat/completions\n      json: { messages: [{ role: user, content: hi }], max_tokens: 4 }\n    expect:\n      status: 200\n      thresholds: [\"p50(latency) < 10s\", \"capacity(concurrency) >= 1\"]\n",
+    );
+    let s = s.to_str().unwrap().to_string();
+    let files: Vec<String> = (1..=2).map(|k| dir.path(&format!("s{k}.json")).to_str().unwrap().to_string()).collect();
+    for (k, file) in files.iter().enumerate() {
+        let out = llmspec(&["run", &s, "--base-url", &sim.url(), "--shard", &format!("{}/2", k + 1), "--json", file]);
+        assert_eq!(out.code, 0, "{}", out.stdout);
+    }
+    let summary = dir.path("summary.md");
+    let out = llmspec(&["merge", &files[0], &files[1], "--summary", summary.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("knee: concurrency 2 or more"), "{}", out.stdout);
+    assert!(out.stdout.contains("PASS capacity: capacity(concurrency) >= 1"), "{}", out.stdout);
+    let summary = std::fs::read_to_string(&summary).unwrap();
+    assert!(summary.contains("### Capacity searches") && summary.contains("| swept › capacity | 2 |"), "{summary}");
+}

@@ -2,7 +2,10 @@
 
 use crate::expect::{Check, Failure};
 use crate::metrics::aggregate::Aggregate;
-use crate::run::event::{RunSeries, TestOutcome, ThresholdResult, Transcript, Verdict};
+use crate::metrics::catalog::SweepAxis;
+use crate::run::event::{
+    RunSeries, StepThreshold, SweepResult, SweepStep, TestOutcome, ThresholdResult, Transcript, Verdict,
+};
 use crate::spec::shard::Shard;
 use crate::vocab::Loc;
 use serde_json::Value;
@@ -205,6 +208,59 @@ pub fn outcome(t: &Value) -> TestOutcome {
             measured: th.get("measured").and_then(Value::as_str).map(str::to_string),
         }),
         record: t.get("record").filter(|r| !r.is_null()).map(|r| Arc::new(r.clone())),
+        sweep: t.get("sweep").and_then(sweep).map(Arc::new),
         ..TestOutcome::bare(&text(t, "name"), loc(t), verdict)
     }
+}
+
+/// A capacity search as its shard wrote it: every step with its aggregate, and the knee.
+fn sweep(v: &Value) -> Option<SweepResult> {
+    let name = v.get("axis")?.as_str()?;
+    let axis = [SweepAxis::Concurrency, SweepAxis::Rate].into_iter().find(|a| a.name() == name)?;
+    let numbers = |v: Option<&Value>| -> Vec<f64> {
+        v.and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_f64).collect()
+    };
+    let steps = v
+        .get("steps")?
+        .as_array()?
+        .iter()
+        .map(|s| {
+            Some(SweepStep {
+                load: s.get("load")?.as_f64()?,
+                started_s: s.get("started_s").and_then(Value::as_f64).unwrap_or(0.0),
+                ended_s: s.get("ended_s").and_then(Value::as_f64).unwrap_or(0.0),
+                aggregate: Arc::new(Aggregate::from_json(s.get("aggregate")?)?),
+                held: s.get("held")?.as_bool()?,
+                thresholds: s
+                    .get("thresholds")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|t| StepThreshold {
+                        text: text(t, "threshold"),
+                        limit: text(t, "limit"),
+                        measured: t.get("measured").and_then(Value::as_str).map(str::to_string),
+                        held: t.get("held").and_then(Value::as_bool).unwrap_or(false),
+                    })
+                    .collect(),
+                requests_broke: s.get("requests_broke").and_then(Value::as_str).map(str::to_string),
+                warnings: s
+                    .get("warnings")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|w| w.as_str().map(str::to_string))
+                    .collect(),
+            })
+        })
+        .collect::<Option<Vec<SweepStep>>>()?;
+    let knee = v.get("knee_step").and_then(Value::as_u64).map(|k| k as usize).filter(|k| *k < steps.len());
+    Some(SweepResult {
+        axis,
+        planned: numbers(v.get("planned")),
+        steps,
+        knee,
+        limit_found: v.get("limit_found").and_then(Value::as_bool).unwrap_or(false),
+        cut: v.get("cut").and_then(Value::as_str).map(str::to_string),
+    })
 }
