@@ -214,15 +214,7 @@ fn merged_load(
     let verdict = match unfinished {
         Some(why) => Verdict::Error(why),
         None => {
-            let whole = load::LoadResult {
-                aggregate: aggregate.clone(),
-                windows: vec![],
-                timeline: vec![],
-                examples: vec![],
-                warnings: vec![],
-                interrupted: false,
-                panicked: None,
-            };
+            let whole = load::LoadResult { aggregate: aggregate.clone(), ..Default::default() };
             match load::verdict(test, &whole) {
                 Verdict::Failed(mut failures) => {
                     failures.extend(examples);

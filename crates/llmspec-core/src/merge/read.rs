@@ -8,6 +8,7 @@ use crate::run::event::{
 };
 use crate::spec::shard::Shard;
 use crate::vocab::Loc;
+use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -109,12 +110,9 @@ fn text(v: &Value, key: &str) -> String {
     v.get(key).and_then(Value::as_str).unwrap_or_default().to_string()
 }
 
-fn pairs(v: Option<&Value>) -> Vec<(String, String)> {
-    v.and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|p| Some((p.get(0)?.as_str()?.to_string(), p.get(1)?.as_str()?.to_string())))
-        .collect()
+/// A list of strings; what is not a string is left out.
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array).into_iter().flatten().filter_map(|s| s.as_str().map(str::to_string)).collect()
 }
 
 /// One entry of the results as the outcome the runner had made.
@@ -153,24 +151,7 @@ pub fn outcome(t: &Value) -> TestOutcome {
         .flatten()
         .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
         .collect();
-    let transcript = t.get("transcript").filter(|v| v.is_object()).map(|v| Transcript {
-        request: text(v, "request"),
-        request_headers: pairs(v.get("request_headers")),
-        request_body: v.get("request_body").and_then(Value::as_str).map(str::to_string),
-        status: v.get("status").and_then(Value::as_u64).and_then(|s| u16::try_from(s).ok()),
-        status_line: v.get("status_line").and_then(Value::as_str).map(str::to_string),
-        response_headers: pairs(v.get("response_headers")),
-        response_bytes: v.get("response_bytes").and_then(Value::as_u64).unwrap_or(0) as usize,
-        response_body: text(v, "response_body"),
-        resent: v.get("resent").and_then(Value::as_str).map(str::to_string),
-        notes: v
-            .get("notes")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|n| n.as_str().map(str::to_string))
-            .collect(),
-    });
+    let transcript = t.get("transcript").and_then(|v| Transcript::deserialize(v).ok());
     let series = t.get("series").filter(|v| v.is_object()).map(|s| {
         let samples = s
             .get("samples")
@@ -195,18 +176,9 @@ pub fn outcome(t: &Value) -> TestOutcome {
         properties,
         transcript,
         aggregate: t.get("aggregate").and_then(Aggregate::from_json).map(Arc::new),
-        warnings: t
-            .get("warnings")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|w| w.as_str().map(str::to_string))
-            .collect(),
+        warnings: strings(t.get("warnings")),
         series,
-        threshold: t.get("threshold").filter(|v| v.is_object()).map(|th| ThresholdResult {
-            limit: text(th, "limit"),
-            measured: th.get("measured").and_then(Value::as_str).map(str::to_string),
-        }),
+        threshold: t.get("threshold").and_then(|v| ThresholdResult::deserialize(v).ok()),
         record: t.get("record").filter(|r| !r.is_null()).map(|r| Arc::new(r.clone())),
         sweep: t.get("sweep").and_then(sweep).map(Arc::new),
         ..TestOutcome::bare(&text(t, "name"), loc(t), verdict)
@@ -231,26 +203,9 @@ fn sweep(v: &Value) -> Option<SweepResult> {
                 ended_s: s.get("ended_s").and_then(Value::as_f64).unwrap_or(0.0),
                 aggregate: Arc::new(Aggregate::from_json(s.get("aggregate")?)?),
                 held: s.get("held")?.as_bool()?,
-                thresholds: s
-                    .get("thresholds")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .map(|t| StepThreshold {
-                        text: text(t, "threshold"),
-                        limit: text(t, "limit"),
-                        measured: t.get("measured").and_then(Value::as_str).map(str::to_string),
-                        held: t.get("held").and_then(Value::as_bool).unwrap_or(false),
-                    })
-                    .collect(),
+                thresholds: s.get("thresholds").and_then(|v| Vec::<StepThreshold>::deserialize(v).ok())?,
                 requests_broke: s.get("requests_broke").and_then(Value::as_str).map(str::to_string),
-                warnings: s
-                    .get("warnings")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|w| w.as_str().map(str::to_string))
-                    .collect(),
+                warnings: strings(s.get("warnings")),
             })
         })
         .collect::<Option<Vec<SweepStep>>>()?;

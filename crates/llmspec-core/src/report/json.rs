@@ -3,7 +3,7 @@
 
 use super::Reporter;
 use super::sanitize::Sanitizer;
-use crate::run::event::{Event, Transcript, Verdict};
+use crate::run::event::{Event, Verdict};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
@@ -36,22 +36,6 @@ impl JsonResults {
         });
         self
     }
-}
-
-/// The exchange as the other reports show it (secrets are masked with the whole document).
-pub fn transcript_json(t: &Transcript) -> Value {
-    json!({
-        "request": t.request,
-        "request_headers": t.request_headers,
-        "request_body": t.request_body,
-        "status": t.status,
-        "status_line": t.status_line,
-        "response_headers": t.response_headers,
-        "response_bytes": t.response_bytes,
-        "response_body": t.response_body,
-        "resent": t.resent,
-        "notes": t.notes,
-    })
 }
 
 impl Reporter for JsonResults {
@@ -91,10 +75,10 @@ impl Reporter for JsonResults {
                 });
                 test["column"] = json!(outcome.loc.col);
                 if let Some(t) = &outcome.transcript {
-                    test["transcript"] = transcript_json(t);
+                    test["transcript"] = json!(t);
                 }
                 if let Some(t) = &outcome.threshold {
-                    test["threshold"] = json!({"limit": t.limit, "measured": t.measured});
+                    test["threshold"] = json!(t);
                 }
                 if let Some(record) = &outcome.record {
                     test["record"] = record.as_ref().clone();
@@ -175,9 +159,7 @@ fn sweep_json(sweep: &crate::run::event::SweepResult) -> Value {
                 "p99_ttft_s": stat(Statistic::Percentile(99.0), SeriesName::Ttft),
                 "req_per_s": agg.scalar(ScalarName::ReqPerS),
                 "output_tokens_per_s": agg.scalar(ScalarName::OutputTokensPerS),
-                "thresholds": step.thresholds.iter().map(|t| json!({
-                    "threshold": t.text, "limit": t.limit, "measured": t.measured, "held": t.held,
-                })).collect::<Vec<_>>(),
+                "thresholds": step.thresholds,
                 "requests_broke": step.requests_broke,
                 "warnings": step.warnings,
                 "aggregate": agg.to_json(),

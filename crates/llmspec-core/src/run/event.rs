@@ -145,10 +145,12 @@ impl SweepStep {
     }
 }
 
-/// A threshold as measured at one step of a sweep.
-#[derive(Debug, Clone, PartialEq)]
+/// A threshold as measured at one step of a sweep. In the `--json` results as it is here, which
+/// is also how `llmspec merge` reads it back.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StepThreshold {
     /// As written (normalised), the name of its JUnit case.
+    #[serde(rename = "threshold")]
     pub text: String,
     /// The bound, e.g. `< 65ms`.
     pub limit: String,
@@ -159,7 +161,7 @@ pub struct StepThreshold {
 
 /// A threshold's own facts: it has no duration, but a limit and, when something was measured,
 /// a value.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ThresholdResult {
     /// The bound as written, e.g. `< 5s`.
     pub limit: String,
@@ -211,8 +213,10 @@ impl Verdict {
     }
 }
 
-/// The exchange as it can be shown to a person (secrets are removed by the reporters).
-#[derive(Debug, Clone, Default)]
+/// The exchange as it can be shown to a person (secrets are removed by the reporters). In the
+/// `--json` results field by field, which is also how `llmspec merge` reads it back.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Transcript {
     pub request: String,
     /// The headers llmspec set, in the order sent; values of secret headers already masked.

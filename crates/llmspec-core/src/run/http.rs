@@ -124,30 +124,25 @@ pub struct TransportError(pub String);
 
 /// The client every request of a run goes through (it keeps connections alive between them).
 pub fn client(tls: &TlsOptions) -> Result<reqwest::Client, String> {
-    // ring: small, and built without a C toolchain's extras, which keeps the static binary
-    // small. Installed once for the process; a second call finds it there.
+    // ring: small, and no C library of its own to build, which keeps the static binary small.
+    // Installed once for the process; a second call finds it there.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let builder = || {
-        reqwest::Client::builder()
-            .user_agent(concat!("llmspec/", env!("CARGO_PKG_VERSION")))
-            .dns_resolver(std::sync::Arc::new(HostResolver::default()))
-            .connector_layer(reuse::NoteConnections)
-    };
-    let setting_up = |e: reqwest::Error| format!("cannot set up the HTTP client: {}", root_cause(&e));
-    match tls.apply(builder())?.build() {
-        Ok(client) => Ok(client),
-        // A machine or an image with no CA bundle at all (an empty container): the Mozilla roots
-        // built into llmspec vouch for servers instead, as a browser's would. The verifier says
-        // so only in this sentence, so it is the sentence that is recognised.
-        Err(e) if tls.cacert.is_none() && root_cause(&e).contains("No CA certificates were loaded from the system") => {
-            let bundled = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+    let builder = reqwest::Client::builder()
+        .user_agent(concat!("llmspec/", env!("CARGO_PKG_VERSION")))
+        .dns_resolver(std::sync::Arc::new(HostResolver::default()))
+        .connector_layer(reuse::NoteConnections);
+    // The Mozilla roots built in stand beside the system's (a machine's own and its company's
+    // CAs), so that an image or a machine without any CA bundle still verifies public servers.
+    // `--cacert` trusts its CAs and no others: then none are added.
+    let builder = match &tls.cacert {
+        Some(_) => builder,
+        None => builder.tls_certs_merge(
+            webpki_root_certs::TLS_SERVER_ROOT_CERTS
                 .iter()
-                .filter_map(|der| reqwest::Certificate::from_der(der.as_ref()).ok())
-                .collect::<Vec<_>>();
-            tls.apply(builder().tls_certs_only(bundled))?.build().map_err(setting_up)
-        }
-        Err(e) => Err(setting_up(e)),
-    }
+                .filter_map(|der| reqwest::Certificate::from_der(der.as_ref()).ok()),
+        ),
+    };
+    tls.apply(builder)?.build().map_err(|e| format!("cannot set up the HTTP client: {}", root_cause(&e)))
 }
 
 fn build(client: &reqwest::Client, out: &Outgoing) -> Result<reqwest::Request, TransportError> {

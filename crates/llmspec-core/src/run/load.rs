@@ -62,6 +62,7 @@ pub struct Progress {
     pub step: Option<String>,
 }
 
+#[derive(Default)]
 pub struct LoadResult {
     pub aggregate: Aggregate,
     /// Soak runs: the aggregate of each consecutive time window.
@@ -164,15 +165,7 @@ pub async fn run(
         Stop::Requests(n) => (Some(plan.share.count(n)), None),
         Stop::Duration(d) => (None, Some(d)),
     };
-    let mut result = LoadResult {
-        aggregate: Aggregate::default(),
-        windows: vec![],
-        timeline: vec![],
-        examples: vec![],
-        warnings: vec![],
-        interrupted: false,
-        panicked: None,
-    };
+    let mut result = LoadResult::default();
     let window = plan.soak.then(|| plan.window.unwrap_or_else(|| default_window(plan)));
     let mut measured: Option<(Instant, Instant)> = None;
     let (mut done, mut errors) = (0u64, 0u64);
