@@ -125,30 +125,13 @@ fn stopped_by_signal(signal: &str, code: i32, reason: &str, word: &str) {
         "suite: slow\ntests:\n  - name: slow\n    request: { GET: /health }\n  - name: slower\n    request:\n      POST: /v1/chat/completions\n      headers: { x-sim-latency: 20s }\n      json: { messages: [{ role: user, content: hi }] }\n  - name: never\n    request: { GET: /health }\n",
     );
     let junit = dir.path("j.xml");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_llmspec"))
-        .args(["run", spec.to_str().unwrap(), "--base-url", &sim.url(), "--junit", junit.to_str().unwrap()])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
     // Interrupt once the first test has finished: the slow one is then in flight, and the
     // Ctrl-C handler, installed before the run starts, is surely in place.
-    let mut first = String::new();
-    let mut reader = std::io::BufReader::new(&mut stdout);
-    while !first.contains("PASS slow") {
-        let before = first.len();
-        std::io::BufRead::read_line(&mut reader, &mut first).unwrap();
-        assert!(first.len() > before, "the first test did not pass: {first}");
-    }
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    std::process::Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
-    let started = std::time::Instant::now();
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
-    let status = child.wait().unwrap();
-    assert!(started.elapsed() < std::time::Duration::from_secs(5), "the run stops promptly");
-    assert_eq!(status.code(), Some(code));
+    let args = ["run", spec.to_str().unwrap(), "--base-url", &sim.url(), "--junit", junit.to_str().unwrap()];
+    let stopped = crate::support::signalled(&args, "PASS slow", std::time::Duration::from_millis(200), signal);
+    let rest = stopped.rest;
+    assert!(stopped.stopped_in < std::time::Duration::from_secs(5), "the run stops promptly");
+    assert_eq!(stopped.code, Some(code));
     assert!(rest.contains(&format!("{word}: 1 passed, 0 failed, 0 errors, 2 skipped")), "{rest}");
     assert!(!rest.contains("PASSED"), "{rest}");
     assert_valid_junit(&junit);

@@ -200,19 +200,21 @@ fn progress_is_drawn_on_a_terminal_only() {
     let sim = Sim::start();
     let command = format!("{} run {s} --base-url {}", env!("CARGO_BIN_EXE_llmspec"), sim.url());
     // `script` gives the command a terminal, as a person at a console would have.
-    let on_terminal = |ci: Option<&str>| {
+    let on_terminal = |ci: Option<&str>, extra: &str| {
         let mut script = std::process::Command::new("script");
-        script.args(["-qc", &command, "/dev/null"]).env_remove("CI");
+        script.args(["-qc", &format!("{command}{extra}"), "/dev/null"]).env_remove("CI");
         if let Some(ci) = ci {
             script.env("CI", ci);
         }
         let out = script.output().expect("script (util-linux)");
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    let shown = on_terminal(None);
+    let shown = on_terminal(None, "");
     assert!(shown.contains("load test [") && shown.contains("/8 requests, 0 not passed"), "{shown}");
     assert!(shown.contains("PASS\x1b[0m load test ("), "the verdict line follows the bar: {shown}");
-    let in_ci = on_terminal(Some("true"));
+    let never = on_terminal(None, " --progress never");
+    assert!(!never.contains("/8 requests") && never.contains("load test ("), "--progress never: {never}");
+    let in_ci = on_terminal(Some("true"), "");
     assert!(!in_ci.contains("/8 requests"), "no bar in CI, even on a terminal: {in_ci}");
     let piped = llmspec(&["run", &s, "--base-url", &sim.url()]);
     assert!(

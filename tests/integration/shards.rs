@@ -262,3 +262,44 @@ fn a_merged_capacity_search_keeps_its_steps_and_knee() {
     let summary = std::fs::read_to_string(&summary).unwrap();
     assert!(summary.contains("### Capacity searches") && summary.contains("| swept › capacity | 2 |"), "{summary}");
 }
+
+/// One run's results, unsharded, render their reports again.
+#[test]
+fn a_single_runs_results_render_again() {
+    let sim = SimProcess::start(&[]);
+    let dir = TempDir::new();
+    let s = spec(&dir);
+    let json = dir.path("run.json");
+    let run = llmspec(&["run", &s, "--base-url", &sim.url(), "--json", json.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let (html, junit) = (dir.path("again.html"), dir.path("again.xml"));
+    let out = llmspec(&[
+        "merge",
+        json.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(!out.stdout.contains("llmspec merge"), "no problem of the merge: {}", out.stdout);
+    assert!(out.stdout.contains("PASS closed loop: p50(latency) < 10s"), "thresholds judged again: {}", out.stdout);
+    assert!(std::fs::read_to_string(&html).unwrap().contains("closed loop"));
+    assert_valid_junit(&junit);
+}
+
+/// A signal while waiting for `--start-at` ends the wait: nothing runs, and the exit code
+/// names the signal.
+#[test]
+fn a_signal_ends_the_wait_for_the_start() {
+    let dir = TempDir::new();
+    let s = spec(&dir);
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let start_at = format!("{now}+10m");
+    let args = ["run", &s, "--base-url", "http://127.0.0.1:9", "--start-at", &start_at];
+    let stopped = signalled(&args, "", std::time::Duration::from_millis(500), "INT");
+    let stdout = stopped.rest;
+    assert_eq!(stopped.code, Some(130), "{stdout}");
+    assert!(stopped.stopped_in < std::time::Duration::from_secs(20), "the wait ends at once");
+    assert!(stdout.contains("INTERRUPTED") && !stdout.contains("PASS health"), "nothing ran: {stdout}");
+}

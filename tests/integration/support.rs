@@ -222,3 +222,43 @@ pub fn spawn_simulator(args: &[&str]) -> (std::process::Child, u16) {
         .unwrap_or_else(|| panic!("the simulator did not say where it listens: {line:?}"));
     (child, port)
 }
+
+/// What a run said after a signal stopped it.
+pub struct Signalled {
+    pub code: Option<i32>,
+    /// Standard output after the line waited for.
+    pub rest: String,
+    /// How long the run took to end once signalled.
+    pub stopped_in: std::time::Duration,
+}
+
+/// Runs the binary, waits until its standard output has shown `until` (a test that must be
+/// under way first; nothing when empty), waits `settle` more, sends `signal` (`INT`, `TERM`),
+/// and collects the rest.
+pub fn signalled(args: &[&str], until: &str, settle: std::time::Duration, signal: &str) -> Signalled {
+    use std::io::{BufRead, Read};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_llmspec"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .env_remove("CI_NODE_INDEX")
+        .env_remove("JOB_COMPLETION_INDEX")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains(until) {
+        let before = seen.len();
+        reader.read_line(&mut seen).unwrap();
+        assert!(seen.len() > before, "the run ended before showing {until:?}: {seen}");
+    }
+    std::thread::sleep(settle);
+    Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
+    let started = std::time::Instant::now();
+    let mut rest = String::new();
+    reader.read_to_string(&mut rest).unwrap();
+    let code = child.wait().unwrap().code();
+    Signalled { code, rest, stopped_in: started.elapsed() }
+}

@@ -773,4 +773,25 @@ pub(crate) mod tests {
         known.refresh();
         assert!(r[0].holds(&known.bindings(), &no_measure).is_err());
     }
+
+    /// A load test reads its gauges every second, a soak every five, unless `every` says.
+    #[test]
+    fn samples_are_read_every_second_in_a_load_and_every_five_in_a_soak() {
+        let test = |shape: &str| {
+            format!(
+                "suite: s\ndefaults: {{ base_url: \"http://127.0.0.1:1\" }}\ntests:\n  - name: t\n    {shape}\n    sample:\n      running: {{ prometheus: {{ metric: m }} }}\n    request: {{ GET: /x }}\n"
+            )
+        };
+        let every = |shape: &str| match load_text(&test(shape)) {
+            Ok(plan) => plan.tests[0].samples[0].every,
+            Err(e) => panic!("{shape}: {e:?}"),
+        };
+        assert_eq!(every("load: { requests: 10, concurrency: 2 }"), std::time::Duration::from_secs(1));
+        assert_eq!(every("soak: { duration: 1h, concurrency: 2 }"), std::time::Duration::from_secs(5));
+        assert_eq!(
+            every("load: { requests: 10, rate: 4/s }"),
+            std::time::Duration::from_millis(250),
+            "or the interval of a rate"
+        );
+    }
 }
