@@ -126,15 +126,8 @@ fn key_charts(out: &mut String, loads: &[&TestView]) {
     }
     out.push_str("<section id=\"charts\"><h2>Load and soak tests at a glance</h2><div class=\"grid\">\n");
     for t in loads {
-        let (word, class) = t.kind.label();
-        let _ = writeln!(
-            out,
-            "<article class=\"card\"><h3><span class=\"badge {class}\">{word}</span> <a href=\"#load-{}\">{}</a> <span class=\"file\">{} · {}</span></h3>",
-            t.id,
-            esc(&t.name),
-            esc(&t.suite),
-            esc(&t.time)
-        );
+        card(out, t, "", &format!("load-{}", t.id), &format!("{} · {}", t.suite, t.time));
+        out.push('\n');
         if let Some(agg) = &t.aggregate {
             let _ = writeln!(out, "<p class=\"figures\">{}</p>", key_figures(agg));
         }
@@ -147,6 +140,18 @@ fn key_charts(out: &mut String, loads: &[&TestView]) {
         out.push_str("</article>\n");
     }
     out.push_str("</div></section>\n");
+}
+
+/// A load test's card opens with its verdict, its name linking to `target`, and `where_` (its
+/// suite, and what else the section names).
+fn card(out: &mut String, t: &TestView, id: &str, target: &str, where_: &str) {
+    let (word, class) = t.kind.label();
+    let _ = write!(
+        out,
+        "<article class=\"card\"{id}><h3><span class=\"badge {class}\">{word}</span> <a href=\"#{target}\">{}</a> <span class=\"file\">{}</span></h3>",
+        esc(&t.name),
+        esc(where_)
+    );
 }
 
 /// The numbers a reader asks first about a load run.
@@ -250,15 +255,7 @@ fn measurements(out: &mut String, loads: &[&TestView], tests: &[&TestView]) {
     }
     out.push_str("<section id=\"measurements\"><h2>Load and soak tests</h2>\n");
     for t in loads {
-        let (word, class) = t.kind.label();
-        let _ = write!(
-            out,
-            "<article class=\"card\" id=\"load-{}\"><h3><span class=\"badge {class}\">{word}</span> <a href=\"#test-{}\">{}</a> <span class=\"file\">{}</span></h3>",
-            t.id,
-            t.id,
-            esc(&t.name),
-            esc(&t.suite)
-        );
+        card(out, t, &format!(" id=\"load-{}\"", t.id), &format!("test-{}", t.id), &t.suite);
         thresholds(out, t, tests);
         if let Some(agg) = &t.aggregate {
             percentiles(out, agg);
