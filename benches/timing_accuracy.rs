@@ -12,8 +12,8 @@
 //!
 //! `cargo bench --bench timing_accuracy -- [STREAMS...]` (default: 100 1000).
 
+use llmspec_core::run::chunk::carries_output;
 use llmspec_core::run::http::{self, Outgoing, ReadOptions};
-use llmspec_core::run::reassemble::carries_output;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -65,7 +65,8 @@ async fn measure(port: u16, n: usize) -> (Vec<f64>, Vec<f64>) {
         headers: vec![("content-type".into(), "application/json".into())],
         body: Some(
             serde_json::to_vec(&serde_json::json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": TOKENS, "stream": true}))
-                .unwrap(),
+                .unwrap()
+                .into(),
         ),
         timeout: Duration::from_secs(120),
         read: ReadOptions { idle_timeout: Duration::from_secs(60), keep_events: true, keep_raw: 0, ..ReadOptions::default() },

@@ -198,6 +198,18 @@ struct RunArgs {
     limits: ReadLimitArgs,
     #[command(flatten)]
     sharding: crate::shard::ShardArgs,
+    /// Source addresses of the connections, taken in turn: `127.0.0.2,127.0.0.3`, or a range
+    /// `127.0.0.2-127.0.0.9`. One address has some 28,000 ephemeral ports, one per connection
+    /// to a server: more streams at once need more addresses.
+    #[arg(long = "local-addr", value_name = "ADDRS", value_parser = parse_local_addrs)]
+    local_addr: Option<LocalAddrs>,
+}
+
+#[derive(Clone, Debug)]
+struct LocalAddrs(Vec<std::net::IpAddr>);
+
+fn parse_local_addrs(text: &str) -> Result<LocalAddrs, String> {
+    llmspec_core::run::sockets::parse_addresses(text).map(LocalAddrs)
 }
 
 /// The reports of a run, and of a merge of its shards: the same either way.
@@ -306,7 +318,11 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 
         Command::Packs(args) => packs_command(&args),
         Command::Merge(args) => merge_command(&args),
         Command::Init(args) => init_command(&args),
-        Command::Sim(config) => match llmspec_sim::run_blocking(config) {
+        Command::Sim(config) => match {
+            // Each stream served holds a connection: as many as the hard limit allows.
+            llmspec_core::run::sockets::raise_open_file_limit();
+            llmspec_sim::run_blocking(config)
+        } {
             Ok(()) => exit::PASSED,
             Err(e) => {
                 eprintln!("error: the simulator stopped: {e}");
@@ -430,6 +446,9 @@ fn print_diagnostics(diagnostics: &[Diagnostic], sanitizer: &Sanitizer) {
 }
 
 async fn run_command(mut args: RunArgs) -> u8 {
+    // Thousands of streams need thousands of files; a refusal is reported by the load that
+    // needs more.
+    llmspec_core::run::sockets::raise_open_file_limit();
     // Kept alive until the run ends; dropping it stops the simulator.
     let _sim = if args.sim {
         match llmspec_sim::spawn(llmspec_sim::SimConfig { port: 0, ..Default::default() }).await {
@@ -509,6 +528,7 @@ async fn run_command(mut args: RunArgs) -> u8 {
         read: args.limits.options(),
         baseline: baseline.ok().flatten().map(Arc::new),
         shard,
+        local_addrs: args.local_addr.map(|LocalAddrs(addrs)| addrs).unwrap_or_default(),
     };
     match wait.ok().flatten() {
         Some(Ok(wait)) => {

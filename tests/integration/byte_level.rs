@@ -91,7 +91,7 @@ fn post(url: &str) -> Outgoing {
         method: reqwest::Method::POST,
         url: format!("{url}/v1/chat/completions"),
         headers: vec![("content-type".into(), "application/json".into())],
-        body: Some(b"{}".to_vec()),
+        body: Some(b"{}".to_vec().into()),
         timeout: Duration::from_secs(5),
         read: ReadOptions::default(),
     }

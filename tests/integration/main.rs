@@ -7,6 +7,7 @@ mod architecture;
 mod byte_level;
 mod cli;
 mod conformance_pack;
+mod connections;
 mod cookbook;
 mod data_driven;
 mod exec_groups;

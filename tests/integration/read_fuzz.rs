@@ -1,7 +1,8 @@
 //! Property tests of the stream reader: the SSE parser and the reassembly of chunks, on
 //! generated hostile input. They run inside `cargo test` with a bounded number of cases;
 //! `LLMSPEC_FUZZ_CASES=100000 cargo test --test integration read_fuzz` runs longer. The
-//! functions they check (`sse::check_chunking`, `reassemble::check_reassembly` and their
+//! functions they check (`sse::check_chunking`, `reassemble::check_reassembly`,
+//! `chunk::check_same_reading` and the
 //! `fuzz_one` byte entries) are the ones a coverage-guided fuzzer calls too (fuzz/).
 
 use llmspec_core::run::reassemble::check_reassembly;
@@ -109,6 +110,13 @@ proptest! {
     #[test]
     fn sse_byte_entry_never_panics(data in prop::collection::vec(any::<u8>(), 0..300)) {
         if let Err(why) = llmspec_core::run::sse::fuzz_one(&data) {
+            return Err(TestCaseError::fail(why));
+        }
+    }
+
+    #[test]
+    fn the_fast_reading_of_a_chunk_says_what_the_lenient_one_says(chunk in json()) {
+        if let Err(why) = llmspec_core::run::chunk::check_same_reading(&chunk.to_string()) {
             return Err(TestCaseError::fail(why));
         }
     }

@@ -22,6 +22,9 @@ pub struct Observed {
     pub ttfb: Duration,
     /// The instant the request was sent: every duration here counts from it.
     pub sent_at: Option<std::time::Instant>,
+    /// Time spent opening the connection the request went out on, when one was opened for it
+    /// (none when a kept-alive connection was reused). Counted inside every time above.
+    pub connect: Option<Duration>,
     /// Present when the answer was a `text/event-stream`; `json` is then the reassembled
     /// response.
     pub stream: Option<StreamObservation>,

@@ -158,9 +158,30 @@ impl Drop for SimHandle {
     }
 }
 
+/// Connections waiting to be accepted. tokio's default, 1,024, overflows when a load test
+/// opens thousands of connections at once: the kernel then drops SYNs, and each dropped one
+/// costs the client a 1 s retransmit inside its TTFT. The kernel caps it at
+/// `net.core.somaxconn` (4,096 on recent kernels).
+pub const LISTEN_BACKLOG: u32 = 65_535;
+
+/// Listens on `host:port` (port 0 picks a free one) with [`LISTEN_BACKLOG`].
+pub async fn listen(host: &str, port: u16) -> io::Result<TcpListener> {
+    let mut last = io::Error::new(io::ErrorKind::AddrNotAvailable, format!("{host} resolves to no address"));
+    for addr in tokio::net::lookup_host((host, port)).await? {
+        let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        // As `TcpListener::bind` does: a restarted simulator may reuse its port at once.
+        socket.set_reuseaddr(true)?;
+        match socket.bind(addr).and_then(|()| socket.listen(LISTEN_BACKLOG)) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
 /// Binds `cfg.host:cfg.port` (port 0 picks a free one) and serves in a spawned task.
 pub async fn spawn(cfg: SimConfig) -> io::Result<SimHandle> {
-    let listener = TcpListener::bind((cfg.host.as_str(), cfg.port)).await?;
+    let listener = listen(&cfg.host, cfg.port).await?;
     let addr = listener.local_addr()?;
     let task = tokio::spawn(serve(listener, cfg));
     Ok(SimHandle { addr, task })
@@ -171,7 +192,7 @@ pub async fn spawn(cfg: SimConfig) -> io::Result<SimHandle> {
 pub fn run_blocking(cfg: SimConfig) -> io::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let listener = TcpListener::bind((cfg.host.as_str(), cfg.port)).await?;
+        let listener = listen(&cfg.host, cfg.port).await?;
         let addr = listener.local_addr()?;
         {
             let mut out = io::stdout().lock();

@@ -122,6 +122,8 @@ impl MetricBound {
         };
         match metrics.get(self.name) {
             Some(v) if self.bound.holds(v) => None,
+            // A kept-alive connection cost nothing to open: there is nothing to bound.
+            None if self.name == MetricName::Connect => None,
             Some(v) => {
                 let counts_tokens = matches!(self.name, MetricName::OutputTokens | MetricName::TokensPerSecond);
                 let estimate =
@@ -139,6 +141,8 @@ fn why_missing(name: MetricName) -> &'static str {
         MetricName::Tpot => "fewer than 2 output tokens, or the answer was not streamed",
         MetricName::MaxGap | MetricName::MeanGap => "fewer than 2 chunks carried output",
         MetricName::OutputTokens | MetricName::TokensPerSecond => "no usage in the answer and nothing streamed",
-        MetricName::Ttfb | MetricName::E2e | MetricName::Latency | MetricName::Chunks => "the answer did not carry it",
+        MetricName::Ttfb | MetricName::E2e | MetricName::Latency | MetricName::Chunks | MetricName::Connect => {
+            "the answer did not carry it"
+        }
     }
 }

@@ -81,6 +81,10 @@ named! {
         TokensPerSecond = "tokens_per_second" in Plain,
         /// Events received; `[DONE]` is not one.
         Chunks = "chunks" in Plain,
+        /// Opening the connection the request went out on (resolving, TCP, TLS), when it was
+        /// opened for this request; a request on a kept-alive connection has none. Inside
+        /// ttfb, ttft, e2e and latency, which count from the request's start.
+        Connect = "connect" in Seconds,
     }
 }
 
@@ -98,6 +102,8 @@ named! {
         OutputTokens = "output_tokens" in Plain,
         /// How late each request left against its planned start (open-loop arrivals).
         ScheduleLag = "schedule_lag" in Seconds,
+        /// Opening a connection, over the requests that opened one.
+        Connect = "connect" in Seconds,
     }
 }
 
@@ -122,6 +128,7 @@ impl SeriesName {
             SeriesName::Tpot => Some(MetricName::Tpot),
             SeriesName::TokensPerSecond => Some(MetricName::TokensPerSecond),
             SeriesName::OutputTokens => Some(MetricName::OutputTokens),
+            SeriesName::Connect => Some(MetricName::Connect),
             SeriesName::ChunkGap | SeriesName::ScheduleLag => None,
         }
     }

@@ -32,6 +32,8 @@ pub struct RequestMetrics {
     pub tokens_per_second: Option<f64>,
     /// Events received (streams only; `[DONE]` excluded).
     pub chunks: usize,
+    /// Opening the connection, when one was opened for the request.
+    pub connect: Option<Duration>,
 }
 
 impl RequestMetrics {
@@ -45,6 +47,7 @@ impl RequestMetrics {
                 latency: obs.latency,
                 output_tokens: usage_tokens,
                 tokens_per_second: usage_tokens.and_then(|n| per_second(n, obs.latency)),
+                connect: obs.connect,
                 ..RequestMetrics::default()
             };
         };
@@ -73,6 +76,7 @@ impl RequestMetrics {
             tokens_estimated,
             tokens_per_second: output_tokens.and_then(|n| per_second(n, e2e)),
             chunks: stream.event_count,
+            connect: obs.connect,
         }
     }
 
@@ -91,6 +95,7 @@ impl RequestMetrics {
             MetricName::OutputTokens => self.output_tokens.map(|n| n as f64),
             MetricName::TokensPerSecond => self.tokens_per_second,
             MetricName::Chunks => Some(self.chunks as f64),
+            MetricName::Connect => self.connect.map(secs),
         }
     }
 

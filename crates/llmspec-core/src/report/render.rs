@@ -209,6 +209,12 @@ pub fn aggregate_line(agg: &crate::metrics::aggregate::Aggregate) -> String {
     if let Some(tps) = agg.scalar(ScalarName::OutputTokensPerS).filter(|v| *v > 0.0) {
         parts.push(format!("{tps:.1} output tokens/s"));
     }
+    let connect =
+        [Statistic::Median, Statistic::Percentile(99.0), Statistic::Max].map(|f| time(f, SeriesName::Connect));
+    if let [Some(p50), Some(p99), Some(max)] = connect {
+        let opened = agg.series.get(&SeriesName::Connect).map_or(0, |s| s.len());
+        parts.push(format!("connect p50 {p50} p99 {p99} max {max} ({opened} opened)"));
+    }
     parts.join("; ")
 }
 

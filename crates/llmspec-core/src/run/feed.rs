@@ -146,7 +146,7 @@ impl Conversation {
         }
         let mut outgoing = self.outgoing.clone();
         // A JSON value always serializes.
-        outgoing.body = serde_json::to_vec(&body).ok();
+        outgoing.body = serde_json::to_vec(&body).ok().map(bytes::Bytes::from);
         let sent = self.keep_sent.then_some(body);
         (Prepared { outgoing, sent }, user)
     }
@@ -209,7 +209,7 @@ mod tests {
     #[test]
     fn rows_are_drawn_in_order_and_cycled() {
         let prepared = |n: u8| Prepared {
-            outgoing: Outgoing { body: Some(vec![n]), ..conversation(vec![]).outgoing },
+            outgoing: Outgoing { body: Some(bytes::Bytes::from(vec![n])), ..conversation(vec![]).outgoing },
             sent: None,
         };
         let feed = Feed::Rows { requests: vec![prepared(0), prepared(1), prepared(2)], order: vec![2, 0, 1] };

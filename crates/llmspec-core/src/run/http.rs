@@ -22,7 +22,8 @@ pub struct Outgoing {
     pub method: reqwest::Method,
     pub url: String,
     pub headers: Vec<(String, String)>,
-    pub body: Option<Vec<u8>>,
+    /// Shared, not copied, by every request of a load test that sends it.
+    pub body: Option<bytes::Bytes>,
     pub timeout: Duration,
     pub read: ReadOptions,
 }
@@ -124,12 +125,19 @@ pub struct TransportError(pub String);
 
 /// The client every request of a run goes through (it keeps connections alive between them).
 pub fn client(tls: &TlsOptions) -> Result<reqwest::Client, String> {
+    client_from(tls, None)
+}
+
+/// A client whose connections leave from `source` (`--local-addr`), or from the address the
+/// system picks.
+pub fn client_from(tls: &TlsOptions, source: Option<std::net::IpAddr>) -> Result<reqwest::Client, String> {
     // ring: small, and no C library of its own to build, which keeps the static binary small.
     // Installed once for the process; a second call finds it there.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let builder = reqwest::Client::builder()
         .user_agent(concat!("llmspec/", env!("CARGO_PKG_VERSION")))
         .dns_resolver(std::sync::Arc::new(HostResolver::default()))
+        .local_address(source)
         .connector_layer(reuse::NoteConnections);
     // The Mozilla roots built in stand beside the system's (a machine's own and its company's
     // CAs), so that an image or a machine without any CA bundle still verifies public servers.
@@ -166,12 +174,12 @@ fn closed_before_answering(e: &reqwest::Error) -> bool {
 
 /// Why a failed attempt may be sent again: it went out on a kept-alive connection that was
 /// already closed. `made` lists the connections opened for the attempt.
-fn resend_reason(e: &reqwest::Error, made: &[std::net::SocketAddr]) -> Option<String> {
+fn resend_reason(e: &reqwest::Error, made: &[reuse::Made]) -> Option<String> {
     if !closed_before_answering(e) {
         return None;
     }
     let used = reuse::connection_of(e)?;
-    (!made.contains(&used)).then(|| {
+    (!made.iter().any(|m| m.local == used)).then(|| {
         format!(
             "sent twice: the kept-alive connection from {used} was closed by the server before it answered ({}); sent again on a new connection",
             root_cause(e)
@@ -181,13 +189,14 @@ fn resend_reason(e: &reqwest::Error, made: &[std::net::SocketAddr]) -> Option<St
 
 pub async fn exchange(client: &reqwest::Client, out: &Outgoing) -> Result<Observed, TransportError> {
     let mut start = Instant::now();
-    let (mut sent, made) = reuse::noting_connections(client.execute(build(client, out)?)).await;
+    let (mut sent, mut made) = reuse::noting_connections(client.execute(build(client, out)?)).await;
     let mut resent = None;
     if let Some(reason) = sent.as_ref().err().and_then(|e| resend_reason(e, &made)) {
         start = Instant::now();
-        sent = client.execute(build(client, out)?).await;
+        (sent, made) = reuse::noting_connections(client.execute(build(client, out)?)).await;
         resent = Some(reason);
     }
+    let connect = made.iter().map(|m| m.took).reduce(|a, b| a + b);
     let mut response = sent.map_err(|e| describe(&e, out, None))?;
     let ttfb = start.elapsed();
     let status = response.status().as_u16();
@@ -211,6 +220,7 @@ pub async fn exchange(client: &reqwest::Client, out: &Outgoing) -> Result<Observ
             latency,
             ttfb,
             sent_at: Some(start),
+            connect,
             stream: Some(stream),
             resent,
         });
@@ -257,6 +267,7 @@ pub async fn exchange(client: &reqwest::Client, out: &Outgoing) -> Result<Observ
         latency,
         ttfb,
         sent_at: Some(start),
+        connect,
         stream: None,
         resent,
     })

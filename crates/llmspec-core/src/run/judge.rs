@@ -155,7 +155,7 @@ impl Ask<'_> {
             method: reqwest::Method::POST,
             url: plan.url.clone(),
             headers: self.headers(),
-            body: Some(body),
+            body: Some(body.into()),
             timeout: plan.timeout.unwrap_or(self.judged.timeout),
             read: ReadOptions { keep_events: false, keep_raw: KEEP_RAW, ..self.read.clone() },
         };

@@ -5,6 +5,7 @@
 
 use super::event::{TestOutcome, ThresholdResult, Transcript, Verdict};
 use super::feed::{self, Conversation, Feed, Prepared};
+use super::lanes::Lanes;
 use super::{Judged, judge, transcript};
 use crate::expect::threshold::Measurements;
 use crate::expr::bindings::Known;
@@ -77,7 +78,6 @@ pub struct LoadResult {
 }
 
 struct Shared {
-    client: reqwest::Client,
     test: Arc<TestPlan>,
     feed: Arc<Feed>,
     known: Known,
@@ -89,11 +89,18 @@ struct Shared {
 impl Shared {
     /// Sends one request and reports it; with `keep_answer`, returns the answer's message for
     /// the next turn of a conversation.
-    async fn one(&self, index: u64, planned: Option<Instant>, request: &Prepared, keep_answer: bool) -> Option<Value> {
+    async fn one(
+        &self,
+        client: &reqwest::Client,
+        index: u64,
+        planned: Option<Instant>,
+        request: &Prepared,
+        keep_answer: bool,
+    ) -> Option<Value> {
         let sent = Instant::now();
         let exchange = self.test.exchange.as_ref()?;
         let Judged { verdict, class, observed, metrics } =
-            judge(&self.client, exchange, &request.outgoing, request.sent.as_ref(), &self.known, &self.captures).await;
+            judge(client, exchange, &request.outgoing, request.sent.as_ref(), &self.known, &self.captures).await;
         let done = Instant::now();
         let answer = if keep_answer { feed::answer(observed.as_ref().and_then(|o| o.json.as_ref())) } else { None };
         let example = (class != Class::Good && self.examples.fetch_add(1, Ordering::Relaxed) < EXAMPLES)
@@ -109,6 +116,7 @@ impl Shared {
     /// has sent all it may.
     async fn converse(
         &self,
+        client: &reqwest::Client,
         conversation: &Conversation,
         next: &AtomicU64,
         plan: (Stop, Share),
@@ -122,7 +130,7 @@ impl Shared {
                 return false;
             }
             let (request, user) = conversation.request(k, &history);
-            let Some(answer) = self.one(index, None, &request, true).await else { break };
+            let Some(answer) = self.one(client, index, None, &request, true).await else { break };
             history.push(user);
             history.push(answer);
         }
@@ -139,7 +147,7 @@ fn more(stop: Stop, index: u64, start: Instant) -> bool {
 }
 
 pub async fn run(
-    client: reqwest::Client,
+    lanes: Arc<Lanes>,
     test: Arc<TestPlan>,
     feed: Arc<Feed>,
     plan: &LoadPlan,
@@ -148,15 +156,17 @@ pub async fn run(
     (known, captures): (Known, std::collections::HashMap<String, Value>),
 ) -> LoadResult {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let shared = Arc::new(Shared { client, test, feed, known, captures, examples: AtomicUsize::new(0), tx });
+    let shared = Arc::new(Shared { test, feed, known, captures, examples: AtomicUsize::new(0), tx });
     let cpu_before = crate::metrics::process::cpu_time();
     let start = Instant::now();
+    // Requests that start while the workers are still being ramped up are not measured.
+    let measured_from = start + plan.ramp;
     let mut tasks = JoinSet::new();
     match plan.rate {
-        None => spawn_closed(&mut tasks, &shared, plan, start),
+        None => spawn_closed(&mut tasks, &shared, &lanes, plan, start),
         Some(rate) => {
             let (shared, plan) = (shared.clone(), plan.clone());
-            tasks.spawn(open_loop(shared, plan, rate, start));
+            tasks.spawn(open_loop(shared, lanes.clone(), plan, rate, start));
         }
     }
     drop(shared);
@@ -179,7 +189,7 @@ pub async fn run(
                 if let Some((verdict, t)) = s.example {
                     result.examples.push((s.index + 1, verdict, t));
                 }
-                if s.index >= plan.warmup {
+                if s.index >= plan.warmup && s.sent >= measured_from {
                     result.aggregate.record(s.class, s.status, s.metrics.as_ref(), s.lag);
                     measured = Some(measured.map_or((s.sent, s.done), |(a, b)| (a.min(s.sent), b.max(s.done))));
                     let at = (s.sent - start).as_secs_f64();
@@ -244,34 +254,45 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 /// What a task that starts requests reports when it ends: a panic of a request it started.
 type TaskEnd = Result<(), String>;
 
-fn spawn_closed(tasks: &mut JoinSet<TaskEnd>, shared: &Arc<Shared>, plan: &LoadPlan, start: Instant) {
+/// The closed loop's workers, dealt to the lanes; with a ramp, worker `w` of `c` starts
+/// `w/c` of the way through it, so that connections open gradually.
+fn spawn_closed(tasks: &mut JoinSet<TaskEnd>, shared: &Arc<Shared>, lanes: &Lanes, plan: &LoadPlan, start: Instant) {
     let next = Arc::new(AtomicU64::new(0));
     let next_conversation = Arc::new(AtomicU64::new(0));
-    for _ in 0..plan.concurrency.unwrap_or(1) {
-        let (shared, next, next_conversation, stop, share) =
-            (shared.clone(), next.clone(), next_conversation.clone(), plan.stop, plan.share);
-        tasks.spawn(async move {
-            loop {
-                if matches!(*shared.feed, Feed::Conversations { .. }) {
-                    let n = share.nth(next_conversation.fetch_add(1, Ordering::Relaxed));
-                    let Some(conversation) = shared.feed.conversation(n) else { break };
-                    if !shared.converse(conversation, &next, (stop, share), start).await {
-                        break;
+    let workers = plan.concurrency.unwrap_or(1);
+    let stop = plan.stop.after(plan.ramp);
+    for worker in 0..workers {
+        let (shared, next, next_conversation, share) =
+            (shared.clone(), next.clone(), next_conversation.clone(), plan.share);
+        let (lane, client) = lanes.slot(worker as u64);
+        let client = client.clone();
+        let starts_at = start + plan.ramp.mul_f64(worker as f64 / workers as f64);
+        tasks.spawn_on(
+            async move {
+                tokio::time::sleep_until(starts_at.into()).await;
+                loop {
+                    if matches!(*shared.feed, Feed::Conversations { .. }) {
+                        let n = share.nth(next_conversation.fetch_add(1, Ordering::Relaxed));
+                        let Some(conversation) = shared.feed.conversation(n) else { break };
+                        if !shared.converse(&client, conversation, &next, (stop, share), start).await {
+                            break;
+                        }
+                        continue;
                     }
-                    continue;
+                    let index = share.nth(next.fetch_add(1, Ordering::Relaxed));
+                    let Some(request) = shared.feed.request(index).filter(|_| more(stop, index, start)) else { break };
+                    shared.one(&client, index, None, request, false).await;
                 }
-                let index = share.nth(next.fetch_add(1, Ordering::Relaxed));
-                let Some(request) = shared.feed.request(index).filter(|_| more(stop, index, start)) else { break };
-                shared.one(index, None, request, false).await;
-            }
-            Ok(())
-        });
+                Ok(())
+            },
+            lane,
+        );
     }
 }
 
 /// Starts requests at planned instants (absolute deadlines, so lateness never accumulates);
 /// with a concurrency cap, a start waits for a free slot and that wait counts as lag.
-async fn open_loop(shared: Arc<Shared>, plan: LoadPlan, rate: f64, start: Instant) -> TaskEnd {
+async fn open_loop(shared: Arc<Shared>, lanes: Arc<Lanes>, plan: LoadPlan, rate: f64, start: Instant) -> TaskEnd {
     let cap = plan.concurrency.map(|c| Arc::new(Semaphore::new(c)));
     let mut requests = JoinSet::new();
     let mut random = SplitMix(plan.seed);
@@ -313,12 +334,17 @@ async fn open_loop(shared: Arc<Shared>, plan: LoadPlan, rate: f64, start: Instan
             None => None,
         };
         let shared = shared.clone();
-        requests.spawn(async move {
-            if let Some(request) = shared.feed.request(index) {
-                shared.one(index, Some(planned), request, false).await;
-            }
-            drop(permit);
-        });
+        let (lane, client) = lanes.slot(local);
+        let client = client.clone();
+        requests.spawn_on(
+            async move {
+                if let Some(request) = shared.feed.request(index) {
+                    shared.one(&client, index, Some(planned), request, false).await;
+                }
+                drop(permit);
+            },
+            lane,
+        );
         // Reap finished requests as we go, so a long soak keeps no dead task handles.
         while let Some(joined) = requests.try_join_next() {
             reaped(joined)?;
@@ -349,6 +375,16 @@ fn warnings(agg: &Aggregate, plan: &LoadPlan, wall: Duration) -> Vec<String> {
                 share * 100.0
             ));
         }
+    }
+    // Linux sends an unanswered SYN again after 1 s: a connect that long met a full listen
+    // backlog, and that second is inside the request's TTFT and latency.
+    if let Some(slowest) = agg.stat(Statistic::Max, SeriesName::Connect).filter(|s| *s >= 0.9) {
+        let slow = agg.stat(Statistic::Percentile(99.0), SeriesName::Connect).unwrap_or(slowest);
+        out.push(format!(
+            "opening a connection took up to {} (p99 {}): the server's listen backlog was likely full and the connection attempt was sent again; the times of those requests include it. Open connections gradually with `load.ramp`, or raise the server's backlog",
+            crate::vocab::units::format_duration(Duration::from_secs_f64(slowest)),
+            crate::vocab::units::format_duration(Duration::from_secs_f64(slow)),
+        ));
     }
     if let (Some(rate), Some(lag)) = (plan.rate, agg.stat(Statistic::Percentile(99.0), SeriesName::ScheduleLag)) {
         let tolerance = (0.1 / rate).max(0.010);
@@ -475,4 +511,28 @@ pub fn threshold_outcomes(test: &TestPlan, m: &Measurements<'_>, known: &Known) 
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_connects(connects: &[u64]) -> Aggregate {
+        let mut agg = Aggregate::default();
+        for &ms in connects {
+            let metrics = RequestMetrics { connect: Some(Duration::from_millis(ms)), ..RequestMetrics::default() };
+            agg.record(Class::Good, Some(200), Some(&metrics), None);
+        }
+        agg
+    }
+
+    #[test]
+    fn a_connect_that_waited_for_a_syn_retransmit_is_named() {
+        let plan = LoadPlan::once();
+        let quick = warnings(&with_connects(&[1, 2, 3]), &plan, Duration::from_secs(1));
+        assert!(quick.is_empty(), "{quick:?}");
+        let slow = warnings(&with_connects(&[1, 2, 1_030]), &plan, Duration::from_secs(1));
+        assert_eq!(slow.len(), 1, "{slow:?}");
+        assert!(slow[0].contains("up to 1.03s") && slow[0].contains("load.ramp"), "{}", slow[0]);
+    }
 }

@@ -1,12 +1,15 @@
 //! The instrument: runs a plan's tests in order and emits what happened as events.
 
+pub mod chunk;
 pub mod event;
 pub(crate) mod feed;
 pub mod http;
 mod judge;
+pub mod lanes;
 pub(crate) mod load;
 pub mod reassemble;
 pub(crate) mod sample;
+pub mod sockets;
 pub mod sse;
 pub(crate) mod steps;
 pub(crate) mod stream;
@@ -58,6 +61,8 @@ pub struct RunOptions {
     /// `--shard k/n`: this process runs its share of the plan, and leaves thresholds of loads
     /// to the merge of every shard's results.
     pub shard: Option<Shard>,
+    /// `--local-addr`: the source addresses connections leave from, taken in turn.
+    pub local_addrs: Vec<std::net::IpAddr>,
 }
 
 pub async fn run(plan: &Plan, mut opts: RunOptions, events: &mut dyn EventSink, redactor: &Redactor) -> Summary {
@@ -71,7 +76,8 @@ pub async fn run(plan: &Plan, mut opts: RunOptions, events: &mut dyn EventSink, 
     for suite in &plan.suites {
         let suite_start = Instant::now();
         events.emit(&Event::SuiteStarted { suite });
-        let client = match clients.entry(suite.tls.clone()).or_insert_with(|| http::client(&suite.tls)) {
+        let source = opts.local_addrs.first().copied();
+        let client = match clients.entry(suite.tls.clone()).or_insert_with(|| http::client_from(&suite.tls, source)) {
             Ok(client) => client.clone(),
             Err(e) => {
                 let error = format!("cannot set up TLS for this suite: {e}");
@@ -325,6 +331,17 @@ async fn run_load(
         Ok(p) => p,
         Err(e) => return not_sent(test, e),
     };
+    let in_flight = plan.most_in_flight();
+    let room = match in_flight {
+        Some(n) => sockets::Allowance::of_this_process().check(n, opts.local_addrs.len()),
+        None => Ok(()),
+    };
+    let lanes = match room
+        .and_then(|()| lanes::Lanes::per_core(in_flight.unwrap_or(1) as usize, &suite.tls, &opts.local_addrs))
+    {
+        Ok(lanes) => Arc::new(lanes),
+        Err(e) => return not_sent(test, e),
+    };
     let start = Instant::now();
     let sampling = sample::start(samplers, client.clone(), start);
     let mut on_progress =
@@ -332,15 +349,14 @@ async fn run_load(
     let feed = Arc::new(feed);
     if let Some(sweep_plan) = &plan.sweep {
         let ctx =
-            sweep::Context { client, test, feed, stop: opts.stop.clone(), known, captures, sampling: &sampling, start };
+            sweep::Context { lanes, test, feed, stop: opts.stop.clone(), known, captures, sampling: &sampling, start };
         let swept = sweep::run(ctx, &plan, sweep_plan, &mut on_progress).await;
         let series = sampling.stop().await;
         let previous = opts.baseline.as_deref().and_then(|b| b.test(&suite.name, &test.name));
         return sweep::outcomes(test, sweep_plan, swept, series, start.elapsed(), known, previous);
     }
     let context = (known.clone(), captures.clone());
-    let result =
-        load::run(client.clone(), test.clone(), feed, &plan, opts.stop.clone(), &mut on_progress, context).await;
+    let result = load::run(lanes, test.clone(), feed, &plan, opts.stop.clone(), &mut on_progress, context).await;
     let series = sampling.stop().await;
     let duration = start.elapsed();
     let verdict = match load::verdict(test, &result) {
@@ -694,7 +710,7 @@ fn prepare(
         method: req.method.clone(),
         url,
         headers,
-        body,
+        body: body.map(bytes::Bytes::from),
         timeout: req.timeout,
         // Streamed events are kept only for checks that read them: an endless stream then costs
         // counters, not memory.

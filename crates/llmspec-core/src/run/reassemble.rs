@@ -10,6 +10,7 @@
 //! most `MAX_CHOICES` choices and `MAX_TOOL_CALLS` tool calls in all.
 //! The rest is counted, and `cut()` says what was left out.
 
+use super::chunk::{ChoiceDelta, Chunk};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
@@ -37,21 +38,6 @@ struct ToolCall {
     arguments: String,
 }
 
-/// True when a chunk carries generated output: content, text, reasoning or a tool-call delta.
-/// A role-only first chunk does not.
-pub fn carries_output(chunk: &Value) -> bool {
-    let Some(choices) = chunk.get("choices").and_then(Value::as_array) else { return false };
-    choices.iter().any(|c| {
-        let d = c.get("delta").unwrap_or(&Value::Null);
-        let non_empty = |v: Option<&Value>| v.and_then(Value::as_str).is_some_and(|s| !s.is_empty());
-        non_empty(d.get("content"))
-            || non_empty(d.get("reasoning_content"))
-            || non_empty(d.get("reasoning"))
-            || non_empty(c.get("text"))
-            || d.get("tool_calls").and_then(Value::as_array).is_some_and(|t| !t.is_empty())
-    })
-}
-
 /// Text kept so far against a byte budget, and what was left out.
 struct Budget {
     left: usize,
@@ -76,9 +62,9 @@ impl Budget {
         }
     }
 
-    /// Appends a JSON string to an optional text; other values are not text and are ignored.
-    fn append_str(&mut self, slot: &mut Option<String>, value: Option<&Value>) {
-        if let Some(text) = value.and_then(Value::as_str) {
+    /// Appends to an optional text, when there is text to append.
+    fn append_str(&mut self, slot: &mut Option<String>, text: Option<&str>) {
+        if let Some(text) = text {
             self.append(slot.get_or_insert_with(String::new), text);
         }
     }
@@ -187,30 +173,47 @@ impl Reassembler {
         cut
     }
 
+    /// Adds a parsed chunk.
     pub fn absorb(&mut self, chunk: &Value) {
-        if !self.started {
-            self.started = true;
-            self.completions = chunk.get("object").and_then(Value::as_str) == Some("text_completion");
-            for key in ["id", "created", "model"] {
-                if let Some(v) = chunk.get(key) {
-                    self.head.insert(key.into(), v.clone());
-                }
+        self.absorb_head(chunk);
+        self.absorb_chunk(&Chunk::of(chunk));
+    }
+
+    /// Whether the first chunk was seen: later ones need no tree (see [`Chunk::parse`]).
+    pub fn started(&self) -> bool {
+        self.started
+    }
+
+    /// Takes the answer's id, creation time, model and kind from the first chunk.
+    pub fn absorb_head(&mut self, chunk: &Value) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        self.completions = chunk.get("object").and_then(Value::as_str) == Some("text_completion");
+        for key in ["id", "created", "model"] {
+            if let Some(v) = chunk.get(key) {
+                self.head.insert(key.into(), v.clone());
             }
         }
-        if let Some(u) = chunk.get("usage").filter(|u| !u.is_null()) {
-            self.usage = u.clone();
+    }
+
+    /// Adds a chunk's usage, fingerprint and deltas.
+    pub fn absorb_chunk(&mut self, chunk: &Chunk<'_>) {
+        if let Some(u) = &chunk.usage {
+            self.usage = u.clone().into_owned();
             self.usage_seen = true;
         }
-        if let Some(f) = chunk.get("system_fingerprint").filter(|f| !f.is_null()) {
-            self.fingerprint = Some(f.clone());
+        if let Some(f) = &chunk.system_fingerprint {
+            self.fingerprint = Some(f.clone().into_owned());
         }
-        for c in chunk.get("choices").and_then(Value::as_array).into_iter().flatten() {
-            let index = c.get("index").and_then(Value::as_u64).unwrap_or(0);
+        for c in chunk.choices() {
+            let index = c.index.unwrap_or(0);
             if !self.choices.contains_key(&index) && self.choices.len() >= MAX_CHOICES {
                 self.choices_not_kept += 1;
                 continue;
             }
-            if c.get("finish_reason").is_some_and(|f| !f.is_null()) {
+            if c.finish_reason.is_some() {
                 *self.finish_counts.entry(index).or_default() += 1;
             }
             let choice = self.choices.entry(index).or_default();
@@ -270,27 +273,31 @@ pub fn check_reassembly(chunks: &[Value], max_answer_bytes: usize) -> Result<(),
 }
 
 /// A fuzzer's entry: the bytes are JSON chunks, one per line; lines that are not JSON are
-/// skipped, as the stream reader reports them instead of reassembling them.
+/// skipped, as the stream reader reports them instead of reassembling them. Each line is also
+/// read both ways a chunk can be read, which must agree.
 pub fn fuzz_one(data: &[u8]) -> Result<(), String> {
+    for line in data.split(|&b| b == b'\n').filter_map(|l| std::str::from_utf8(l).ok()) {
+        super::chunk::check_same_reading(line)?;
+    }
     let chunks: Vec<Value> = data.split(|&b| b == b'\n').filter_map(|l| serde_json::from_slice(l).ok()).collect();
     check_reassembly(&chunks, 64)
 }
 
 /// Adds one chunk's choice.
-fn absorb(choice: &mut Choice, c: &Value, budget: &mut Budget) {
-    budget.append_str(&mut choice.text, c.get("text"));
-    if let Some(f) = c.get("finish_reason").filter(|f| !f.is_null()) {
+fn absorb(choice: &mut Choice, c: &ChoiceDelta<'_>, budget: &mut Budget) {
+    budget.append_str(&mut choice.text, c.text.as_deref());
+    if let Some(f) = &c.finish_reason {
         budget.replace_value(&mut choice.finish_reason, f);
     }
-    let Some(delta) = c.get("delta") else { return };
-    if let Some(role) = delta.get("role").and_then(Value::as_str) {
+    let Some(delta) = &c.delta else { return };
+    if let Some(role) = &delta.role {
         budget.replace(&mut choice.role, role);
     }
-    budget.append_str(&mut choice.content, delta.get("content"));
-    budget.append_str(&mut choice.reasoning_content, delta.get("reasoning_content"));
-    budget.append_str(&mut choice.reasoning, delta.get("reasoning"));
-    for (n, tc) in delta.get("tool_calls").and_then(Value::as_array).into_iter().flatten().enumerate() {
-        let index = tc.get("index").and_then(Value::as_u64).unwrap_or(n as u64);
+    budget.append_str(&mut choice.content, delta.content.as_deref());
+    budget.append_str(&mut choice.reasoning_content, delta.reasoning_content.as_deref());
+    budget.append_str(&mut choice.reasoning, delta.reasoning.as_deref());
+    for (n, tc) in delta.tool_calls.iter().flatten().enumerate() {
+        let index = tc.index.unwrap_or(n as u64);
         if !choice.tool_calls.contains_key(&index) {
             if budget.tool_calls >= MAX_TOOL_CALLS {
                 budget.tool_calls_not_kept += 1;
@@ -299,19 +306,20 @@ fn absorb(choice: &mut Choice, c: &Value, budget: &mut Budget) {
             budget.tool_calls += 1;
         }
         let call = choice.tool_calls.entry(index).or_default();
-        if let Some(id) = tc.get("id").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        if let Some(id) = tc.id.as_deref().filter(|s| !s.is_empty()) {
             budget.replace(&mut call.id, id);
         }
-        if let Some(t) = tc.get("type").and_then(Value::as_str) {
+        if let Some(t) = &tc.kind {
             budget.replace(&mut call.kind, t);
         }
-        let f = tc.get("function").unwrap_or(&Value::Null);
         // Names normally arrive whole, once; concatenating tolerates servers that split them.
-        if let Some(name) = f.get("name").and_then(Value::as_str) {
-            budget.append(&mut call.name, name);
-        }
-        if let Some(args) = f.get("arguments").and_then(Value::as_str) {
-            budget.append(&mut call.arguments, args);
+        if let Some(f) = &tc.function {
+            if let Some(name) = &f.name {
+                budget.append(&mut call.name, name);
+            }
+            if let Some(args) = &f.arguments {
+                budget.append(&mut call.arguments, args);
+            }
         }
     }
 }
@@ -350,6 +358,7 @@ fn render(index: u64, c: &Choice, completions: bool) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::chunk::carries_output;
 
     fn chunk(delta: Value, finish: Value) -> Value {
         json!({"id": "c1", "object": "chat.completion.chunk", "created": 7, "model": "m",

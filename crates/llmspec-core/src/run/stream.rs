@@ -5,8 +5,9 @@
 //! `max_kept_events_bytes` of estimated memory, the reassembled text up to `max_answer_bytes`,
 //! `max_kept_arrivals` timestamps, plus one network chunk. Everything past that is counted.
 
+use super::chunk::Chunk;
 use super::http::{Limit, ReadOptions};
-use super::reassemble::{Reassembler, carries_output};
+use super::reassemble::Reassembler;
 use super::sse::{SseEvent, SseParser};
 use crate::observed::{StreamEnd, StreamObservation};
 use serde_json::Value;
@@ -24,12 +25,28 @@ pub async fn read(
     let mut events: Vec<SseEvent> = Vec::new();
     let mut sink = Sink::new(opts);
     let idle = opts.idle_timeout;
+    // One timer for the whole stream, moved only when it fires: re-arming it for every chunk
+    // would cost a timer-wheel insertion per token.
+    let stall = tokio::time::sleep(idle);
+    tokio::pin!(stall);
+    let mut last_chunk = Instant::now();
     let end = loop {
-        let next = match tokio::time::timeout(idle, response.chunk()).await {
-            Err(_) => break StreamEnd::Stalled(idle),
-            Ok(Err(e)) if e.is_timeout() => break StreamEnd::TimedOut,
-            Ok(Err(e)) => break StreamEnd::Broken(super::http::root_cause(&e)),
-            Ok(Ok(None)) => {
+        let next = tokio::select! {
+            biased;
+            next = response.chunk() => next,
+            () = &mut stall => {
+                let quiet_until = last_chunk + idle;
+                if Instant::now() >= quiet_until {
+                    break StreamEnd::Stalled(idle);
+                }
+                stall.as_mut().reset(quiet_until.into());
+                continue;
+            }
+        };
+        let next = match next {
+            Err(e) if e.is_timeout() => break StreamEnd::TimedOut,
+            Err(e) => break StreamEnd::Broken(super::http::root_cause(&e)),
+            Ok(None) => {
                 let parsed = parser.finish(&mut events);
                 let at = start.elapsed();
                 if sink.absorb(&mut events, at) {
@@ -40,10 +57,11 @@ pub async fn read(
                     Err(e) => break StreamEnd::Abandoned(e.to_string()),
                 }
             }
-            Ok(Ok(Some(bytes))) => bytes,
+            Ok(Some(bytes)) => bytes,
         };
         // Timestamp first: parsing time must not count against the server.
-        let at = start.elapsed();
+        last_chunk = Instant::now();
+        let at = last_chunk - start;
         sink.obs.network_chunks += 1;
         sink.obs.bytes += next.len();
         if raw.len() < opts.keep_raw {
@@ -110,19 +128,21 @@ impl Sink {
                 return true;
             }
             self.obs.event_count += 1;
+            // Most chunks need no tree: only kept events, errors and the first chunk's head do.
+            let needs_tree = self.keep_events || !self.answer.started() || event.event.as_deref() == Some("error");
+            if let Some(chunk) = (!needs_tree).then(|| Chunk::parse(&event.data)).flatten().filter(|c| !c.error) {
+                self.take(&chunk, at);
+                continue;
+            }
             match serde_json::from_str::<Value>(&event.data) {
-                Ok(chunk) => {
-                    if chunk.get("error").is_some() || event.event.as_deref() == Some("error") {
-                        self.obs
-                            .error_event
-                            .get_or_insert_with(|| chunk.get("error").cloned().unwrap_or(chunk.clone()));
+                Ok(tree) => {
+                    if tree.get("error").is_some() || event.event.as_deref() == Some("error") {
+                        self.obs.error_event.get_or_insert_with(|| tree.get("error").cloned().unwrap_or(tree.clone()));
                     }
-                    if carries_output(&chunk) {
-                        self.obs.output.record(at, self.max_kept_arrivals);
-                    }
-                    self.answer.absorb(&chunk);
+                    self.answer.absorb_head(&tree);
+                    self.take(&Chunk::of(&tree), at);
                     if self.keep_events {
-                        self.keep(chunk);
+                        self.keep(tree);
                     }
                 }
                 Err(e) => {
@@ -134,6 +154,13 @@ impl Sink {
             }
         }
         false
+    }
+
+    fn take(&mut self, chunk: &Chunk<'_>, at: Duration) {
+        if chunk.carries_output() {
+            self.obs.output.record(at, self.max_kept_arrivals);
+        }
+        self.answer.absorb_chunk(chunk);
     }
 
     fn keep(&mut self, chunk: Value) {

@@ -33,7 +33,7 @@ pub struct Swept {
 
 /// What a step needs besides its load: the run's context, shared by every step.
 pub struct Context<'a> {
-    pub client: &'a reqwest::Client,
+    pub lanes: Arc<super::lanes::Lanes>,
     pub test: &'a Arc<TestPlan>,
     pub feed: Arc<Feed>,
     pub stop: watch::Receiver<Option<super::event::StopReason>>,
@@ -57,7 +57,7 @@ pub async fn run(ctx: Context<'_>, plan: &LoadPlan, sweep: &SweepPlan, progress:
         let started_s = start.elapsed().as_secs_f64();
         let context = (ctx.known.clone(), ctx.captures.clone());
         let result = load::run(
-            ctx.client.clone(),
+            ctx.lanes.clone(),
             ctx.test.clone(),
             ctx.feed.clone(),
             &step_plan,

@@ -361,15 +361,38 @@ fn load(raw: Spanned<model::Load>, problems: &mut Vec<Problem>) -> Option<LoadPl
             "`arrival` spaces the starts of a `rate`; without `rate` there is nothing to space".into(),
         ));
     }
+    let ramp = ramp(&l.ramp, rate.is_some(), problems)?;
     Some(LoadPlan {
         stop,
         concurrency,
         rate,
         arrival: l.arrival.unwrap_or(Arrival::Constant),
         warmup: l.warmup.unwrap_or(0),
+        ramp,
         seed: l.seed.unwrap_or(1),
         ..LoadPlan::once()
     })
+}
+
+/// `load.ramp`: only closed loops have workers to start one after another.
+pub(crate) fn ramp(raw: &Option<Spanned<String>>, open_loop: bool, problems: &mut Vec<Problem>) -> Option<Duration> {
+    let Some(raw) = raw else { return Some(Duration::ZERO) };
+    if open_loop {
+        problems.push((
+            raw.loc,
+            "`ramp` starts a closed loop's workers one after another; an open loop's starts are already spread by its `rate`".into(),
+        ));
+        return None;
+    }
+    let ramp = positive_duration(raw, problems)?;
+    if ramp > limits::MAX_DURATION {
+        problems.push((
+            raw.loc,
+            format!("`ramp` must be at most {}", crate::vocab::units::format_duration(limits::MAX_DURATION)),
+        ));
+        return None;
+    }
+    Some(ramp)
 }
 
 /// `5/s`, `120/m`, `3600/h`, `2/d`, or a plain number of requests per second.

@@ -40,10 +40,10 @@ pub use crate::vocab::units::MAX_DURATION;
 pub const MAX_RATE_PER_SECOND: f64 = 100_000.0;
 
 /// Most requests in flight at once (`concurrency:`): each is a task with its own connection.
-/// Past some 20,000, the HTTP client's connection pool spends its time scanning its waiters
-/// (quadratic), the run stalls and does not even see a signal; a read path built for 100,000
-/// streams will raise this.
-pub const MAX_CONCURRENCY: u64 = 10_000;
+/// What one machine can hold is checked before a load starts (open files, ephemeral ports:
+/// `run::sockets`); a connection pool scans its waiters, so no pool serves more than
+/// `run::lanes::WORKERS_PER_POOL` of them.
+pub const MAX_CONCURRENCY: u64 = 1_000_000;
 
 /// Most requests of one test (`repeat:`, `load.requests`): a billion keeps a loop bound a
 /// person could mean and stops the ones nobody can wait for.

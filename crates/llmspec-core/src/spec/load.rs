@@ -638,11 +638,16 @@ pub(crate) mod tests {
             ("request: { GET: /x }\n    load: { requests: 9223372036854775807 }", "at most 1000000000"),
             (
                 "request: { GET: /x }\n    load: { requests: 5, concurrency: 9223372036854775807 }",
-                "between 1 and 10000",
+                "between 1 and 1000000",
             ),
             ("request: { GET: /x }\n    repeat: 9223372036854775807", "between 1 and 1000000000"),
             ("request: { GET: /x }\n    soak: { duration: 1000h, interval: 1s }", "too long a duration"),
-            ("request: { GET: /x }\n    soak: { duration: 1h, concurrency: 100000 }", "between 1 and 10000"),
+            ("request: { GET: /x }\n    soak: { duration: 1h, concurrency: 1000001 }", "between 1 and 1000000"),
+            (
+                "request: { GET: /x }\n    load: { requests: 5, rate: 5/s, ramp: 2s }",
+                "open loop's starts are already spread",
+            ),
+            ("request: { GET: /x }\n    load: { requests: 5, concurrency: 2, ramp: 0s }", "longer than zero"),
             ("request: { GET: /x }\n    soak: { duration: 2s, interval: 500ms, window: 1ms }", "at most 120 windows"),
             ("request: { GET: /x }\n    soak: { duration: 1h, interval: 1s, window: 0s }", "longer than zero"),
             ("request: { GET: /x }\n    expect: { json: { $.a: { lt: 1e400 } } }", "needs a finite number"),

@@ -405,6 +405,12 @@ pub struct Load {
     /// The first requests warm the server up and are left out of the aggregates.
     #[serde(default)]
     pub warmup: Option<u64>,
+    /// Closed loops: start the workers one after another over this span (`10s`), so that
+    /// their connections open gradually instead of all at once. Requests that start during
+    /// the ramp are sent and judged, not measured; `duration` counts after it.
+    #[serde(default)]
+    #[schemars(with = "Option<crate::spec::schema::fields::PositiveDuration>")]
+    pub ramp: Option<Spanned<String>>,
     /// Seed of the `poisson` arrivals, for repeatable runs (default 1).
     #[serde(default)]
     pub seed: Option<u64>,

@@ -169,6 +169,9 @@ pub struct LoadPlan {
     pub rate: Option<f64>,
     pub arrival: Arrival,
     pub warmup: u64,
+    /// Closed loops: the workers start one after another over this span, which is not
+    /// measured; the stop's duration counts after it.
+    pub ramp: Duration,
     pub seed: u64,
     /// Soak runs: cut the aggregates into windows of this length (default: a sixth).
     pub window: Option<Duration>,
@@ -226,6 +229,17 @@ pub struct SweepPlan {
 }
 
 impl LoadPlan {
+    /// The most requests in flight at once (each holds a connection), over every step of a
+    /// sweep; `None` for an open loop without a cap, whose answers alone decide it.
+    pub fn most_in_flight(&self) -> Option<u64> {
+        match &self.sweep {
+            Some(sweep) if sweep.axis == SweepAxis::Concurrency => {
+                sweep.levels.iter().copied().reduce(f64::max).map(|c| c as u64)
+            }
+            _ => self.concurrency.map(|c| c as u64),
+        }
+    }
+
     /// The plan of one step of a sweep: the step's load in place of the sweep's.
     pub fn at_step(&self, sweep: &SweepPlan, level: f64) -> LoadPlan {
         let (concurrency, rate) = match sweep.axis {
@@ -340,6 +354,7 @@ impl LoadPlan {
             rate: None,
             arrival: Arrival::Constant,
             warmup: 0,
+            ramp: Duration::ZERO,
             seed: 1,
             window: None,
             fit_after: None,
@@ -355,6 +370,17 @@ impl LoadPlan {
 pub enum Stop {
     Requests(u64),
     Duration(Duration),
+}
+
+impl Stop {
+    /// The same stop for a load that first spends `ramp` ramping up: a duration counts after
+    /// it, a number of requests includes those sent during it.
+    pub fn after(self, ramp: Duration) -> Stop {
+        match self {
+            Stop::Duration(d) => Stop::Duration(d.saturating_add(ramp)),
+            requests => requests,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

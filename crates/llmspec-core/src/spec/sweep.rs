@@ -101,8 +101,10 @@ pub(super) fn load(raw: Spanned<model::Load>, problems: &mut Vec<Problem>) -> Op
             )),
         _ => {}
     }
+    let ramp = super::check::ramp(&l.ramp, axis == SweepAxis::Rate, problems);
     (problems.len() == before).then(|| LoadPlan {
         stop: step,
+        ramp: ramp.unwrap_or_default(),
         // A rate sweep may cap the requests in flight; a concurrency sweep sets them per step.
         concurrency: l.concurrency.filter(|_| axis == SweepAxis::Rate).map(|c| c as usize),
         rate: None,

@@ -2,7 +2,8 @@
 //! from the pool.
 //!
 //! The connector notes the local address of every connection it makes while a request is being
-//! sent, in a task-local list that the request's own task reads afterwards. The client's pool
+//! sent, and how long opening it took (TCP and TLS: the request's `connect` metric), in a
+//! task-local list that the request's own task reads afterwards. The client's pool
 //! polls the connect future inside the request's task; a connect it gives up on (an idle
 //! connection came back first) is finished in another task, where there is no list, so it is
 //! never mistaken for this request's. A failed request's error carries the local address of the
@@ -14,13 +15,22 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 tokio::task_local! {
-    static MADE: RefCell<Vec<SocketAddr>>;
+    static MADE: RefCell<Vec<Made>>;
 }
 
-/// Runs `send` and returns its output with the local addresses of the connections made for it.
-pub async fn noting_connections<T>(send: impl Future<Output = T>) -> (T, Vec<SocketAddr>) {
+/// A connection opened for a request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Made {
+    pub local: SocketAddr,
+    /// From asking for it to holding it ready: resolving, TCP and TLS handshakes.
+    pub took: Duration,
+}
+
+/// Runs `send` and returns its output with the connections made for it.
+pub async fn noting_connections<T>(send: impl Future<Output = T>) -> (T, Vec<Made>) {
     MADE.scope(RefCell::new(Vec::new()), async {
         let out = send.await;
         let made = MADE.try_with(|m| m.take()).unwrap_or_default();
@@ -77,13 +87,14 @@ where
     }
 
     fn call(&mut self, request: R) -> Self::Future {
+        let asked = Instant::now();
         let connecting = self.0.call(request);
         Box::pin(async move {
             let connection = connecting.await?;
-            if let Some(addr) = local_addr(&connection.connected()) {
+            if let Some(local) = local_addr(&connection.connected()) {
                 // Outside a request's scope (a connect finished in the background) there is
                 // nothing to note.
-                let _ = MADE.try_with(|m| m.borrow_mut().push(addr));
+                let _ = MADE.try_with(|m| m.borrow_mut().push(Made { local, took: asked.elapsed() }));
             }
             Ok(connection)
         })
