@@ -575,6 +575,8 @@ def profile_run(server):
 
 def render_profile(pr):
     out = ["# Where llmspec's CPU goes", ""]
+    if pr.get("skipped"):
+        return "\n".join(out + [f"No profile: {pr['skipped']}.", ""])
     if pr.get("error"):
         return "\n".join(out + [f"Profile failed: {pr['error']}", ""])
     cores = (f"llmspec on core(s) {pr['client_cores']}, the simulator on core {pr['server_cores']}"
@@ -791,7 +793,7 @@ def main():
     for r in runs.values():
         whole_run(r)
     res["wall_s"] = round(time.time() - t_start, 1)
-    if res.get("profile") and not res["profile"].get("skipped"):
+    if res.get("profile"):
         (OUT / "profile.md").write_text(render_profile(res["profile"]))
         log(f"profile: {OUT / 'profile.md'}")
     res["summary"] = summarize(runs, res.get("timing_accuracy"))
@@ -1002,6 +1004,13 @@ def render(res):
     if b:
         out += ["", f"Best: {fmt(b['req_per_s'])} streamed req/s, {fmt(b['content_chunks_per_s'])} content chunks/s "
                 f"({fmt(b['events_per_s'])} SSE events/s), {b['cpu_per_1m_tokens']} client CPU-s per 1M tokens ({b['label']})."]
+    pr = res.get("profile") or {}
+    if pr.get("buckets"):
+        out += ["", f"## Where llmspec's CPU goes (zero delay, 64 streams, {pr.get('samples', 0):,} perf samples; "
+                "details in profile.md)", "", "| bucket | what | share of samples |", "|---|---|---|"]
+        out += [f"| {b['bucket']} | {b['what']} | {b['percent']:.1f} % |" for b in pr["buckets"]]
+    elif pr.get("skipped") or pr.get("error"):
+        out += ["", f"No profile: {pr.get('skipped') or pr.get('error')}."]
     ta = res.get("timing_accuracy")
     if ta:
         out += ["", "## Instrument accuracy (`timing_accuracy` bench)", ""]
