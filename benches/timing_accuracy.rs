@@ -77,6 +77,7 @@ fn main() {
         println!("| {n} | {} | {} | {count} |", row(&mut ttft), row(&mut gaps));
     }
     let _ = sim.kill();
+    let _ = sim.wait();
 }
 
 /// The cores this process may run on, from /proc/self/status (`Cpus_allowed_list: 0-3,6`).
