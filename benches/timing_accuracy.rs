@@ -10,7 +10,13 @@
 //! error is that of the first output chunk; the chunk-gap error is the difference between the
 //! client's gap and the server's gap. Streams start staggered, as real users do.
 //!
-//! `cargo bench --bench timing_accuracy -- [STREAMS...]` (default: 100 1000).
+//! With `taskset` and two or more allowed cores, the simulator runs on the first allowed core
+//! and this process moves itself to the others before it starts any thread, so that client and
+//! server never compete for a core; the plan is printed first. Each stream holds a descriptor in
+//! each process: 4,000 streams need a soft `ulimit -n` above 4,000 (scripts/bench raises it to
+//! the hard limit).
+//!
+//! `cargo bench --bench timing_accuracy -- [STREAMS...]` (default: 1000 4000).
 
 use llmspec_core::run::chunk::carries_output;
 use llmspec_core::run::http::{self, Outgoing, ReadOptions};
@@ -28,9 +34,26 @@ fn main() {
         return;
     }
     let streams: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
-    let streams = if streams.is_empty() { vec![100, 1000] } else { streams };
+    let streams = if streams.is_empty() { vec![1000, 4000] } else { streams };
     let port = 18_900 + (std::process::id() % 50) as u16;
-    let mut sim = Command::new(env!("CARGO_BIN_EXE_llmspec"))
+    let sim_cores = pin_apart();
+    if let Some(limit) = soft_nofile_limit() {
+        let needed = streams.iter().max().copied().unwrap_or(0) + 100;
+        if limit < needed as u64 {
+            println!(
+                "warning: ulimit -n is {limit}; {needed} descriptors are needed (raise it: ulimit -n $(ulimit -Hn))"
+            );
+        }
+    }
+    let mut sim_command = match &sim_cores {
+        Some(cores) => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", cores]).arg(env!("CARGO_BIN_EXE_llmspec"));
+            c
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_llmspec")),
+    };
+    let mut sim = sim_command
         .args(["sim", "--stamp", "--port", &port.to_string(), "--output-tokens", &TOKENS.to_string()])
         .args(["--ttft", &format!("{TTFT_MS}ms"), "--chunk-delay", &format!("{GAP_MS}ms")])
         .stdout(Stdio::null())
@@ -54,6 +77,62 @@ fn main() {
         println!("| {n} | {} | {} | {count} |", row(&mut ttft), row(&mut gaps));
     }
     let _ = sim.kill();
+    let _ = sim.wait();
+}
+
+/// The cores this process may run on, from /proc/self/status (`Cpus_allowed_list: 0-3,6`).
+fn allowed_cores() -> Vec<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let Some(list) = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")) else { return vec![] };
+    let mut cores = vec![];
+    for part in list.trim().split(',').filter(|p| !p.is_empty()) {
+        let (lo, hi) = part.split_once('-').unwrap_or((part, part));
+        if let (Ok(lo), Ok(hi)) = (lo.parse::<usize>(), hi.parse::<usize>()) {
+            cores.extend(lo..=hi);
+        }
+    }
+    cores
+}
+
+/// With taskset and two or more allowed cores: moves this process (still single-threaded) to
+/// every allowed core but the first and returns that first one for the simulator. Otherwise
+/// nothing is pinned. Prints the plan either way.
+fn pin_apart() -> Option<String> {
+    let cores = allowed_cores();
+    let join = |c: &[usize]| c.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
+    let has_taskset = Command::new("taskset")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if cores.len() < 2 || !has_taskset {
+        println!(
+            "cores: not pinned ({} allowed core(s), taskset {})",
+            cores.len(),
+            if has_taskset { "present" } else { "missing" }
+        );
+        return None;
+    }
+    let (server, client) = (join(&cores[..1]), join(&cores[1..]));
+    let moved = Command::new("taskset")
+        .args(["-a", "-p", "-c", &client, &std::process::id().to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if moved {
+        println!("cores: simulator on {server}, client (this process) on {client}");
+    } else {
+        println!("cores: simulator on {server}, client unpinned (taskset -p failed)");
+    }
+    Some(server)
+}
+
+/// The soft limit on open descriptors, from /proc/self/limits.
+fn soft_nofile_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
 }
 
 /// `n` streams at once, `ROUNDS` times each; the first round warms connections and is dropped.

@@ -17,6 +17,9 @@ How each number is taken:
   - req/s: requests completed in the load window / the window.
   - TTFT overstatement: p50 and p99 of the TTFT the tool reports, minus the TTFT the server is
     configured with. The chunk-gap overstatement is taken the same way from the inter-token gaps.
+  - Cores: the servers run on the first core this process may use (taskset -c), every client on
+    the others, so that client and server never compete for a core; llmspec also runs on one
+    client core only, and (with a single client core) on every core, shared with the server.
 """
 
 import argparse
@@ -36,16 +39,56 @@ TOKENS = 128
 PACED_TTFT_MS = 100
 PACED_GAP_MS = 20
 CLK = os.sysconf("SC_CLK_TCK")
-PHASES = ("zero", "paced", "memory", "mock", "timing")
+PHASES = ("zero", "paced", "coldstart", "memory", "mock", "profile", "timing")
 QUIET_CORES = 0.15   # other work tolerated on the machine before a run starts
 QUIET_WAIT_S = 120   # the longest wait for that before one run
 QUIET_BUDGET_S = 300.0  # and over the whole benchmark
 RETRY_CORES = 0.25   # other work during a run above which it is run again
 RETRIES = 2          # at most this many times
+TIMING_STREAMS = (1000, 4000)  # streams at once in the timing_accuracy bench
 
 
 def log(msg):
     print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------------------------
+# Cores: the server on one, the clients on the others.
+
+
+def core_plan():
+    """The cores this process may use, split into the server's (the first) and the clients'
+    (the rest). With one core, or without taskset, nothing is pinned and the plan says why."""
+    allowed = sorted(os.sched_getaffinity(0))
+    plan = {"allowed": allowed, "server": allowed, "client": allowed, "pinned": False}
+    if len(allowed) < 2:
+        plan["note"] = f"only one core ({allowed[0]}) may be used: client and server run unpinned on it"
+    elif not shutil.which("taskset"):
+        plan["note"] = "taskset is missing: client and server run unpinned"
+    else:
+        plan.update(server=allowed[:1], client=allowed[1:], pinned=True)
+    return plan
+
+
+def cpulist(cores):
+    return ",".join(str(c) for c in cores)
+
+
+def pinned(cmd, cores):
+    """`cmd` run on `cores` (taskset execs it: the process and its pid stay the same)."""
+    if not CORES["pinned"] or not cores:
+        return list(cmd)
+    return ["taskset", "-c", cpulist(cores), *cmd]
+
+
+def client_variants():
+    """The core sets llmspec's scaling rows run on, besides all client cores: one client core
+    (when there are several), or every core shared with the server (when there is only one)."""
+    if not CORES["pinned"]:
+        return {}
+    if len(CORES["client"]) > 1:
+        return {"1core": CORES["client"][:1]}
+    return {"shared": CORES["allowed"]}
 
 
 # ------------------------------------------------------------------------------------------
@@ -80,8 +123,9 @@ class Server:
         self.name, self.port = name, port
         self.url = f"http://127.0.0.1:{port}"
         self.logf = open(OUT / "servers" / f"{name}.log", "w")
+        self.cores = CORES["server"] if CORES["pinned"] else None
         self.proc = subprocess.Popen(
-            cmd, stdout=self.logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            pinned(cmd, self.cores), stdout=self.logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True, env=env,
         )
         deadline = time.time() + timeout
@@ -172,9 +216,13 @@ def wait_quiet(server, label):
     return round(busy, 3)
 
 
-def run_measured(label, cmd, server, timeout, env=None, cwd=None):
-    """Run; while other work on the machine took more than RETRY_CORES during the run, run again
-    (at most RETRIES times) and keep the quietest attempt."""
+def run_measured(label, cmd, server, timeout, env=None, cwd=None, cores=None):
+    """Run on `cores` (default: the client cores); while other work on the machine took more than
+    RETRY_CORES during the run, run again (at most RETRIES times) and keep the quietest attempt.
+    cores=False: run unpinned (a command that pins itself)."""
+    if cores is None:
+        cores = CORES["client"]
+    cmd = pinned(cmd, cores) if cores else list(cmd)
     best = run_once(label, cmd, server, timeout, env, cwd)
     attempts = 1
     while best[0]["other_cpu_cores"] > RETRY_CORES and best[0]["rc"] == 0 and attempts <= RETRIES:
@@ -192,6 +240,7 @@ def run_measured(label, cmd, server, timeout, env=None, cwd=None):
             shutil.rmtree(attempt[2])
             keep.rename(best[2])
     best[0]["attempts"] = attempts
+    best[0]["client_cores"] = cpulist(cores) if cores and CORES["pinned"] else None
     return best
 
 
@@ -202,7 +251,7 @@ def run_once(label, cmd, server, timeout, env=None, cwd=None):
         shutil.rmtree(d)
     d.mkdir(parents=True)
     busy0, srv0, t0 = machine_busy_s(), server.cpu_s() if server else 0.0, time.time()
-    log(f"{label}: {' '.join(str(c) for c in cmd[:3])} ...")
+    log(f"{label}: {' '.join(str(c) for c in cmd[:6])} ...")
     p = subprocess.run(
         [sys.executable, str(PROCTREE), "--out", str(d / "proctree.json"), "--log", str(d / "log.txt"),
          "--timeout", str(timeout), "--", *map(str, cmd)],
@@ -257,12 +306,16 @@ def q(x, nd=3):
 # The three clients.
 
 
-def llmspec_run(label, spec, server, vars_, timeout=300):
+def llmspec_cmd(spec, server, vars_):
     cmd = [A.llmspec, "run", HERE / "specs" / spec, "--base-url", server.url, "--color", "never",
            "--json", "result.json"]
     for k, v in vars_.items():
         cmd += ["--var", f"{k}={v}"]
-    info, tree, d = run_measured(label, cmd, server, timeout)
+    return cmd
+
+
+def llmspec_run(label, spec, server, vars_, timeout=300, cores=None):
+    info, tree, d = run_measured(label, llmspec_cmd(spec, server, vars_), server, timeout, cores=cores)
     info["tool"] = "llmspec"
     try:
         t = json.loads((d / "result.json").read_text())["suites"][0]["tests"][0]
@@ -278,7 +331,10 @@ def llmspec_run(label, spec, server, vars_, timeout=300):
         output_tokens=a["output_tokens"], output_tokens_per_s=q(sc["output_tokens_per_s"], 0),
         client_cpu_s=sc.get("client_cpu_s"), peak_rss_mb=q(sc.get("client_peak_rss_mb"), 1),
         cpu_per_1m_tokens=per_million(sc.get("client_cpu_s") or 0, a["output_tokens"]),
-        ttft_p50_ms=fp("p50_ttft_ms"), ttft_p99_ms=fp("p99_ttft_ms"),
+        ttft_p50_ms=fp("p50_ttft_ms"), ttft_p99_ms=fp("p99_ttft_ms"), ttft_max_ms=fp("max_ttft_ms"),
+        # time spent opening connections, when this llmspec reports it
+        connect_p50_ms=fp("p50_connect_ms"), connect_p99_ms=fp("p99_connect_ms"),
+        connect_max_ms=fp("max_connect_ms"),
         gap_p50_ms=fp("p50_chunk_gap_ms"), gap_p99_ms=fp("p99_chunk_gap_ms"),
         tokens_per_request=q(a["output_tokens"] / a["count"], 2) if a["count"] else None,
     )
@@ -371,6 +427,8 @@ def overstatement(run, ttft_ms, gap_ms):
         return run
     run["ttft_over_p50_ms"] = q(run["ttft_p50_ms"] - ttft_ms)
     run["ttft_over_p99_ms"] = q(run["ttft_p99_ms"] - ttft_ms)
+    if run.get("ttft_max_ms") is not None:
+        run["ttft_over_max_ms"] = q(run["ttft_max_ms"] - ttft_ms)
     if run.get("gap_p50_ms") is not None:
         run["gap_over_p50_ms"] = q(run["gap_p50_ms"] - gap_ms)
         run["gap_over_p99_ms"] = q(run["gap_p99_ms"] - gap_ms)
@@ -378,10 +436,179 @@ def overstatement(run, ttft_ms, gap_ms):
 
 
 # ------------------------------------------------------------------------------------------
+# Profile: where llmspec's CPU goes, from perf samples with call stacks.
+
+PROFILE_SECONDS = 6
+# (name, what it stands for, pattern in a frame's symbol, "incl": anywhere on the stack / "self":
+# the sampled frame itself)
+BUCKETS = [
+    ("`run::stream::Sink::absorb`", "chunk parsing and reassembly", "run::stream::Sink::absorb", "incl"),
+    ("`serde_json`", "JSON", "serde_json", "incl"),
+    ("`run::sse::SseParser::push`", "SSE split", "run::sse::SseParser::push", "incl"),
+    ("`hyper::`", "HTTP/1.1", "hyper::", "incl"),
+    ("`reqwest::`", "reqwest's body and client layers", "reqwest::", "incl"),
+    ("`tokio::runtime` (self)", "tokio's scheduler, its own code only", "tokio::runtime", "self"),
+    ("`do_syscall_64`", "kernel: system calls", "do_syscall_64", "incl"),
+    ("`tokio::time`", "tokio's timers", "tokio::time", "incl"),
+]
+ALLOC_SYMBOLS = ("malloc", "_int_malloc", "_int_free", "cfree", "free", "realloc", "_int_realloc",
+                 "malloc_consolidate", "__libc_malloc", "__libc_free", "__rust_alloc", "__rust_dealloc")
+
+
+def perf_usable():
+    """(True, "") when perf can count and sample here, else (False, why)."""
+    if not shutil.which("perf"):
+        return False, "perf is not installed"
+    try:
+        r = subprocess.run(["perf", "stat", "-e", "instructions", "true"], capture_output=True, text=True,
+                           timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return False, f"`perf stat -e instructions true` failed: {e}"
+    if r.returncode != 0:
+        last = (r.stderr.strip().splitlines() or ["?"])[-1]
+        return False, f"`perf stat -e instructions true` failed (exit {r.returncode}: {last})"
+    return True, ""
+
+
+def perf_stacks(script_text):
+    """The call stacks of `perf script -F ip,sym` output, innermost frame first; each frame is
+    (is_kernel, symbol)."""
+    stacks, cur = [], []
+    for line in script_text.splitlines():
+        parts = line.split(None, 1)
+        if not parts:
+            if cur:
+                stacks.append(cur)
+            cur = []
+            continue
+        addr, sym = parts[0], (parts[1] if len(parts) > 1 else "[unknown]")
+        cur.append((len(addr) == 16 and addr.startswith("ffff"), sym.strip()))
+    if cur:
+        stacks.append(cur)
+    return stacks
+
+
+def perf_top_self(report_text, limit=1.0):
+    """(percent, symbol) rows of `perf report --no-children --sort symbol` text, at least `limit` %."""
+    rows = []
+    for line in report_text.splitlines():
+        parts = line.split(None, 2)
+        if len(parts) < 3 or line.startswith("#") or not parts[0].endswith("%") or not parts[1].startswith("["):
+            continue
+        pct = float(parts[0].rstrip("%"))
+        sym = parts[2].rstrip()
+        while sym.endswith("-"):  # the IPC columns perf adds when it has no hardware counters
+            sym = sym[:-1].rstrip()
+        if pct >= limit:
+            rows.append((pct, f"{parts[1]} {sym}"))
+    return rows
+
+
+def profile_run(server):
+    """perf record of llmspec's zero-delay 64-stream closed loop on the client cores; the raw
+    reports go to runs/profile/, the digest to OUT/profile.md and into the results."""
+    d = OUT / "runs" / "profile"
+    if d.exists():
+        shutil.rmtree(d)
+    d.mkdir(parents=True)
+    data = d / "perf.data"
+    vars_ = {"c": 64, "duration": f"{PROFILE_SECONDS}s"}
+    target = pinned(llmspec_cmd("closed.yaml", server, vars_), CORES["client"])
+    cmd = ["perf", "record", "-F", "499", "--call-graph", "dwarf,32768", "-o", str(data), "--", *map(str, target)]
+    quiet = wait_quiet(server, "profile")
+    log(f"profile: perf record -F 499 --call-graph dwarf,32768 -- {' '.join(map(str, target[:6]))} ...")
+    with open(d / "log.txt", "w") as logf:
+        try:
+            p = subprocess.run(cmd, cwd=d, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                               timeout=PROFILE_SECONDS + 120)
+            rc = p.returncode
+        except subprocess.TimeoutExpired:
+            rc = "timeout"
+    info = {"command": " ".join(map(str, cmd)), "client_cores": cpulist(CORES["client"]) if CORES["pinned"] else None,
+            "server_cores": cpulist(CORES["server"]) if CORES["pinned"] else None, "rc": rc,
+            "other_cpu_cores_before": quiet}
+    if rc != 0 or not data.exists():
+        info["error"] = f"perf record exited {rc} (see {d / 'log.txt'})"
+        log(f"profile: FAILED: {info['error']}")
+        return info
+    try:
+        t = json.loads((d / "result.json").read_text())["suites"][0]["tests"][0]
+        sc = t["aggregate"]["scalars"]
+        info.update(req_per_s=q(sc["req_per_s"], 1),
+                    cpu_per_1m_tokens=per_million(sc.get("client_cpu_s") or 0, t["aggregate"]["output_tokens"]))
+    except (OSError, ValueError, KeyError, IndexError):
+        pass
+
+    def perf_text(*args):
+        r = subprocess.run(["perf", *args, "-i", str(data)], capture_output=True, text=True, timeout=900)
+        return r.stdout
+
+    log("profile: perf report and perf script (about a minute)")
+    self_txt = perf_text("report", "--stdio", "--no-children", "--sort", "symbol", "-g", "none", "--percent-limit", "0.5")
+    children_txt = perf_text("report", "--stdio", "--children", "--no-inline", "--sort", "symbol", "-g", "none",
+                             "--percent-limit", "0.5")
+    (d / "perf-report-self.txt").write_text(self_txt)
+    (d / "perf-report-children.txt").write_text(children_txt)
+    # Inlined frames are left out: perf names them without their module path, and resolving
+    # them takes a minute; a function inlined into its caller counts as its caller.
+    stacks = perf_stacks(perf_text("script", "-F", "ip,sym", "--no-inline"))
+    n = len(stacks)
+    info["samples"] = n
+    info["top_self"] = [{"percent": pc, "symbol": sym} for pc, sym in perf_top_self(self_txt)]
+    buckets = []
+    for name, what, pattern, how in BUCKETS:
+        if how == "self":
+            hit = sum(1 for st in stacks if pattern in st[0][1])
+        else:
+            hit = sum(1 for st in stacks if any(pattern in f[1] for f in st))
+        if hit:
+            buckets.append({"bucket": name, "what": what, "kind": how, "percent": round(100 * hit / max(n, 1), 1)})
+    kernel = sum(1 for st in stacks if st[0][0])
+    alloc = sum(1 for st in stacks if st[0][1] in ALLOC_SYMBOLS)
+    buckets.append({"bucket": "kernel (self)", "what": "every sample taken in the kernel", "kind": "self",
+                    "percent": round(100 * kernel / max(n, 1), 1)})
+    buckets.append({"bucket": "malloc / free (self)", "what": "the allocator's own code", "kind": "self",
+                    "percent": round(100 * alloc / max(n, 1), 1)})
+    info["buckets"] = buckets
+    return info
+
+
+def render_profile(pr):
+    out = ["# Where llmspec's CPU goes", ""]
+    if pr.get("skipped"):
+        return "\n".join(out + [f"No profile: {pr['skipped']}.", ""])
+    if pr.get("error"):
+        return "\n".join(out + [f"Profile failed: {pr['error']}", ""])
+    cores = (f"llmspec on core(s) {pr['client_cores']}, the simulator on core {pr['server_cores']}"
+             if pr.get("client_cores") else "client and simulator unpinned")
+    out += [f"`perf record -F 499 --call-graph dwarf,32768` of `llmspec run scripts/bench/specs/closed.yaml "
+            f"--var c=64 --var duration={PROFILE_SECONDS}s` against the zero-delay simulator (128-token streams), "
+            f"{cores}: {pr.get('samples', 0):,} samples of the whole process (start-up and report included). "
+            f"Under perf it ran {fmt(pr.get('req_per_s'))} req/s at {fmt(pr.get('cpu_per_1m_tokens'), 2)} "
+            f"client CPU-s per 1M tokens.", "",
+            "## Where the time goes", "",
+            "Share of the samples with the function on the call stack (inclusive), or, marked self, "
+            "taken in it. The rows overlap (JSON is parsed inside `Sink::absorb`, system calls are made "
+            "from hyper and tokio): they do not add up to 100 %. Inlined functions count as their "
+            "caller.", "",
+            "| bucket | what | share of samples |", "|---|---|---|"]
+    for b in pr.get("buckets", []):
+        out.append(f"| {b['bucket']} | {b['what']} | {b['percent']:.1f} % |")
+    out += ["", "## Top self-time symbols (≥ 1 %)", "", "| self | symbol |", "|---|---|"]
+    for r in pr.get("top_self", []):
+        sym = r["symbol"].replace("|", "\\|")
+        out.append(f"| {r['percent']:.2f} % | `{sym}` |")
+    out += ["", "Raw reports: `runs/profile/perf-report-self.txt` (`perf report --no-children`), "
+            "`runs/profile/perf-report-children.txt` (`perf report --children --no-inline`), "
+            "`runs/profile/perf.data`.", ""]
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------------------------------------
 
 
 def main():
-    global A, OUT
+    global A, OUT, CORES
     ap = argparse.ArgumentParser()
     ap.add_argument("--llmspec", type=Path, required=True)
     ap.add_argument("--timing-bench", type=Path, help="the compiled timing_accuracy bench")
@@ -405,8 +632,15 @@ def main():
         (OUT / "results.json").write_text(json.dumps(res, indent=2))
         md = render(res)
         (OUT / "summary.md").write_text(md)
+        if res.get("profile"):
+            (OUT / "profile.md").write_text(render_profile(res["profile"]))
         print(md)
         return
+    CORES = core_plan()
+    if CORES["pinned"]:
+        log(f"servers on core {cpulist(CORES['server'])}, clients on core(s) {cpulist(CORES['client'])}")
+    else:
+        log(f"not pinned: {CORES['note']}")
     (OUT / "servers").mkdir(parents=True, exist_ok=True)
     (OUT / "runs").mkdir(parents=True, exist_ok=True)
     quick = A.quick
@@ -419,14 +653,18 @@ def main():
     have_vllm = A.vllm_python is not None and A.tokenizer is not None
     res = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "quick": quick,
            "tokens_per_stream": TOKENS, "paced_server": {"ttft_ms": PACED_TTFT_MS, "gap_ms": PACED_GAP_MS},
-           "meta": json.loads(A.meta.read_text()) if A.meta else {}, "runs": {}}
+           "meta": json.loads(A.meta.read_text()) if A.meta else {}, "cores": CORES, "runs": {}}
     phases = set(A.phases.split(","))
+    unknown = phases - set(PHASES)
+    if unknown:
+        sys.exit(f"unknown phase(s) {','.join(sorted(unknown))}; the phases are {','.join(PHASES)}")
     if phases != set(PHASES) and (OUT / "results.json").exists():
         # a partial run: keep the other phases' runs of the last full one
         old = json.loads((OUT / "results.json").read_text())
         res["runs"] = old.get("runs", {})
-        if "timing" not in phases and "timing_accuracy" in old:
-            res["timing_accuracy"] = old["timing_accuracy"]
+        for key, phase in (("timing_accuracy", "timing"), ("profile", "profile")):
+            if phase not in phases and key in old:
+                res[key] = old[key]
         res["phases_rerun"] = sorted(phases)
         res["meta_of_kept_runs"] = old.get("meta_of_kept_runs", old.get("meta"))
         res["started_first"] = old.get("started_first", old.get("started"))
@@ -451,6 +689,9 @@ def main():
             for c in (16, 64, 256):
                 runs[f"llmspec/sim-zero/c{c}"] = llmspec_run(f"llmspec-sim-zero-c{c}", "closed.yaml", s,
                                                              {"c": c, "duration": dur})
+            for variant, cores in client_variants().items():
+                runs[f"llmspec@{variant}/sim-zero/c64"] = llmspec_run(
+                    f"llmspec-sim-zero-c64-{variant}", "closed.yaml", s, {"c": 64, "duration": dur}, cores=cores)
             if have_gl:
                 runs["guidellm/sim-zero/c64"] = guidellm_run("guidellm-sim-zero-c64", s, 64, gl_s)
             if have_vllm:
@@ -464,6 +705,11 @@ def main():
                 runs[f"llmspec/sim-paced/c{c}"] = overstatement(
                     llmspec_run(f"llmspec-sim-paced-c{c}", "closed.yaml", s, {"c": c, "duration": pdur}),
                     PACED_TTFT_MS, PACED_GAP_MS)
+                for variant, cores in client_variants().items():
+                    runs[f"llmspec@{variant}/sim-paced/c{c}"] = overstatement(
+                        llmspec_run(f"llmspec-sim-paced-c{c}-{variant}", "closed.yaml", s,
+                                    {"c": c, "duration": pdur}, cores=cores),
+                        PACED_TTFT_MS, PACED_GAP_MS)
             if have_gl:
                 runs["guidellm/sim-paced/c100"] = overstatement(
                     guidellm_run("guidellm-sim-paced-c100", s, 100, gl_s), PACED_TTFT_MS, PACED_GAP_MS)
@@ -471,6 +717,18 @@ def main():
                 runs["vllm/sim-paced/c100"] = overstatement(
                     vllm_run("vllm-sim-paced-c100", s, 100, vllm_paced), PACED_TTFT_MS, PACED_GAP_MS)
             stop(s)
+
+        # Cold start: 1,000 streams opened at once against a fresh paced simulator, by a fresh
+        # llmspec: the connection storm (a lost SYN is retried after 1 s) shows in the TTFT.
+        if "coldstart" in phases:
+            for i in range(1 if quick else 3):
+                s = start(sim(f"sim-coldstart-{i + 1}", port + 5, "--ttft", f"{PACED_TTFT_MS}ms",
+                              "--chunk-delay", f"{PACED_GAP_MS}ms"))
+                runs[f"llmspec/coldstart/n1000/{i + 1}"] = overstatement(
+                    llmspec_run(f"llmspec-coldstart-n1000-{i + 1}", "burst.yaml", s,
+                                {"n": 1000, "max_tokens": TOKENS}),
+                    PACED_TTFT_MS, PACED_GAP_MS)
+                stop(s)
 
         # 3. Memory: 1,000 and 10,000 streams in flight at once (each lasts about 5 s).
         if "memory" in phases:
@@ -500,6 +758,18 @@ def main():
                     runs["vllm/mock-paced/c100"] = overstatement(
                         vllm_run("vllm-mock-paced-c100", s, 100, vllm_paced), PACED_TTFT_MS, PACED_GAP_MS)
                 stop(s)
+
+        # Profile of the zero-delay 64-stream closed loop.
+        if "profile" in phases:
+            ok, why = perf_usable()
+            if not ok:
+                log(f"profile: skipped: {why}")
+                res["profile"] = {"skipped": why}
+            else:
+                s = start(sim("sim-profile", port + 6))
+                llmspec_run("warmup-profile", "closed.yaml", s, {"c": 64, "duration": "2s"})
+                res["profile"] = profile_run(s)
+                stop(s)
     finally:
         for srv in list(servers):
             srv.stop()
@@ -508,9 +778,12 @@ def main():
     #    times, each on a quiet machine when possible; the median p99 is the one reported.
     if A.timing_bench and "timing" in phases:
         reps = []
+        # The bench pins itself and its simulator (core plan printed first); its descriptors: the
+        # soft limit raised to the hard one (4,000 streams need 4,000+ in each process).
+        cmd = ["bash", "-c", 'ulimit -n "$(ulimit -Hn)"; exec "$@"', "bash", A.timing_bench, "--bench",
+               *map(str, TIMING_STREAMS)]
         for i in range(1 if quick else 3):
-            info, _, d = run_measured(f"timing-accuracy-{i + 1}", [A.timing_bench, "100", "1000"], None, 600,
-                                      cwd=HERE)
+            info, _, d = run_measured(f"timing-accuracy-{i + 1}", cmd, None, 900, cwd=HERE, cores=False)
             text = "\n".join(l.split("\t", 1)[-1] for l in (d / "log.txt").read_text().splitlines())
             info["stdout"] = text
             info["table"] = parse_timing_table(text)
@@ -520,6 +793,9 @@ def main():
     for r in runs.values():
         whole_run(r)
     res["wall_s"] = round(time.time() - t_start, 1)
+    if res.get("profile"):
+        (OUT / "profile.md").write_text(render_profile(res["profile"]))
+        log(f"profile: {OUT / 'profile.md'}")
     res["summary"] = summarize(runs, res.get("timing_accuracy"))
     (OUT / "results.json").write_text(json.dumps(res, indent=2))
     md = render(res)
@@ -584,7 +860,38 @@ def summarize(runs, timing):
                                "met": c64["cpu_per_1m_tokens"] <= min(peers) / 10}
     if s.get("llmspec_peak_rss_mb_10000") is not None:
         s["target_rss_10k"] = {"mb": s["llmspec_peak_rss_mb_10000"], "met": s["llmspec_peak_rss_mb_10000"] < 1024}
-    reps = [r["table"] for r in (timing or {}).get("runs", []) if r.get("table")]
+    scaling = []
+    for server, c in (("sim-zero", 64), ("sim-paced", 100), ("sim-paced", 1000)):
+        base = runs.get(f"llmspec/{server}/c{c}")
+        if not base:
+            continue
+        one = runs.get(f"llmspec@1core/{server}/c{c}")
+        row = {"server": server, "streams": c, "all_client_cores": base.get("client_cores"),
+               "all": base.get("cpu_per_1m_tokens"), "all_req_per_s": base.get("req_per_s")}
+        if one:
+            row.update(one_core=one.get("client_cores"), one=one.get("cpu_per_1m_tokens"),
+                       one_req_per_s=one.get("req_per_s"))
+        else:  # a single client core: the run on all client cores is the run on one
+            row.update(one_core=base.get("client_cores"), one=base.get("cpu_per_1m_tokens"),
+                       one_req_per_s=base.get("req_per_s"), same_run=True)
+        if row.get("one") and row.get("all"):
+            row["ratio_all_over_one"] = round(row["all"] / row["one"], 2)
+        shared = runs.get(f"llmspec@shared/{server}/c{c}")
+        if shared:
+            row.update(shared_cores=shared.get("client_cores"), shared=shared.get("cpu_per_1m_tokens"),
+                       shared_req_per_s=shared.get("req_per_s"))
+            if row.get("one") and row.get("shared"):
+                row["ratio_shared_over_one"] = round(row["shared"] / row["one"], 2)
+        scaling.append(row)
+    if scaling:
+        s["core_scaling"] = scaling
+    cold = [r for k, r in sorted(runs.items()) if k.startswith("llmspec/coldstart/")]
+    if cold:
+        maxes = [r["ttft_max_ms"] for r in cold if r.get("ttft_max_ms") is not None]
+        s["coldstart"] = {"runs": len(cold), "worst_ttft_max_ms": max(maxes) if maxes else None,
+                          "any_ttft_1s": any(m >= 1000 for m in maxes)}
+    # (keys are numbers when fresh, strings once read back from results.json)
+    reps = [{int(k): v for k, v in r["table"].items()} for r in (timing or {}).get("runs", []) if r.get("table")]
     if reps:
         # the repetition whose TTFT p99 at 1,000 streams is the median one
         key = lambda t: t.get(1000, t.get(max(t)))["ttft_err_p99_us"]
@@ -594,6 +901,8 @@ def summarize(runs, timing):
         s["timing_accuracy_p99_ttft_1000_all"] = [key(r) for r in reps]
         if 1000 in t:
             s["target_ttft_err_1000"] = {"p99_us": t[1000]["ttft_err_p99_us"], "met": t[1000]["ttft_err_p99_us"] < 1000}
+        if 4000 in t:
+            s["ttft_err_4000"] = {"p99_us": t[4000]["ttft_err_p99_us"]}
     return s
 
 
@@ -612,6 +921,16 @@ def render(res):
     if res.get("phases_rerun"):
         out.append(f"Phases {', '.join(res['phases_rerun'])} of this run; the others from the run started "
                    f"{res.get('started_first')}.")
+    cores = res.get("cores")
+    if cores and cores.get("pinned"):
+        out.append(f"Cores: this machine allows {cpulist(cores['allowed'])}; servers pinned to core "
+                   f"{cpulist(cores['server'])} (`taskset -c {cpulist(cores['server'])}`), clients to "
+                   f"{cpulist(cores['client'])}: client and server never share a core, except in the rows "
+                   "marked shared.")
+    elif cores:
+        out.append(f"Cores: not pinned ({cores.get('note')}).")
+    else:
+        out.append("Cores: not pinned (a run from before the benchmark pinned its processes).")
     out += ["", "## llmspec against `llmspec sim` (zero delay, 128-token streams)", "",
             "| concurrency | req/s | output tokens/s | client CPU-s per 1M tokens | whole run CPU-s per 1M | peak RSS MB | TTFT p50 / p99 ms | errors |",
             "|---|---|---|---|---|---|---|---|"]
@@ -622,6 +941,34 @@ def render(res):
                        f"{fmt(r.get('cpu_per_1m_tokens'), 2)} | {fmt(r.get('cpu_per_1m_tokens_whole_run'), 2)} | "
                        f"{fmt(r.get('peak_rss_mb'))} | {fmt(r.get('ttft_p50_ms'), 2)} / {fmt(r.get('ttft_p99_ms'), 2)} | "
                        f"{r.get('errors', '—')} |")
+    sc = s.get("core_scaling")
+    if sc:
+        out += ["", "## llmspec's CPU per token on one client core and on all of them", "",
+                "| server | streams | llmspec on | cores | req/s | client CPU-s per 1M tokens | / the 1-core figure |",
+                "|---|---|---|---|---|---|---|"]
+        for r in sc:
+            head = f"| {r['server']} | {r['streams']:,} |"
+            out.append(f"{head} 1 client core | {r.get('one_core')} | {fmt(r.get('one_req_per_s'))} | {fmt(r.get('one'), 2)} | 1 |")
+            same = " (the same run: there is one client core)" if r.get("same_run") else ""
+            out.append(f"{head} all client cores{same} | {r.get('all_client_cores')} | {fmt(r.get('all_req_per_s'))} | "
+                       f"{fmt(r.get('all'), 2)} | {fmt(r.get('ratio_all_over_one'), 2)} |")
+            if r.get("shared_cores"):
+                out.append(f"{head} all cores, sharing core {cpulist(res['cores']['server'])} with the server "
+                           f"(**not disjoint**) | {r['shared_cores']} | {fmt(r.get('shared_req_per_s'))} | "
+                           f"{fmt(r.get('shared'), 2)} | {fmt(r.get('ratio_shared_over_one'), 2)} |")
+    cold = [(k, r) for k, r in sorted(runs.items()) if k.startswith("llmspec/coldstart/")]
+    if cold:
+        out += ["", f"## Cold start: 1,000 streams opened at once (sim --ttft {PACED_TTFT_MS}ms --chunk-delay "
+                f"{PACED_GAP_MS}ms --output-tokens {TOKENS}, fresh server and client each run)", "",
+                "| run | TTFT over p50 / p99 / max ms | any TTFT ≥ 1 s | connect p50 / p99 / max ms | requests | errors | client cores |",
+                "|---|---|---|---|---|---|---|"]
+        for k, r in cold:
+            conn = (f"{fmt(r.get('connect_p50_ms'), 2)} / {fmt(r.get('connect_p99_ms'), 2)} / {fmt(r.get('connect_max_ms'), 2)}"
+                    if r.get("connect_p50_ms") is not None else "not reported")
+            any1s = "—" if r.get("ttft_max_ms") is None else ("**yes**" if r["ttft_max_ms"] >= 1000 else "no")
+            out.append(f"| {k.rsplit('/', 1)[-1]} | {fmt(r.get('ttft_over_p50_ms'), 1)} / {fmt(r.get('ttft_over_p99_ms'), 1)} / "
+                       f"{fmt(r.get('ttft_over_max_ms'), 1)} | {any1s} | {conn} | {r.get('count', '—')} | "
+                       f"{r.get('errors', '—')}{' (FAILED)' if r.get('error') else ''} | {r.get('client_cores') or 'unpinned'} |")
     out += ["", "## llmspec: memory with many streams in flight (sim --ttft 2s --chunk-delay 200ms --output-tokens 16)", "",
             "| streams at once | peak RSS MB | requests | errors | wall s |", "|---|---|---|---|---|"]
     for n in (1000, 10000):
@@ -636,7 +983,7 @@ def render(res):
         mine = next((v for k, v in runs.items() if k.startswith(f"llmspec/{server}/") and k.split("/")[2] in ("c64", "c100")), None)
         for k, r in runs.items():
             parts = k.split("/")
-            if parts[1] != server:
+            if parts[1] != server or "@" in parts[0]:
                 continue
             ratio = "1"
             if not k.startswith("llmspec"):
@@ -657,6 +1004,13 @@ def render(res):
     if b:
         out += ["", f"Best: {fmt(b['req_per_s'])} streamed req/s, {fmt(b['content_chunks_per_s'])} content chunks/s "
                 f"({fmt(b['events_per_s'])} SSE events/s), {b['cpu_per_1m_tokens']} client CPU-s per 1M tokens ({b['label']})."]
+    pr = res.get("profile") or {}
+    if pr.get("buckets"):
+        out += ["", f"## Where llmspec's CPU goes (zero delay, 64 streams, {pr.get('samples', 0):,} perf samples; "
+                "details in profile.md)", "", "| bucket | what | share of samples |", "|---|---|---|"]
+        out += [f"| {b['bucket']} | {b['what']} | {b['percent']:.1f} % |" for b in pr["buckets"]]
+    elif pr.get("skipped") or pr.get("error"):
+        out += ["", f"No profile: {pr.get('skipped') or pr.get('error')}."]
     ta = res.get("timing_accuracy")
     if ta:
         out += ["", "## Instrument accuracy (`timing_accuracy` bench)", ""]
@@ -674,6 +1028,14 @@ def render(res):
     tt = s.get("target_ttft_err_1000")
     if tt:
         out.append(f"- TTFT error p99 < 1 ms at 1,000 streams: {tt['p99_us']:.0f} µs: {'met' if tt['met'] else 'MISSED'}")
+    t4 = s.get("ttft_err_4000")
+    if t4:
+        out.append(f"- (TTFT error p99 at 4,000 streams: {t4['p99_us']:.0f} µs)")
+    cs = s.get("coldstart")
+    if cs:
+        out.append(f"- Cold start, 1,000 streams at once: longest TTFT {fmt(cs['worst_ttft_max_ms'], 1)} ms (server TTFT "
+                   f"{PACED_TTFT_MS} ms) over {cs['runs']} run(s); a TTFT of 1 s or more: "
+                   f"{'YES' if cs['any_ttft_1s'] else 'none'}")
     return "\n".join(out) + "\n"
 
 

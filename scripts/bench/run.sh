@@ -3,9 +3,10 @@
 # client, each driving 128-token streams against llmspec's simulator and GuideLLM's mock server.
 #
 # Usage: scripts/bench/run.sh [--quick] [--phases LIST]
-#   --quick         short runs (about 5 minutes), to try the script; the figures are rougher
-#   --phases LIST   run only these of zero,paced,memory,mock,timing and keep the other phases'
-#                   figures from the last out/bench/results.json (to redo a disturbed phase)
+#   --quick         short runs (about 6 minutes), to try the script; the figures are rougher
+#   --phases LIST   run only these of zero,paced,coldstart,memory,mock,profile,timing and keep the
+#                   other phases' figures from the last out/bench/results.json (to redo a
+#                   disturbed phase)
 #
 # What it does:
 #   1. builds target/release/llmspec (nice cargo build --release) if it is missing or older than
@@ -13,8 +14,10 @@
 #   2. installs the peers (scripts/bench/peers.sh install; no-op when done);
 #   3. runs scripts/bench/bench.py inside a network namespace of its own where only the loopback
 #      interface exists (unshare --net), so that no client or server can reach anything but
-#      127.0.0.1; Hugging Face libraries run with HF_HUB_OFFLINE=1 besides;
-#   4. prints the tables and writes out/bench/results.json and out/bench/summary.md.
+#      127.0.0.1; Hugging Face libraries run with HF_HUB_OFFLINE=1 besides. bench.py pins every
+#      server to the first allowed core and every client to the others (taskset -c);
+#   4. prints the tables and writes out/bench/results.json, out/bench/summary.md and (when perf
+#      works) out/bench/profile.md.
 # The figures and how they are taken: docs/benchmarks.md.
 #
 # Knobs: LLMSPEC_CACHE (peers' cache, default ~/.cache/llmspec), LLMSPEC_BENCH_OUT (default
@@ -25,7 +28,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 OUT=${LLMSPEC_BENCH_OUT:-$ROOT/out/bench}
-BIN=$ROOT/target/release/llmspec
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/llmspec
 ARGS=("$@")  # --quick, --phases LIST: passed to bench.py
 PARTIAL=""
 for a in "$@"; do [[ $a == --phases* ]] && PARTIAL=1; done
@@ -43,11 +46,11 @@ for c in cargo python3 flock; do command -v "$c" >/dev/null || die "'$c' is need
 stale=""
 if [[ ! -x $BIN ]]; then
   stale=missing
-elif [[ -n $(find src benches Cargo.toml Cargo.lock -newer "$BIN" -print -quit) ]]; then
+elif [[ -n $(find src crates benches Cargo.toml Cargo.lock -newer "$BIN" -print -quit) ]]; then
   stale="older than the sources"
 fi
 if [[ -n $stale ]]; then
-  log "target/release/llmspec is $stale: nice cargo build --release"
+  log "$BIN is $stale: nice cargo build --release"
   nice cargo build --release
 fi
 log "timing_accuracy bench: nice cargo bench --no-run"
@@ -90,7 +93,7 @@ mem = int(next(l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemT
 pyver = lambda py, mods: sh(py, "-c", "import importlib.metadata as m; print(' '.join(f'{d}=={m.version(d)}' for d in %r))" % (mods,))
 meta = {
     "llmspec": sh(bin_, "--version"), "git_commit": sh("git", "rev-parse", "--short", "HEAD"),
-    "git_dirty": bool(sh("git", "status", "--porcelain", "--", "src", "benches", "Cargo.toml", "Cargo.lock")),
+    "git_dirty": bool(sh("git", "status", "--porcelain", "--", "src", "crates", "benches", "Cargo.toml", "Cargo.lock")),
     "rustc": sh("rustc", "--version"), "cpu": cpu, "cores": os.cpu_count(), "mem_gib": round(mem, 1),
     "kernel": platform.release(), "os": sh("sh", "-c", ". /etc/os-release; echo $PRETTY_NAME"),
     "python_host": platform.python_version(), "network": netns, "tokenizer": tok,
