@@ -7,7 +7,10 @@
 # some 28,000 ephemeral ports towards one server. The streams are therefore split over as many
 # llmspec processes as the hard open-file limit requires (each a shard of the same spec, with a
 # source address of its own, 127.0.0.2, 127.0.0.3, ...), each against a simulator of its own
-# whose streams last about a minute (first token after 40 s). While they run, the script reads
+# whose streams last over a minute (first token after 90 s). The processes start 5 s apart, so
+# that each simulator takes its connections alone: a burst of 16,000 connections to one listener
+# overflows any backlog, and a connection the server takes too long to accept is aborted by the
+# client's TCP (30 s without an acknowledgement). While they run, the script reads
 # every simulator's `llmspec_sim:responses_in_flight` each second: the highest sum is the number
 # of streams open at once. Then it prints, per process and in all, the streams, errors and the
 # peak resident memory llmspec reported.
@@ -41,7 +44,7 @@ client_cores=$(IFS=,; echo "${cores[*]:1}")
 echo "[many-streams] $STREAMS streams: $procs processes of $per (open-file hard limit $hard, $ports ephemeral ports per address); simulators on core $server_core, clients on $client_cores"
 
 cat > "$OUT/hold.yaml" <<'YAML'
-# Every stream opened at once and held: the first token comes after 40 s.
+# Every stream opened at once and held: the first token comes after 90 s.
 suite: many streams
 defaults: { timeout: 300s }
 vars: { n: 1000 }
@@ -52,7 +55,7 @@ tests:
       POST: /v1/chat/completions
       stream: true
       idle_timeout: 120s
-      json: { model: sim-model, messages: [{ role: user, content: hello }], max_tokens: 3 }
+      json: { model: sim-model, messages: [{ role: user, content: hello }], max_tokens: 1 }
     expect:
       status: 200
 YAML
@@ -63,7 +66,7 @@ trap cleanup EXIT
 base=19300
 for k in $(seq 0 $((procs - 1))); do
   ulimit -n "$hard"
-  taskset -c "$server_core" "$BIN" sim --port $((base + k)) --ttft 40s --chunk-delay 5s --output-tokens 3 \
+  taskset -c "$server_core" "$BIN" sim --port $((base + k)) --ttft 90s --chunk-delay 5s --output-tokens 1 \
     >"$OUT/sim-$k.log" 2>&1 &
   pids+=($!)
 done
@@ -73,10 +76,11 @@ done
 
 clients=()
 for k in $(seq 0 $((procs - 1))); do
-  timeout 300 taskset -c "$client_cores" "$BIN" run "$OUT/hold.yaml" --base-url "http://127.0.0.1:$((base + k))" \
+  timeout 600 taskset -c "$client_cores" "$BIN" run "$OUT/hold.yaml" --base-url "http://127.0.0.1:$((base + k))" \
     --var n=$per --local-addr "127.0.0.$((k + 2))" --color never --json "$OUT/client-$k.json" \
     >"$OUT/client-$k.log" 2>&1 &
   clients+=($!)
+  sleep 5
 done
 
 # The streams open at once, as the servers count them.

@@ -138,6 +138,12 @@ pub fn client_from(tls: &TlsOptions, source: Option<std::net::IpAddr>) -> Result
         .user_agent(concat!("llmspec/", env!("CARGO_PKG_VERSION")))
         .dns_resolver(std::sync::Arc::new(HostResolver::default()))
         .local_address(source)
+        // reqwest aborts a connection whose data or keep-alive probes go unacknowledged for
+        // 30 s. With tens of thousands of streams the acknowledgements of a busy machine come
+        // later than that, and healthy streams waiting for their first token were cut ("Connection
+        // timed out"). Silence is judged by `idle_timeout` and the request's timeout instead; the
+        // keep-alive probes stay, so a peer that is gone is still found.
+        .tcp_user_timeout(None)
         .connector_layer(reuse::NoteConnections);
     // The Mozilla roots built in stand beside the system's (a machine's own and its company's
     // CAs), so that an image or a machine without any CA bundle still verifies public servers.
@@ -208,7 +214,7 @@ pub async fn exchange(client: &reqwest::Client, out: &Outgoing) -> Result<Observ
         .collect::<Vec<_>>();
     let is_stream = headers_of(&headers, "content-type").is_some_and(|ct| ct.starts_with("text/event-stream"));
     if is_stream {
-        let (stream, raw, answer) = super::stream::read(&mut response, start, &out.read).await;
+        let (stream, raw, answer) = super::stream::read(&mut response, (start, out.timeout), &out.read).await;
         let latency = start.elapsed();
         return Ok(Observed {
             version,

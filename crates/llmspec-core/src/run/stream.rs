@@ -14,10 +14,11 @@ use serde_json::Value;
 use std::time::{Duration, Instant};
 
 /// Reads the stream to its end; returns what was observed, the raw text (up to
-/// `opts.keep_raw` bytes) and the reassembled answer.
+/// `opts.keep_raw` bytes) and the reassembled answer. `timeout` is the request's, counted from
+/// `start`.
 pub async fn read(
     response: &mut reqwest::Response,
-    start: Instant,
+    (start, timeout): (Instant, Duration),
     opts: &ReadOptions,
 ) -> (StreamObservation, String, Value) {
     let mut raw = Vec::new();
@@ -44,7 +45,11 @@ pub async fn read(
             }
         };
         let next = match next {
-            Err(e) if e.is_timeout() => break StreamEnd::TimedOut,
+            // The request's timeout, or a socket that timed out underneath (the kernel's
+            // retransmissions gave up): only the first is "did not finish in time".
+            Err(e) if e.is_timeout() && start.elapsed() + Duration::from_millis(100) >= timeout => {
+                break StreamEnd::TimedOut;
+            }
             Err(e) => break StreamEnd::Broken(super::http::root_cause(&e)),
             Ok(None) => {
                 let parsed = parser.finish(&mut events);
