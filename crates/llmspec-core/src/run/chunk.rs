@@ -21,95 +21,97 @@ use serde_json::Value;
 use std::borrow::Cow;
 use std::marker::PhantomData;
 
+// Every member may be missing (`default`), and the fields borrow from the event's text
+// (`'de: 'a`).
 #[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(default, bound(deserialize = "'de: 'a"))]
 pub struct Chunk<'a> {
-    #[serde(borrow, default, deserialize_with = "objects")]
+    #[serde(deserialize_with = "objects")]
     pub choices: Option<Vec<ChoiceDelta<'a>>>,
     /// Only a non-null one.
-    #[serde(borrow, default)]
     pub usage: Option<Cow<'a, Value>>,
-    #[serde(borrow, default)]
     pub system_fingerprint: Option<Cow<'a, Value>>,
     /// The chunk has an `error` member, whatever its value.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(deserialize_with = "present")]
     pub error: bool,
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(default, bound(deserialize = "'de: 'a"))]
 pub struct ChoiceDelta<'a> {
     pub index: Option<u64>,
     /// Legacy completions stream their text here.
-    #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    pub text: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    pub text: Option<Text<'a>>,
     pub finish_reason: Option<Cow<'a, Value>>,
-    #[serde(borrow, default, deserialize_with = "object")]
+    #[serde(deserialize_with = "object")]
     pub delta: Option<Delta<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(default, bound(deserialize = "'de: 'a"))]
 pub struct Delta<'a> {
-    #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    pub role: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    pub content: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    pub reasoning_content: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    pub reasoning: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "objects")]
+    pub role: Option<Text<'a>>,
+    pub content: Option<Text<'a>>,
+    pub reasoning_content: Option<Text<'a>>,
+    pub reasoning: Option<Text<'a>>,
+    #[serde(deserialize_with = "objects")]
     pub tool_calls: Option<Vec<ToolCallDelta<'a>>>,
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(default, bound(deserialize = "'de: 'a"))]
 pub struct ToolCallDelta<'a> {
     pub index: Option<u64>,
-    #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    pub id: Option<Cow<'a, str>>,
-    #[serde(borrow, default, rename = "type", deserialize_with = "borrowed_text")]
-    pub kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "object")]
+    pub id: Option<Text<'a>>,
+    #[serde(rename = "type")]
+    pub kind: Option<Text<'a>>,
+    #[serde(deserialize_with = "object")]
     pub function: Option<FunctionDelta<'a>>,
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
+#[serde(default, bound(deserialize = "'de: 'a"))]
 pub struct FunctionDelta<'a> {
-    #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    pub name: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "borrowed_text")]
-    pub arguments: Option<Cow<'a, str>>,
+    pub name: Option<Text<'a>>,
+    pub arguments: Option<Text<'a>>,
+}
+
+/// A string of the event, borrowed from its text when it holds no escape. (serde's `Cow<str>`
+/// is always a copy unless it is a field of its own: inside an `Option` it copies.)
+#[derive(Debug, Clone, PartialEq)]
+pub struct Text<'a>(pub Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Text<'a>, D::Error> {
+        struct Visit;
+        impl<'de> Visitor<'de> for Visit {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(Visit)
+    }
 }
 
 fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
     serde::de::IgnoredAny::deserialize(deserializer).map(|_| true)
-}
-
-/// A string, borrowed from the event's text when it holds no escape. (serde's own `borrow`
-/// copies a `Cow` inside an `Option`.)
-fn borrowed_text<'de: 'a, 'a, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Cow<'a, str>>, D::Error> {
-    struct Text<'a>(Cow<'a, str>);
-    struct Visit;
-    impl<'de> Visitor<'de> for Visit {
-        type Value = Text<'de>;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a string")
-        }
-        fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
-            Ok(Text(Cow::Borrowed(v)))
-        }
-        fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
-            Ok(Text(Cow::Owned(v.to_owned())))
-        }
-        fn visit_string<E>(self, v: String) -> Result<Text<'de>, E> {
-            Ok(Text(Cow::Owned(v)))
-        }
-    }
-    impl<'de> Deserialize<'de> for Text<'de> {
-        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Text<'de>, D::Error> {
-            deserializer.deserialize_str(Visit)
-        }
-    }
-    Ok(Option::<Text<'de>>::deserialize(deserializer)?.map(|Text(t)| t))
 }
 
 /// A JSON object read into `T`. A derived struct also accepts an array of its fields in order,
@@ -164,7 +166,7 @@ impl<'a> Chunk<'a> {
     /// True when the chunk carries generated output: content, text, reasoning or a tool-call
     /// delta. A role-only first chunk does not.
     pub fn carries_output(&self) -> bool {
-        let non_empty = |s: &Option<Cow<'_, str>>| s.as_deref().is_some_and(|s| !s.is_empty());
+        let non_empty = |s: &Option<Text<'_>>| s.as_deref().is_some_and(|s| !s.is_empty());
         self.choices().iter().any(|c| {
             non_empty(&c.text)
                 || c.delta.as_ref().is_some_and(|d| {
@@ -222,8 +224,8 @@ impl<'a> ToolCallDelta<'a> {
     }
 }
 
-fn text(value: Option<&Value>) -> Option<Cow<'_, str>> {
-    value.and_then(Value::as_str).map(Cow::Borrowed)
+fn text(value: Option<&Value>) -> Option<Text<'_>> {
+    value.and_then(Value::as_str).map(|s| Text(Cow::Borrowed(s)))
 }
 
 fn non_null(value: Option<&Value>) -> Option<Cow<'_, Value>> {
@@ -247,7 +249,7 @@ mod tests {
         let text = r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"hello"},"logprobs":null,"finish_reason":null}]}"#;
         let chunk = Chunk::parse(text).unwrap();
         let content = chunk.choices()[0].delta.as_ref().unwrap().content.as_ref().unwrap();
-        assert!(matches!(content, Cow::Borrowed("hello")));
+        assert!(matches!(content.0, Cow::Borrowed("hello")));
         assert!(chunk.carries_output() && !chunk.error);
         check_same_reading(text).unwrap();
     }
