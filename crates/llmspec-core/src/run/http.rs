@@ -214,7 +214,7 @@ pub async fn exchange(client: &reqwest::Client, out: &Outgoing) -> Result<Observ
         .collect::<Vec<_>>();
     let is_stream = headers_of(&headers, "content-type").is_some_and(|ct| ct.starts_with("text/event-stream"));
     if is_stream {
-        let (stream, raw, answer) = super::stream::read(&mut response, (start, out.timeout), &out.read).await;
+        let (stream, raw, answer) = super::stream::read(&mut response, start, &out.read).await;
         let latency = start.elapsed();
         return Ok(Observed {
             version,
@@ -283,9 +283,23 @@ fn headers_of<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str
     headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
+/// The request's own timeout ran out. reqwest also counts as a timeout a socket that timed out
+/// underneath (the kernel gave up retransmitting, or a host never answered a connect): that is a
+/// broken connection with its cause, however much of the timeout was left.
+pub fn ran_out_of_time(e: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut) {
+            return false;
+        }
+        source = cause.source();
+    }
+    e.is_timeout()
+}
+
 fn describe(e: &reqwest::Error, out: &Outgoing, body_bytes: Option<usize>) -> TransportError {
     let cause = tls::explain(e).unwrap_or_else(|| root_cause(e));
-    TransportError(if e.is_timeout() {
+    TransportError(if ran_out_of_time(e) {
         format!(
             "no complete response from {} within {} (timeout)",
             out.url,

@@ -14,11 +14,10 @@ use serde_json::Value;
 use std::time::{Duration, Instant};
 
 /// Reads the stream to its end; returns what was observed, the raw text (up to
-/// `opts.keep_raw` bytes) and the reassembled answer. `timeout` is the request's, counted from
-/// `start`.
+/// `opts.keep_raw` bytes) and the reassembled answer.
 pub async fn read(
     response: &mut reqwest::Response,
-    (start, timeout): (Instant, Duration),
+    start: Instant,
     opts: &ReadOptions,
 ) -> (StreamObservation, String, Value) {
     let mut raw = Vec::new();
@@ -45,11 +44,7 @@ pub async fn read(
             }
         };
         let next = match next {
-            // The request's timeout, or a socket that timed out underneath (the kernel's
-            // retransmissions gave up): only the first is "did not finish in time".
-            Err(e) if e.is_timeout() && start.elapsed() + Duration::from_millis(100) >= timeout => {
-                break StreamEnd::TimedOut;
-            }
+            Err(e) if super::http::ran_out_of_time(&e) => break StreamEnd::TimedOut,
             Err(e) => break StreamEnd::Broken(super::http::root_cause(&e)),
             Ok(None) => {
                 let parsed = parser.finish(&mut events);
@@ -141,11 +136,12 @@ impl Sink {
             }
             match serde_json::from_str::<Value>(&event.data) {
                 Ok(tree) => {
-                    if tree.get("error").is_some() || event.event.as_deref() == Some("error") {
+                    let chunk = Chunk::of(&tree);
+                    if chunk.error || event.event.as_deref() == Some("error") {
                         self.obs.error_event.get_or_insert_with(|| tree.get("error").cloned().unwrap_or(tree.clone()));
                     }
                     self.answer.absorb_head(&tree);
-                    self.take(&Chunk::of(&tree), at);
+                    self.take(&chunk, at);
                     if self.keep_events {
                         self.keep(tree);
                     }
