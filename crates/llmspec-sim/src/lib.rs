@@ -42,4 +42,4 @@ pub use fault::{Fault, HEADER_FAULT};
 pub use knobs::{
     HEADER_CAPACITY, HEADER_CHUNK_DELAY, HEADER_LATENCY, HEADER_OUTPUT_TOKENS, HEADER_TOKENS_PER_CHUNK, HEADER_TTFT,
 };
-pub use server::{LISTEN_BACKLOG, SimHandle, listen, run_blocking, serve, spawn};
+pub use server::{SimHandle, listen, run_blocking, serve, spawn};

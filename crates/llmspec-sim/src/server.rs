@@ -162,7 +162,7 @@ impl Drop for SimHandle {
 /// opens thousands of connections at once: the kernel then drops SYNs, and each dropped one
 /// costs the client a 1 s retransmit inside its TTFT. The kernel caps it at
 /// `net.core.somaxconn` (4,096 on recent kernels).
-pub const LISTEN_BACKLOG: u32 = 65_535;
+const LISTEN_BACKLOG: u32 = 65_535;
 
 /// Listens on `host:port` (port 0 picks a free one) with [`LISTEN_BACKLOG`].
 pub async fn listen(host: &str, port: u16) -> io::Result<TcpListener> {

@@ -76,14 +76,6 @@ impl Lanes {
         let lane = &self.lanes[(n % lanes) as usize];
         (&lane.handle, &lane.clients[(source + sources * pool) as usize])
     }
-
-    pub fn len(&self) -> usize {
-        self.lanes.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.lanes.is_empty()
-    }
 }
 
 fn lcm(a: u64, b: u64) -> u64 {

@@ -361,7 +361,7 @@ fn load(raw: Spanned<model::Load>, problems: &mut Vec<Problem>) -> Option<LoadPl
             "`arrival` spaces the starts of a `rate`; without `rate` there is nothing to space".into(),
         ));
     }
-    let ramp = ramp(&l.ramp, rate.is_some(), problems)?;
+    let ramp = ramp(l.ramp.as_ref(), rate.is_some(), problems)?;
     Some(LoadPlan {
         stop,
         concurrency,
@@ -375,7 +375,7 @@ fn load(raw: Spanned<model::Load>, problems: &mut Vec<Problem>) -> Option<LoadPl
 }
 
 /// `load.ramp`: only closed loops have workers to start one after another.
-pub(crate) fn ramp(raw: &Option<Spanned<String>>, open_loop: bool, problems: &mut Vec<Problem>) -> Option<Duration> {
+pub(crate) fn ramp(raw: Option<&Spanned<String>>, open_loop: bool, problems: &mut Vec<Problem>) -> Option<Duration> {
     let Some(raw) = raw else { return Some(Duration::ZERO) };
     if open_loop {
         problems.push((

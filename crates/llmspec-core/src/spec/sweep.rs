@@ -101,7 +101,7 @@ pub(super) fn load(raw: Spanned<model::Load>, problems: &mut Vec<Problem>) -> Op
             )),
         _ => {}
     }
-    let ramp = super::check::ramp(&l.ramp, axis == SweepAxis::Rate, problems);
+    let ramp = super::check::ramp(l.ramp.as_ref(), axis == SweepAxis::Rate, problems);
     (problems.len() == before).then(|| LoadPlan {
         stop: step,
         ramp: ramp.unwrap_or_default(),
