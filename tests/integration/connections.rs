@@ -2,9 +2,8 @@
 //! source addresses (`--local-addr`), and refused before sending when the machine cannot hold
 //! them.
 
-use crate::support::{SimProcess, TempDir, llmspec};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, TcpListener};
+use crate::support::{SimProcess, TempDir, http_response, http_server, llmspec};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -80,34 +79,13 @@ fn ramped_workers_start_one_after_another_and_the_ramp_is_not_measured() {
     assert!(measured > 0 && sent >= measured + 8, "{sent} sent, {measured} measured");
 }
 
-/// An HTTP/1.1 server that answers every request with `{}` and closes the connection, noting
-/// the source address of each.
+/// Answers every request with `{}` and closes the connection, noting the source address of each.
 fn noting_server() -> (String, Arc<Mutex<Vec<IpAddr>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let peers = Arc::new(Mutex::new(vec![]));
     let noted = peers.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(200) {
-            let Ok(mut stream) = stream else { continue };
-            noted.lock().unwrap().push(stream.peer_addr().unwrap().ip());
-            std::thread::spawn(move || {
-                stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut length = 0;
-                let mut line = String::new();
-                while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap_or(0);
-                    }
-                    line.clear();
-                }
-                let _ = reader.take(length).read_to_end(&mut vec![]);
-                let _ = stream.write_all(
-                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}",
-                );
-            });
-        }
+    let url = http_server(200, move |peer, _| {
+        noted.lock().unwrap().push(peer.ip());
+        http_response("200 OK", "application/json", b"{}")
     });
     (url, peers)
 }

@@ -1,28 +1,11 @@
 //! A hostile server cannot rewrite the CI log: control characters it sends are shown as escapes.
 
 use crate::support::{TempDir, assert_valid_junit, llmspec};
-use std::io::{Read, Write};
 
 /// Answers every connection once with `body` as text/plain, then stops (a bounded number of
 /// connections, on loopback).
 fn raw_server(body: &'static [u8], connections: usize) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(connections).flatten() {
-            let mut stream = stream;
-            let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
-            let mut buf = [0u8; 4096];
-            let _ = stream.read(&mut buf);
-            let head = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(head.as_bytes());
-            let _ = stream.write_all(body);
-        }
-    });
-    url
+    crate::support::http_server(connections, move |_, _| crate::support::http_response("200 OK", "text/plain", body))
 }
 
 #[test]

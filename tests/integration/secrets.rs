@@ -176,44 +176,9 @@ fn no_secret_in_spec_load_diagnostics() {
 /// Answers every request with the body it received (as servers' validation errors do), for a
 /// bounded number of connections.
 fn echo_server(connections: usize) -> String {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for mut stream in listener.incoming().take(connections).flatten() {
-            let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
-            let mut seen = Vec::new();
-            let mut buf = [0u8; 65536];
-            let body = loop {
-                let Ok(n) = stream.read(&mut buf) else { break vec![] };
-                if n == 0 {
-                    break vec![];
-                }
-                seen.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&seen).into_owned();
-                if let Some(at) = text.find("\r\n\r\n") {
-                    let length: usize = text
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
-                    if seen.len() >= at + 4 + length {
-                        break seen[at + 4..at + 4 + length].to_vec();
-                    }
-                }
-            };
-            let head = format!(
-                "HTTP/1.1 422 Unprocessable Entity\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(head.as_bytes());
-            let _ = stream.write_all(&body);
-        }
-    });
-    url
+    crate::support::http_server(connections, |_, body| {
+        crate::support::http_response("422 Unprocessable Entity", "application/json", body)
+    })
 }
 
 #[test]

@@ -262,3 +262,57 @@ pub fn signalled(args: &[&str], until: &str, settle: std::time::Duration, signal
     let code = child.wait().unwrap().code();
     Signalled { code, rest, stopped_in: started.elapsed() }
 }
+
+/// A plain HTTP/1.1 server for `connections` connections, served one after the other: each
+/// request is read whole (its headers and a `content-length` body), `answer(peer, body)` gives
+/// the whole response, and the connection is closed.
+pub fn http_server(
+    connections: usize,
+    answer: impl Fn(std::net::SocketAddr, &[u8]) -> Vec<u8> + Send + 'static,
+) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().take(connections).flatten() {
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+            let Ok(peer) = stream.peer_addr() else { continue };
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 65536];
+            let body = loop {
+                let Ok(n) = stream.read(&mut buf) else { break vec![] };
+                if n == 0 {
+                    break vec![];
+                }
+                seen.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&seen).into_owned();
+                if let Some(at) = text.find("\r\n\r\n") {
+                    let length: usize = text
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if seen.len() >= at + 4 + length {
+                        break seen[at + 4..at + 4 + length].to_vec();
+                    }
+                }
+            };
+            let _ = stream.write_all(&answer(peer, &body));
+        }
+    });
+    url
+}
+
+/// A whole response for [`http_server`]: `status` is the status line's end (`200 OK`).
+pub fn http_response(status: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    out
+}
