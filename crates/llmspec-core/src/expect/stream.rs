@@ -146,3 +146,25 @@ fn why_missing(name: MetricName) -> &'static str {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connect_bound() -> MetricBound {
+        let bound = crate::vocab::compare::Comparison::parse("< 1ms").unwrap();
+        MetricBound { loc: crate::vocab::Loc::default(), name: MetricName::Connect, bound }
+    }
+
+    #[test]
+    fn a_connect_bound_holds_when_no_connection_was_opened() {
+        let reused = RequestMetrics::default();
+        assert!(connect_bound().evaluate(&reused).is_none());
+        let opened = RequestMetrics { connect: Some(std::time::Duration::from_millis(3)), ..RequestMetrics::default() };
+        let failure = connect_bound().evaluate(&opened).expect("3 ms is over 1 ms");
+        assert_eq!(failure.subject, "connect");
+        // Every other metric that was not measured fails with its reason.
+        let ttft = MetricBound { name: MetricName::Ttft, ..connect_bound() };
+        assert!(ttft.evaluate(&reused).is_some_and(|f| f.actual.contains("not measured")));
+    }
+}

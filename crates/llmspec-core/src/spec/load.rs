@@ -648,6 +648,10 @@ pub(crate) mod tests {
                 "open loop's starts are already spread",
             ),
             ("request: { GET: /x }\n    load: { requests: 5, concurrency: 2, ramp: 0s }", "longer than zero"),
+            (
+                "request: { GET: /x }\n    load: { ramp: 1s, sweep: { rate: [1/s, 2/s], requests: 4 } }",
+                "open loop's starts are already spread",
+            ),
             ("request: { GET: /x }\n    soak: { duration: 2s, interval: 500ms, window: 1ms }", "at most 120 windows"),
             ("request: { GET: /x }\n    soak: { duration: 1h, interval: 1s, window: 0s }", "longer than zero"),
             ("request: { GET: /x }\n    expect: { json: { $.a: { lt: 1e400 } } }", "needs a finite number"),
@@ -663,6 +667,17 @@ pub(crate) mod tests {
                 format!("suite: s\ndefaults: {{ base_url: http://127.0.0.1:9 }}\ntests:\n  - name: t\n    {test}\n");
             let e = load_text(&text).expect_err(test);
             assert!(e.iter().any(|m| m.contains(expected)), "{test}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn a_ramp_applies_to_every_step_of_a_concurrency_sweep() {
+        let text = "suite: s\ndefaults: { base_url: http://127.0.0.1:9 }\ntests:\n  - name: t\n    request: { GET: /x }\n    load: { ramp: 500ms, sweep: { concurrency: [2, 4], requests: 8 } }\n";
+        let suite = load_text(text).unwrap();
+        let plan = suite.tests[0].load.as_ref().unwrap();
+        let sweep = plan.sweep.as_ref().unwrap();
+        for level in [2.0, 4.0] {
+            assert_eq!(plan.at_step(sweep, level).ramp, std::time::Duration::from_millis(500));
         }
     }
 
